@@ -1,0 +1,177 @@
+"""The project's checkpoint format: one `.safetensors` file whose header metadata holds the JSON configs.
+
+safetensors stores raw tensors and a JSON header only, so loading never executes code from the file (unlike
+the pickles of stylegan2-ada / EqGAN-SA). Every failure surfaces as a `CheckpointError` naming the file and
+the cause.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .config import DiscriminatorConfig, GeneratorConfig
+from .discriminator import Discriminator
+from .errors import CheckpointError, ConfigError
+from .generator import Generator
+
+FORMAT = "spatialgan-checkpoint"
+FORMAT_VERSION = 1
+SUFFIX = ".safetensors"
+
+
+@dataclass
+class CheckpointInfo:
+    """What a checkpoint holds, read from its header without loading the weights."""
+
+    path: Path
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig | None
+    meta: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "float32"
+    sha256: str = ""
+
+
+@dataclass
+class Checkpoint:
+    info: CheckpointInfo
+    generator: Generator
+    discriminator: Discriminator | None
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over names and raw bytes in key order: detects data corrupted after the header."""
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        h.update(key.encode())
+        h.update(tensors[key].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | os.PathLike, generator: Generator, discriminator: Discriminator | None = None,
+                    meta: dict[str, Any] | None = None, dtype: torch.dtype = torch.float32) -> Path:
+    """Write weights (floating tensors cast to `dtype`, e.g. float16 for shipping) and configs atomically:
+    a crash mid-write leaves the previous file intact."""
+    path = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, module in (("G.", generator), ("D.", discriminator)):
+        if module is None:
+            continue
+        for key, t in module.state_dict().items():
+            t = t.detach().to("cpu")
+            tensors[prefix + key] = (t.to(dtype) if t.is_floating_point() else t).contiguous()
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "dtype": str(dtype).removeprefix("torch."),
+        "generator": json.dumps(generator.config.to_dict()),
+        "meta": json.dumps(meta or {}),
+        "sha256": _digest(tensors),
+    }
+    if discriminator is not None:
+        metadata["discriminator"] = json.dumps(discriminator.config.to_dict())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _sniff_foreign(path: Path) -> str:
+    """A hint for files that are not ours: pickles and torch.save zips are refused, never unpickled."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:1] == b"\x80":
+        return " It looks like a Python pickle (e.g. a stylegan2-ada / EqGAN-SA .pkl); pickles can run code when " \
+               "loaded, so they are not opened."
+    if head[:2] == b"PK":
+        return " It looks like a torch.save archive, which can run code when loaded, so it is not opened."
+    return ""
+
+
+def read_info(path: str | os.PathLike) -> CheckpointInfo:
+    """Read and validate a checkpoint's header (configs, metadata) without loading weights."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for truncated/corrupt headers
+        raise CheckpointError(f"{path} is not a readable SpatialGAN checkpoint (truncated or corrupt?): "
+                              f"{exc}.{_sniff_foreign(path)}") from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a safetensors file but not a SpatialGAN checkpoint "
+                              f"(its metadata has no format={FORMAT!r})")
+    if metadata.get("format_version") != str(FORMAT_VERSION):
+        raise CheckpointError(f"{path} has checkpoint format version {metadata.get('format_version')!r}; "
+                              f"this version of spatialgan reads version {FORMAT_VERSION}")
+    try:
+        gcfg = GeneratorConfig.from_dict(json.loads(metadata["generator"]))
+        dcfg = (DiscriminatorConfig.from_dict(json.loads(metadata["discriminator"]))
+                if "discriminator" in metadata else None)
+        meta = json.loads(metadata.get("meta", "{}"))
+    except (KeyError, json.JSONDecodeError, ConfigError) as exc:
+        raise CheckpointError(f"{path} has a bad config in its header: {exc}") from None
+    return CheckpointInfo(path, gcfg, dcfg, meta, metadata.get("dtype", "float32"), metadata.get("sha256", ""))
+
+
+def _load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, path: Path,
+               device: torch.device) -> None:
+    expected = module.state_dict()
+    stored = {k[len(prefix):] for k in tensors if k.startswith(prefix)}
+    missing, unexpected = sorted(set(expected) - stored), sorted(stored - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path} does not match its config: " + "; ".join(
+                f"{what} {len(keys)} tensor(s) e.g. {', '.join(prefix + k for k in keys[:3])}"
+                for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys))
+    state = {}
+    for key, ref in expected.items():
+        t = tensors[prefix + key]
+        if t.shape != ref.shape:
+            raise CheckpointError(f"{path}: tensor {prefix + key} has shape {tuple(t.shape)}, "
+                                  f"its config needs {tuple(ref.shape)}")
+        state[key] = t.to(device=device, dtype=ref.dtype)
+    module.load_state_dict(state)
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu",
+                    with_discriminator: bool = False) -> Checkpoint:
+    """Rebuild the networks from the header's configs and load the weights (cast to float32 on `device`)."""
+    info = read_info(path)
+    device = torch.device(device)
+    G = Generator(info.generator).to(device)
+    D = None
+    if with_discriminator:
+        if info.discriminator is None:
+            raise CheckpointError(f"{info.path} holds no discriminator (shipped models keep the generator only)")
+        D = Discriminator(info.discriminator).to(device)
+    try:
+        with safe_open(str(info.path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # data section truncated or corrupt after a good header
+        raise CheckpointError(f"{info.path}: could not read the weights (truncated or corrupt?): {exc}") from None
+    if info.sha256 and _digest(tensors) != info.sha256:
+        raise CheckpointError(f"{info.path} is corrupt: its weights do not match the checksum in its header")
+    _load_into(G, tensors, "G.", info.path, device)
+    if D is not None:
+        _load_into(D, tensors, "D.", info.path, device)
+    G.eval()
+    return Checkpoint(info, G, D)

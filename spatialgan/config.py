@@ -1,0 +1,190 @@
+"""Frozen, JSON-serialisable model configurations and the `build_*` factories' inputs.
+
+A config fully describes an architecture: it is saved next to the weights in every checkpoint and is
+enough to rebuild the network before the weights are loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, TypeVar, get_args
+
+from .errors import ConfigError
+
+Encoding = Literal["none", "sel_norm", "sel_concat", "sel_indoor"]
+HeatmapMode = Literal["hierarchical", "multi"]
+ENCODINGS: tuple[str, ...] = get_args(Encoding)
+HEATMAP_MODES: tuple[str, ...] = get_args(HeatmapMode)
+
+
+@dataclass(frozen=True)
+class HeatmapConfig:
+    """Which heatmaps a generator consumes (paper Sec. 3.2, REFERENCE.md section 1)."""
+
+    mode: HeatmapMode = "hierarchical"
+    # Feature resolutions that carry heatmaps. The paper encodes levels 0,1,2 = 4x4, 8x8, 16x16 only:
+    # finer GradCAM maps follow semantics too closely to be useful targets.
+    levels: tuple[int, ...] = (4, 8, 16)
+    # Hierarchical mode: centres drawn per level (the paper's 1, 2, 4).
+    centres_per_level: tuple[int, ...] = (1, 2, 4)
+    # Multi-object mode: sub-heatmaps (objects) per image, the paper's n = 3.
+    num_objects: int = 3
+
+    def validate(self, resolution: int) -> None:
+        if self.mode not in HEATMAP_MODES:
+            raise ConfigError(f"heatmap.mode must be one of {HEATMAP_MODES}, got {self.mode!r}")
+        if not self.levels:
+            raise ConfigError("heatmap.levels must name at least one feature resolution")
+        for r in self.levels:
+            if not _is_pow2(r) or r < 4 or r > resolution:
+                raise ConfigError(
+                    f"heatmap.levels entry {r} must be a power of two between 4 and the resolution {resolution}"
+                )
+        if list(self.levels) != sorted(set(self.levels)):
+            raise ConfigError(f"heatmap.levels must be strictly increasing, got {self.levels}")
+        if self.mode == "hierarchical":
+            if len(self.centres_per_level) != len(self.levels):
+                raise ConfigError(
+                    f"heatmap.centres_per_level has {len(self.centres_per_level)} entries "
+                    f"but heatmap.levels has {len(self.levels)}"
+                )
+            if any(n < 1 for n in self.centres_per_level):
+                raise ConfigError("heatmap.centres_per_level entries must be >= 1")
+        if self.num_objects < 1:
+            raise ConfigError("heatmap.num_objects must be >= 1")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """StyleGAN2 generator with optional spatial encoding (paper Sec. 3.2)."""
+
+    resolution: int = 256  # output size, a power of two in [32, 1024]
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 8
+    mapping_lr_mul: float = 0.01  # StyleGAN2's reduced learning rate for the mapping network
+    channel_base: int = 16384  # channels at resolution r: min(channel_base // r, channel_max)
+    channel_max: int = 512
+    img_channels: int = 3
+    encoding: Encoding = "sel_norm"
+    heatmap: HeatmapConfig = field(default_factory=HeatmapConfig)
+    sel_hidden: int = 64  # width of the shared conv inside SEL_norm (EqGAN-SA: 64)
+    heatmap_features: int = 32  # channels of the processed heatmap fed to every SEL (EqGAN-SA: 16 -> 32)
+    sel_residual_gain: float = 0.1  # out = x + gain * conv(lrelu(SEL(x))): keeps early training stable
+    w_avg_beta: float = 0.995  # EMA decay of the tracked mean w, used for truncation
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if not _is_pow2(self.resolution) or not 32 <= self.resolution <= 1024:
+            raise ConfigError(f"resolution must be a power of two in [32, 1024], got {self.resolution}")
+        for name in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "img_channels",
+                     "sel_hidden", "heatmap_features"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        if self.encoding != "none":
+            self.heatmap.validate(self.resolution)
+        if self.encoding == "sel_indoor" and self.heatmap.mode != "multi":
+            raise ConfigError("encoding 'sel_indoor' needs heatmap.mode 'multi' (one style code per object)")
+
+    @property
+    def uses_heatmaps(self) -> bool:
+        return self.encoding != "none"
+
+    @property
+    def num_codes(self) -> int:
+        """Latent codes per image: one, or one per object plus a background code for SEL_indoor (Eq. 3)."""
+        return self.heatmap.num_objects + 1 if self.encoding == "sel_indoor" else 1
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2**i for i in range(2, int(math.log2(self.resolution)) + 1)]
+
+    @property
+    def num_ws(self) -> int:
+        """Number of per-layer w vectors (w+): two per block, minus one for the 4x4 block, plus the last toRGB."""
+        return 2 * int(math.log2(self.resolution)) - 2
+
+    def channels(self, res: int) -> int:
+        return min(self.channel_base // res, self.channel_max)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "GeneratorConfig":
+        data = dict(data)
+        heatmap = _from_dict(HeatmapConfig, data.pop("heatmap", {}), "heatmap")
+        return _from_dict(cls, {**data, "heatmap": heatmap}, "generator")
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Residual StyleGAN2 discriminator."""
+
+    resolution: int = 256
+    channel_base: int = 16384
+    channel_max: int = 512
+    img_channels: int = 3
+    mbstd_group: int = 4  # minibatch-stddev group size (clipped to the batch)
+
+    def __post_init__(self) -> None:
+        if not _is_pow2(self.resolution) or not 32 <= self.resolution <= 1024:
+            raise ConfigError(f"resolution must be a power of two in [32, 1024], got {self.resolution}")
+        for name in ("channel_base", "channel_max", "img_channels", "mbstd_group"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"discriminator {name} must be >= 1, got {getattr(self, name)}")
+
+    def channels(self, res: int) -> int:
+        return min(self.channel_base // res, self.channel_max)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "DiscriminatorConfig":
+        return _from_dict(cls, data, "discriminator")
+
+
+T = TypeVar("T")
+
+
+def _from_dict(cls: type[T], data: Mapping[str, Any], where: str) -> T:
+    """Build a frozen dataclass from JSON data, naming unknown or ill-typed fields in the error."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} config must be a JSON object, got {type(data).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown field(s) in {where} config: {', '.join(unknown)}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"bad {where} config: {exc}") from None
+
+
+def _is_pow2(n: int) -> bool:
+    return isinstance(n, int) and n > 0 and (n & (n - 1)) == 0
+
+
+def preset(resolution: int, encoding: Encoding = "sel_norm", heatmap_mode: HeatmapMode | None = None,
+           ) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+    """The planned default configs: small enough to render interactively on a laptop CPU.
+
+    64 and 128 px are the shipped sizes (CPU- and GPU-trained); 256 px matches the paper's resolution
+    with narrower channels than its paper256 config (which uses channel_max 512, w_dim 512).
+    """
+    if heatmap_mode is None:
+        heatmap_mode = "multi" if encoding == "sel_indoor" else "hierarchical"
+    base, cmax, wdim = {32: (4096, 256, 256), 64: (8192, 256, 256),
+                        128: (8192, 256, 256), 256: (16384, 256, 256)}.get(resolution, (16384, 512, 512))
+    g = GeneratorConfig(resolution=resolution, z_dim=wdim, w_dim=wdim, channel_base=base, channel_max=cmax,
+                        encoding=encoding, heatmap=HeatmapConfig(mode=heatmap_mode))
+    d = DiscriminatorConfig(resolution=resolution, channel_base=base, channel_max=cmax)
+    return g, d

@@ -1,0 +1,256 @@
+"""StyleGAN2 generator with spatial heatmap encoding (paper Sec. 3.2).
+
+Interfaces follow NVlabs: `mapping(z) -> ws`, `synthesis(ws, heatmaps) -> SynthesisOutput`. Latents carry a
+codes axis: ws is (B, K, num_ws, w_dim) with K = 1, or K = n objects + 1 background for SEL_indoor, whose
+per-object codes S_i can be edited from outside (`replace_code`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+import torch
+from torch import nn
+
+from .config import GeneratorConfig
+from .encoding import HeatmapEncoder, SELConcat, SELNorm, indoor_styles
+from .heatmaps import HeatmapBatch, combine, render_heatmaps
+from .layers import EqualLinear, ModulatedConv2d, NoiseInjection, NoiseMode, lrelu, upsample2x
+
+Heatmaps = Mapping[int, torch.Tensor]  # resolution -> sub-maps (B, n, r, r)
+
+
+@dataclass
+class SynthesisOutput:
+    image: torch.Tensor  # (B, C, R, R), roughly in [-1, 1]
+    features: dict[int, torch.Tensor] = field(default_factory=dict)  # block resolution -> block output
+
+
+class MappingNetwork(nn.Module):
+    """z -> w through an MLP; tracks the mean w for the truncation trick."""
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        dims = [cfg.z_dim] + [cfg.w_dim] * cfg.mapping_layers
+        self.layers = nn.Sequential(*[EqualLinear(a, b, lr_mul=cfg.mapping_lr_mul, activate=True)
+                                      for a, b in zip(dims[:-1], dims[1:])])
+        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+        self.w_avg_beta = cfg.w_avg_beta
+
+    def forward(self, z: torch.Tensor, psi: float = 1.0, update_w_avg: bool = False) -> torch.Tensor:
+        """z: (..., z_dim) -> w: (..., w_dim), truncated towards the mean w by psi."""
+        z = z * torch.rsqrt(z.square().mean(-1, keepdim=True) + 1e-8)  # normalise the 2nd moment
+        w = self.layers(z)
+        if update_w_avg:
+            batch_mean = w.detach().reshape(-1, w.shape[-1]).mean(0)
+            self.w_avg.copy_(batch_mean.lerp(self.w_avg, self.w_avg_beta))
+        if psi != 1.0:
+            w = self.w_avg.lerp(w, psi)
+        return w
+
+
+class SynthesisLayer(nn.Module):
+    """[upsample] -> [SEL] -> modulated conv -> noise -> bias + lrelu."""
+
+    def __init__(self, in_ch: int, out_ch: int, res: int, cfg: GeneratorConfig, up: bool, sel: nn.Module | None):
+        super().__init__()
+        self.up = up
+        self.sel = sel
+        self.affine = EqualLinear(cfg.w_dim, in_ch, bias_init=1.0)
+        self.conv = ModulatedConv2d(in_ch, out_ch, 3)
+        self.noise = NoiseInjection(res)
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, heat: torch.Tensor | None, sub_maps: torch.Tensor | None,
+                noise_mode: NoiseMode) -> torch.Tensor:
+        if self.up:
+            x = upsample2x(x)
+        if self.sel is not None:
+            x = self.sel(x, heat)
+        x = self.conv(x, indoor_styles(self.affine(w), sub_maps))
+        return lrelu(self.noise(x, noise_mode), self.bias)
+
+
+class ToRGB(nn.Module):
+    def __init__(self, in_ch: int, cfg: GeneratorConfig, sel: nn.Module | None) -> None:
+        super().__init__()
+        self.sel = sel
+        self.affine = EqualLinear(cfg.w_dim, in_ch, bias_init=1.0)
+        self.conv = ModulatedConv2d(in_ch, cfg.img_channels, 1, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(cfg.img_channels))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, heat: torch.Tensor | None,
+                sub_maps: torch.Tensor | None) -> torch.Tensor:
+        if self.sel is not None:
+            x = self.sel(x, heat)
+        return self.conv(x, indoor_styles(self.affine(w), sub_maps)) + self.bias.view(1, -1, 1, 1)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: (const input | upsampling conv) -> conv -> toRGB added to the upsampled skip image."""
+
+    def __init__(self, res: int, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.res = res
+        out_ch = cfg.channels(res)
+        encoded = cfg.encoding in ("sel_norm", "sel_concat") and res in cfg.heatmap.levels
+        self.heat_encoder = HeatmapEncoder(cfg.heatmap_features) if encoded else None
+
+        def sel(ch: int) -> nn.Module | None:
+            if not encoded:
+                return None
+            if cfg.encoding == "sel_norm":
+                return SELNorm(ch, cfg.heatmap_features, cfg.sel_hidden, cfg.sel_residual_gain)
+            return SELConcat(ch, cfg.heatmap_features, cfg.sel_residual_gain)
+
+        if res == 4:
+            self.const = nn.Parameter(torch.randn(1, out_ch, 4, 4))
+            self.layers = nn.ModuleList([SynthesisLayer(out_ch, out_ch, res, cfg, up=False, sel=sel(out_ch))])
+        else:
+            in_ch = cfg.channels(res // 2)
+            self.layers = nn.ModuleList([
+                SynthesisLayer(in_ch, out_ch, res, cfg, up=True, sel=sel(in_ch)),
+                SynthesisLayer(out_ch, out_ch, res, cfg, up=False, sel=sel(out_ch)),
+            ])
+        self.torgb = ToRGB(out_ch, cfg, sel(out_ch))
+
+    @property
+    def num_ws(self) -> int:
+        """w vectors consumed by the convs (the toRGB shares the next block's first one)."""
+        return len(self.layers)
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
+                heatmaps: Heatmaps | None, noise_mode: NoiseMode) -> tuple[torch.Tensor, torch.Tensor]:
+        """ws: (B, K, num_ws + 1, w_dim) for this block's convs and toRGB."""
+        heat = sub_maps = None
+        if self.heat_encoder is not None:
+            heat = self.heat_encoder(combine(heatmaps[self.res]))
+        elif ws.shape[1] > 1:  # SEL_indoor: every layer is modulated by the sub-maps
+            sub_maps = heatmaps[self.res]
+        if x is None:
+            x = self.const.expand(ws.shape[0], -1, -1, -1)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, ws[:, :, i], heat, sub_maps, noise_mode)
+        y = self.torgb(x, ws[:, :, len(self.layers)], heat, sub_maps)
+        img = y if img is None else upsample2x(img) + y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.blocks = nn.ModuleList([SynthesisBlock(r, cfg) for r in cfg.block_resolutions])
+
+    @property
+    def heatmap_resolutions(self) -> list[int]:
+        """Resolutions at which `forward` needs sub-maps: the encoded levels, or every block for SEL_indoor."""
+        if not self.cfg.uses_heatmaps:
+            return []
+        if self.cfg.encoding == "sel_indoor":
+            return list(self.cfg.block_resolutions)
+        return list(self.cfg.heatmap.levels)
+
+    def forward(self, ws: torch.Tensor, heatmaps: Heatmaps | None = None, noise_mode: NoiseMode = "const",
+                feature_resolutions: Iterable[int] = ()) -> SynthesisOutput:
+        """ws: (B, K, num_ws, w_dim); heatmaps: resolution -> sub-maps (B, n, r, r), see `render_heatmaps`;
+        feature_resolutions: blocks whose output features to return (DragGAN's feature tap)."""
+        cfg = self.cfg
+        if ws.ndim != 4 or ws.shape[1:] != (cfg.num_codes, cfg.num_ws, cfg.w_dim):
+            raise ValueError(f"ws must have shape (B, {cfg.num_codes}, {cfg.num_ws}, {cfg.w_dim}), "
+                             f"got {tuple(ws.shape)}")
+        self._check_heatmaps(heatmaps, ws.shape[0])
+        wanted = set(feature_resolutions)
+        unknown = wanted - set(cfg.block_resolutions)
+        if unknown:
+            raise ValueError(f"no synthesis block at resolution(s) {sorted(unknown)}; "
+                             f"blocks are {cfg.block_resolutions}")
+        x = img = None
+        features: dict[int, torch.Tensor] = {}
+        idx = 0
+        for block in self.blocks:
+            x, img = block(x, img, ws[:, :, idx: idx + block.num_ws + 1], heatmaps, noise_mode)
+            idx += block.num_ws
+            if block.res in wanted:
+                features[block.res] = x
+        assert img is not None
+        return SynthesisOutput(img, features)
+
+    def _check_heatmaps(self, heatmaps: Heatmaps | None, batch: int) -> None:
+        needed = self.heatmap_resolutions
+        if not needed:
+            return
+        if heatmaps is None:
+            raise ValueError(f"this generator (encoding {self.cfg.encoding!r}) needs heatmaps at {needed}")
+        n = self.cfg.heatmap.num_objects if self.cfg.encoding == "sel_indoor" else None
+        for r in needed:
+            h = heatmaps.get(r)
+            if h is None:
+                raise ValueError(f"missing heatmap at resolution {r} (needed: {needed})")
+            if h.ndim != 4 or h.shape[0] != batch or h.shape[2:] != (r, r) or (n is not None and h.shape[1] != n):
+                raise ValueError(f"heatmap at resolution {r} must be (B={batch}, {n or 'n'}, {r}, {r}), "
+                                 f"got {tuple(h.shape)}")
+
+
+class Generator(nn.Module):
+    """Mapping + synthesis. `forward(z, heatmaps)` is the training path; editors call the two halves."""
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.mapping_net = MappingNetwork(cfg)
+        self.synthesis = SynthesisNetwork(cfg)
+
+    @property
+    def heatmap_resolutions(self) -> list[int]:
+        return self.synthesis.heatmap_resolutions
+
+    def z_shape(self, batch: int) -> tuple[int, int, int]:
+        return batch, self.config.num_codes, self.config.z_dim
+
+    def sample_z(self, batch: int, seed: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(self.z_shape(batch), generator=gen)
+        return z.to(device if device is not None else self.synthesis.blocks[0].const.device)
+
+    def mapping(self, z: torch.Tensor, psi: float = 1.0, update_w_avg: bool = False) -> torch.Tensor:
+        """z: (B, K, z_dim), or (B, z_dim) when K == 1 -> ws: (B, K, num_ws, w_dim)."""
+        if z.ndim == 2:
+            z = z[:, None]
+        if z.ndim != 3 or z.shape[1:] != (self.config.num_codes, self.config.z_dim):
+            raise ValueError(f"z must have shape (B, {self.config.num_codes}, {self.config.z_dim}), "
+                             f"got {tuple(z.shape)}")
+        w = self.mapping_net(z, psi=psi, update_w_avg=update_w_avg)
+        return w[:, :, None].expand(-1, -1, self.config.num_ws, -1)
+
+    def render_heatmaps(self, batch: HeatmapBatch) -> dict[int, torch.Tensor]:
+        """Render heatmap centres to the sub-maps this generator consumes."""
+        return render_heatmaps(batch, self.heatmap_resolutions)
+
+    def forward(self, z: torch.Tensor, heatmaps: Heatmaps | None = None, psi: float = 1.0,
+                noise_mode: NoiseMode = "random", feature_resolutions: Iterable[int] = ()) -> SynthesisOutput:
+        ws = self.mapping(z, psi=psi)
+        return self.synthesis(ws, heatmaps, noise_mode=noise_mode, feature_resolutions=feature_resolutions)
+
+
+def build_generator(cfg: GeneratorConfig) -> Generator:
+    return Generator(cfg)
+
+
+def replace_code(ws: torch.Tensor, index: int, new_ws: torch.Tensor) -> torch.Tensor:
+    """Copy of ws with code `index` (an object; the last one is the background) replaced: "replace object"
+    restyles one object and keeps the rest (Sec. 3.2, Fig. 9c)."""
+    if not -ws.shape[1] <= index < ws.shape[1]:
+        raise IndexError(f"code index {index} out of range for {ws.shape[1]} codes")
+    out = ws.clone()
+    out[:, index] = new_ws.reshape(ws.shape[0], *ws.shape[2:]) if new_ws.ndim != 3 else new_ws
+    return out
+
+
+def resample_code(G: Generator, ws: torch.Tensor, index: int, seed: int, psi: float = 1.0) -> torch.Tensor:
+    """Draw a fresh latent for one code (object or background) from `seed`, keep every other code."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(ws.shape[0], 1, G.config.z_dim, generator=gen).to(ws.device)
+    w = G.mapping_net(z, psi=psi)[:, 0]  # (B, w_dim)
+    return replace_code(ws, index, w[:, None].expand(-1, ws.shape[2], -1))

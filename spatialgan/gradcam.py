@@ -1,0 +1,59 @@
+"""GradCAM of the discriminator (paper Sec. 3.1, 3.3; REFERENCE.md section 3).
+
+The maps are differentiable with respect to the input image, so L_align can train G through them; D's own
+parameters are frozen while they are computed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .discriminator import Discriminator
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """Stop gradients from accumulating in `module`'s parameters (restored afterwards) and use eval mode."""
+    flags = [p.requires_grad for p in module.parameters()]
+    was_training = module.training
+    module.requires_grad_(False).eval()
+    try:
+        yield module
+    finally:
+        for p, f in zip(module.parameters(), flags):
+            p.requires_grad_(f)
+        module.train(was_training)
+
+
+def normalise_per_sample(cam: torch.Tensor) -> torch.Tensor:
+    """Min-max normalise each map to [0, 1]; min and max are detached (they are a rescaling, not a target),
+    and flat maps (0 / 0) become 1."""
+    lo = cam.detach().amin((1, 2, 3), keepdim=True)
+    hi = cam.detach().amax((1, 2, 3), keepdim=True)
+    return torch.nan_to_num((cam - lo) / (hi - lo), nan=1.0, posinf=1.0)
+
+
+def gradcam(D: Discriminator, images: torch.Tensor, resolutions: Sequence[int]) -> dict[int, torch.Tensor]:
+    """GradCAM_D at each resolution: ReLU(sum_c w_c A_c) with w_c the spatial mean of d score / d A_c,
+    score = softplus(-logits) summed over the batch (EqGAN-SA). Returns resolution -> (B, 1, r, r) in [0, 1].
+
+    Gradients reach the generator through the activations A and through the gradients themselves
+    (create_graph); images that do not require grad (real ones, for display) are handled too.
+    """
+    if not images.requires_grad:
+        images = images.detach().requires_grad_(True)
+    with frozen(D):
+        out = D(images, feature_resolutions=resolutions)
+        score = F.softplus(-out.logits).sum()
+        acts = [out.features[r] for r in resolutions]
+        grads = torch.autograd.grad(score, acts, create_graph=torch.is_grad_enabled())
+    cams = {}
+    for r, a, g in zip(resolutions, acts, grads):
+        weights = g.mean((2, 3), keepdim=True)
+        cams[r] = normalise_per_sample(F.relu((weights * a).sum(1, keepdim=True)))
+    return cams
