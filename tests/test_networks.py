@@ -1,0 +1,146 @@
+"""Generator and discriminator: shapes for every variant, heatmap steering, latents and style codes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import VARIANTS, tiny_configs, tiny_models
+from spatialgan import Generator, replace_code, resample_code, sample_heatmaps
+
+
+def _render(G: Generator, batch: int, seed: int = 0):
+    if not G.config.uses_heatmaps:
+        return None, None
+    hb = sample_heatmaps(G.config.heatmap, batch, seed=seed)
+    return hb, G.render_heatmaps(hb)
+
+
+@pytest.mark.parametrize("encoding,mode", VARIANTS)
+@pytest.mark.parametrize("resolution", [32, 64])
+def test_shapes_every_variant(encoding: str, mode: str, resolution: int) -> None:
+    G, D = tiny_models(encoding, mode, resolution)
+    cfg = G.config
+    _, hm = _render(G, 3)
+    ws = G.mapping(G.sample_z(3, seed=0))
+    assert ws.shape == (3, cfg.num_codes, cfg.num_ws, cfg.w_dim)
+    out = G.synthesis(ws, hm, feature_resolutions=[8, resolution // 2])
+    assert out.image.shape == (3, 3, resolution, resolution)
+    assert torch.isfinite(out.image).all()
+    assert out.features[8].shape == (3, cfg.channels(8), 8, 8)
+    assert out.features[resolution // 2].shape[-2:] == (resolution // 2, resolution // 2)
+    d_out = D(out.image, feature_resolutions=[4, 8, 16])
+    assert d_out.logits.shape == (3,)
+    assert {r: tuple(f.shape[-2:]) for r, f in d_out.features.items()} == {4: (4, 4), 8: (8, 8), 16: (16, 16)}
+
+
+def test_num_codes_and_heatmap_resolutions() -> None:
+    G, _ = tiny_models("sel_indoor", "multi", 64)
+    assert G.config.num_codes == 4
+    assert G.heatmap_resolutions == [4, 8, 16, 32, 64]  # one shared heatmap for every synthesis layer
+    G, _ = tiny_models("sel_norm", "hierarchical", 64)
+    assert G.heatmap_resolutions == [4, 8, 16]
+    G, _ = tiny_models("none", "hierarchical", 64)
+    assert G.heatmap_resolutions == []
+
+
+@pytest.mark.parametrize("encoding,mode", [v for v in VARIANTS if v[0] != "none"])
+def test_moving_a_centre_changes_heatmap_and_output(encoding: str, mode: str) -> None:
+    G, _ = tiny_models(encoding, mode)
+    hb, hm = _render(G, 1, seed=3)
+    ws = G.mapping(G.sample_z(1, seed=5))
+    with torch.no_grad():
+        before = G.synthesis(ws, hm, noise_mode="const").image
+        again = G.synthesis(ws, G.render_heatmaps(hb), noise_mode="const").image
+        hb.levels[0].centres[0, 0] += torch.tensor([0.25, 0.0])  # a quarter of the image to the right
+        hm_moved = G.render_heatmaps(hb)
+        after = G.synthesis(ws, hm_moved, noise_mode="const").image
+    assert torch.equal(before, again), "same inputs must give the same image (const noise)"
+    r = G.heatmap_resolutions[0]
+    assert (hm_moved[r] - hm[r]).abs().max() > 0.05
+    assert (after - before).abs().mean() > 1e-3, "a random network's output must depend on the heatmap"
+
+
+def test_plain_stylegan2_needs_no_heatmap_and_rejects_bad_inputs() -> None:
+    G, _ = tiny_models("none")
+    assert G(G.sample_z(2, seed=0)).image.shape == (2, 3, 32, 32)
+    Gs, _ = tiny_models("sel_norm")
+    with pytest.raises(ValueError, match="needs heatmaps"):
+        Gs(Gs.sample_z(1, seed=0))
+    with pytest.raises(ValueError, match="z must have shape"):
+        Gs.mapping(torch.randn(1, 7))
+    _, hm = _render(Gs, 2)
+    with pytest.raises(ValueError, match="heatmap at resolution 4"):
+        Gs(Gs.sample_z(1, seed=0), hm)  # batch 2 heatmaps for batch 1 latents
+    with pytest.raises(ValueError, match="no synthesis block"):
+        Gs(Gs.sample_z(2, seed=0), hm, feature_resolutions=[12])
+
+
+def test_truncation_psi_zero_gives_mean_w() -> None:
+    G, _ = tiny_models("sel_norm")
+    G.mapping_net.w_avg.normal_()
+    ws = G.mapping(G.sample_z(4, seed=0), psi=0.0)
+    assert torch.allclose(ws, G.mapping_net.w_avg.expand_as(ws))
+    half = G.mapping(G.sample_z(4, seed=0), psi=0.5)
+    full = G.mapping(G.sample_z(4, seed=0), psi=1.0)
+    assert torch.allclose(half, (full + G.mapping_net.w_avg) / 2, atol=1e-6)
+
+
+def test_w_avg_tracks_mapping_output() -> None:
+    G, _ = tiny_models("sel_norm")
+    z = G.sample_z(64, seed=0)
+    for _ in range(2000):
+        G.mapping(z, update_w_avg=True)
+    assert torch.allclose(G.mapping_net.w_avg, G.mapping_net(z).mean((0, 1)), atol=1e-4)
+
+
+def test_resampling_one_object_code_keeps_the_others() -> None:
+    G, _ = tiny_models("sel_indoor", "multi")
+    hb, hm = _render(G, 1, seed=2)
+    ws = G.mapping(G.sample_z(1, seed=1))
+    new = resample_code(G, ws, index=1, seed=99)
+    assert not torch.equal(new[:, 1], ws[:, 1])
+    for k in (0, 2, 3):
+        assert torch.equal(new[:, k], ws[:, k])
+    with torch.no_grad():
+        base = G.synthesis(ws, hm).image
+        restyled = G.synthesis(new, hm).image
+        assert (restyled - base).abs().mean() > 1e-4, "object 1's code must change the image"
+        # With object 1's sub-heatmap switched off (weight 0), its code has no influence at all (Eq. 3).
+        hb.levels[0].weights[0, 1] = 0.0
+        hm_off = G.render_heatmaps(hb)
+        assert torch.equal(G.synthesis(ws, hm_off).image, G.synthesis(new, hm_off).image)
+    assert torch.equal(replace_code(ws, 0, ws[:, 0]), ws)
+    with pytest.raises(IndexError):
+        replace_code(ws, 4, ws[:, 0])
+
+
+def test_noise_modes() -> None:
+    G, _ = tiny_models("sel_norm")
+    for layer in G.modules():
+        if hasattr(layer, "strength"):
+            layer.strength.data.fill_(0.5)
+    _, hm = _render(G, 1)
+    ws = G.mapping(G.sample_z(1, seed=0))
+    with torch.no_grad():
+        c1, c2 = (G.synthesis(ws, hm, noise_mode="const").image for _ in range(2))
+        r1, r2 = (G.synthesis(ws, hm, noise_mode="random").image for _ in range(2))
+    assert torch.equal(c1, c2)
+    assert not torch.equal(r1, r2)
+
+
+def test_training_step_updates_generator() -> None:
+    """One G step through the non-saturating loss changes the weights and keeps them finite."""
+    from spatialgan import g_nonsaturating
+
+    G, D = tiny_models("sel_norm")
+    G.train()
+    opt = torch.optim.Adam(G.parameters(), lr=1e-3)
+    _, hm = _render(G, 4)
+    before = [p.detach().clone() for p in G.parameters()]
+    loss = g_nonsaturating(D(G(G.sample_z(4, seed=0), hm).image).logits)
+    loss.backward()
+    opt.step()
+    changed = sum(not torch.equal(a, b) for a, b in zip(before, G.parameters()))
+    assert changed > len(before) // 2
+    assert all(torch.isfinite(p).all() for p in G.parameters())
