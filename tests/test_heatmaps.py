@@ -33,6 +33,15 @@ S_RANGES = {
 }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _single_thread():
+    """These tensors are tiny: one intra-op thread is fastest and avoids spin contention on busy CPUs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def hier_batch() -> HeatmapBatch:
     return sample_hierarchical(N, (1, 2, 4), seed=1234)
@@ -648,3 +657,15 @@ def test_from_json_bad_version_raises():
     d = _multi_spec().to_dict()
     d["version"] = 99
     _raises(lambda: HeatmapSpec.from_json(json.dumps(d)), "version")
+
+
+def test_bool_parent_and_non_bool_enabled_are_rejected() -> None:
+    spec = HeatmapSpec.from_batch(sample_hierarchical(1, seed=0))
+    spec.levels[1][0].parent = True  # bool is an int in Python; it must not pass as index 1
+    with pytest.raises(HeatmapSpecError, match=r"levels\[1\]\[0\]\.parent"):
+        spec.validate()
+    spec = HeatmapSpec.from_batch(sample_hierarchical(1, seed=0))
+    data = spec.to_dict()
+    data["levels"][0][0]["enabled"] = "no"
+    with pytest.raises(HeatmapSpecError, match=r"levels\[0\]\[0\]\.enabled"):
+        HeatmapSpec.from_dict(data)

@@ -92,12 +92,15 @@ class HeatmapSpec:
                     raise HeatmapSpecError(f"{where}.sigma must be > 0, got {c.sigma}")
                 if c.sigma > MAX_SIGMA:
                     raise HeatmapSpecError(f"{where}.sigma must be <= {MAX_SIGMA} image sizes, got {c.sigma}")
+                if not isinstance(c.enabled, bool):
+                    raise HeatmapSpecError(f"{where}.enabled must be true or false, got {c.enabled!r}")
                 if c.weight < 0:
                     raise HeatmapSpecError(f"{where}.weight must be >= 0, got {c.weight}")
                 if li == 0 or self.mode == "multi":
                     if c.parent is not None:
                         raise HeatmapSpecError(f"{where}.parent must be null at the top level, got {c.parent}")
-                elif not isinstance(c.parent, int) or not 0 <= c.parent < len(self.levels[li - 1]):
+                elif (isinstance(c.parent, bool) or not isinstance(c.parent, int)
+                      or not 0 <= c.parent < len(self.levels[li - 1])):
                     raise HeatmapSpecError(
                         f"{where}.parent must index levels[{li - 1}] (0..{len(self.levels[li - 1]) - 1}), "
                         f"got {c.parent!r}")
