@@ -85,6 +85,9 @@ class GeneratorConfig:
                      "sel_hidden", "heatmap_features"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.channel_base // self.resolution < 1:
+            raise ConfigError(f"channel_base {self.channel_base} leaves no channels at {self.resolution} px "
+                              f"(channels = channel_base // resolution); use at least {self.resolution}")
         if self.encoding not in ENCODINGS:
             raise ConfigError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         if self.encoding != "none":
@@ -139,6 +142,9 @@ class DiscriminatorConfig:
         for name in ("channel_base", "channel_max", "img_channels", "mbstd_group"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"discriminator {name} must be >= 1, got {getattr(self, name)}")
+        if self.channel_base // self.resolution < 1:
+            raise ConfigError(f"discriminator channel_base {self.channel_base} leaves no channels at "
+                              f"{self.resolution} px; use at least {self.resolution}")
 
     def channels(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)

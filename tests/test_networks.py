@@ -144,3 +144,26 @@ def test_training_step_updates_generator() -> None:
     changed = sum(not torch.equal(a, b) for a, b in zip(before, G.parameters()))
     assert changed > len(before) // 2
     assert all(torch.isfinite(p).all() for p in G.parameters())
+
+
+@pytest.mark.parametrize("resolution", [128, 1024])
+def test_large_resolutions(resolution: int) -> None:
+    """Any power of two up to 1024 builds and runs (narrow channels keep this fast)."""
+    from spatialgan import Discriminator, DiscriminatorConfig, GeneratorConfig, HeatmapConfig
+
+    g = GeneratorConfig(resolution=resolution, z_dim=16, w_dim=16, mapping_layers=1, channel_base=4 * resolution,
+                        channel_max=16, encoding="sel_norm", heatmap=HeatmapConfig(), sel_hidden=8,
+                        heatmap_features=4)
+    G = Generator(g).eval()
+    D = Discriminator(DiscriminatorConfig(resolution=resolution, channel_base=4 * resolution, channel_max=16))
+    with torch.no_grad():
+        img = G(G.sample_z(1, seed=0), G.render_heatmaps(sample_heatmaps(g.heatmap, 1, seed=0))).image
+        assert img.shape == (1, 3, resolution, resolution) and torch.isfinite(img).all()
+        assert D(img).logits.shape == (1,)
+
+
+def test_too_few_channels_is_a_config_error() -> None:
+    from spatialgan import ConfigError, GeneratorConfig
+
+    with pytest.raises(ConfigError, match="channel_base"):
+        GeneratorConfig(resolution=1024, channel_base=512)

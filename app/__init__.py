@@ -1,0 +1,1 @@
+"""The desktop editor (Dear PyGui). Only this package imports GUI libraries."""

@@ -1,0 +1,1 @@
+"""Command-line entry points (declared in pyproject's [project.scripts])."""

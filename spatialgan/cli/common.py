@@ -1,0 +1,52 @@
+"""Shared command-line plumbing: user errors become one clear line and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+import torch
+
+from ..checkpoint import load_checkpoint
+from ..config import ENCODINGS, preset
+from ..errors import SpatialGANError
+from ..generator import Generator
+from ..paths import default_checkpoint
+
+
+def run_cli(body: Callable[[], int]) -> int:
+    try:
+        return body()
+    except SpatialGANError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def add_model_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--checkpoint", "-c", help="a .safetensors checkpoint (default: the bundled default model)")
+    ap.add_argument("--untrained", metavar="RES:ENCODING",
+                    help=f"use a randomly initialised preset instead, e.g. 64:sel_indoor (encodings: "
+                         f"{', '.join(ENCODINGS)}); for trying the pipeline, not for pictures")
+    ap.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+
+
+def load_model(args: argparse.Namespace, device: torch.device) -> tuple[Generator, str]:
+    """The generator the arguments ask for, and a one-line description of where it came from."""
+    if args.untrained:
+        try:
+            res_text, _, enc = args.untrained.partition(":")
+            gcfg, _ = preset(int(res_text), enc or "sel_norm")  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise SpatialGANError(f"--untrained expects RES:ENCODING such as 64:sel_indoor ({exc})") from None
+        torch.manual_seed(0)
+        return Generator(gcfg).to(device).eval(), f"untrained {gcfg.resolution} px {gcfg.encoding} network"
+    path = args.checkpoint or default_checkpoint()
+    if path is None:
+        raise SpatialGANError("no checkpoint given and none is bundled in checkpoints/ yet; pass --checkpoint "
+                              "PATH, or --untrained 64:sel_indoor to try an untrained network")
+    ck = load_checkpoint(path, device=device)
+    return ck.generator, str(ck.info.path)

@@ -1,0 +1,30 @@
+"""Where bundled files live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .checkpoint import SUFFIX
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL_NAME = "rooms64"  # the editor opens the multi-object rooms model by default
+
+
+def checkpoint_dir() -> Path:
+    """`$SPATIALGAN_CHECKPOINTS`, else the repository's checkpoints/ folder."""
+    return Path(os.environ.get("SPATIALGAN_CHECKPOINTS", REPO_ROOT / "checkpoints"))
+
+
+def list_checkpoints() -> list[Path]:
+    d = checkpoint_dir()
+    return sorted(d.glob(f"*{SUFFIX}")) if d.is_dir() else []
+
+
+def default_checkpoint() -> Path | None:
+    """The bundled default model, else the first bundled one, else None (nothing trained is bundled yet)."""
+    found = list_checkpoints()
+    for p in found:
+        if p.stem == DEFAULT_MODEL_NAME:
+            return p
+    return found[0] if found else None

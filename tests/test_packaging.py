@@ -1,0 +1,43 @@
+"""Package boundaries: the core imports without any GUI package, and dependencies point app -> draggan ->
+spatialgan only."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_core_imports_without_gui_packages() -> None:
+    code = (
+        "import sys\n"
+        "for name in ('dearpygui', 'dearpygui.dearpygui', 'PyQt5', 'PySide6', 'tkinter'):\n"
+        "    sys.modules[name] = None  # any import of these now raises ImportError\n"
+        "import pkgutil, importlib, spatialgan, draggan\n"
+        "for m in pkgutil.walk_packages(spatialgan.__path__, 'spatialgan.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "assert not any(k.startswith('app') for k in sys.modules), 'core pulled in the GUI package'\n"
+        "print('ok')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def _imports(package: str) -> set[tuple[str, str]]:
+    found = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found |= {(str(path.relative_to(ROOT)), a.name.split(".")[0]) for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add((str(path.relative_to(ROOT)), node.module.split(".")[0]))
+    return found
+
+
+def test_dependency_direction() -> None:
+    bad = {(f, m) for f, m in _imports("spatialgan") if m in ("draggan", "app", "dearpygui")}
+    bad |= {(f, m) for f, m in _imports("draggan") if m in ("app", "dearpygui")}
+    assert not bad, f"imports against app -> draggan -> spatialgan: {sorted(bad)}"
