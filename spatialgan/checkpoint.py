@@ -57,18 +57,23 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def state_tensors(module: torch.nn.Module, prefix: str, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """A module's state as contiguous CPU tensors under `prefix`, floating ones cast to `dtype` if given."""
+    out = {}
+    for key, t in module.state_dict().items():
+        t = t.detach().to("cpu")
+        out[prefix + key] = (t.to(dtype) if dtype is not None and t.is_floating_point() else t).contiguous()
+    return out
+
+
 def save_checkpoint(path: str | os.PathLike, generator: Generator, discriminator: Discriminator | None = None,
                     meta: dict[str, Any] | None = None, dtype: torch.dtype = torch.float32) -> Path:
     """Write weights (floating tensors cast to `dtype`, e.g. float16 for shipping) and configs atomically:
     a crash mid-write leaves the previous file intact."""
     path = Path(path)
-    tensors: dict[str, torch.Tensor] = {}
-    for prefix, module in (("G.", generator), ("D.", discriminator)):
-        if module is None:
-            continue
-        for key, t in module.state_dict().items():
-            t = t.detach().to("cpu")
-            tensors[prefix + key] = (t.to(dtype) if t.is_floating_point() else t).contiguous()
+    tensors = state_tensors(generator, "G.", dtype)
+    if discriminator is not None:
+        tensors.update(state_tensors(discriminator, "D.", dtype))
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -79,6 +84,12 @@ def save_checkpoint(path: str | os.PathLike, generator: Generator, discriminator
     }
     if discriminator is not None:
         metadata["discriminator"] = json.dumps(discriminator.config.to_dict())
+    return write_atomic(path, tensors, metadata)
+
+
+def write_atomic(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Write a safetensors file through a temporary file and a rename, so readers never see half a file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .discriminator import Discriminator
+from .discriminator import Discriminator, DiscriminatorOutput
 
 
 @contextlib.contextmanager
@@ -48,10 +48,15 @@ def gradcam(D: Discriminator, images: torch.Tensor, resolutions: Sequence[int]) 
     if not images.requires_grad:
         images = images.detach().requires_grad_(True)
     with frozen(D):
-        out = D(images, feature_resolutions=resolutions)
-        score = F.softplus(-out.logits).sum()
-        acts = [out.features[r] for r in resolutions]
-        grads = torch.autograd.grad(score, acts, create_graph=torch.is_grad_enabled())
+        return cams_from_output(D(images, feature_resolutions=resolutions), resolutions)
+
+
+def cams_from_output(out: DiscriminatorOutput, resolutions: Sequence[int]) -> dict[int, torch.Tensor]:
+    """GradCAM from a D forward that kept the activations at `resolutions`; lets the trainer share one D
+    pass between the adversarial loss and L_align. Run D frozen (see `frozen`)."""
+    score = F.softplus(-out.logits).sum()
+    acts = [out.features[r] for r in resolutions]
+    grads = torch.autograd.grad(score, acts, create_graph=torch.is_grad_enabled())
     cams = {}
     for r, a, g in zip(resolutions, acts, grads):
         weights = g.mean((2, 3), keepdim=True)

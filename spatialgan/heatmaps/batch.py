@@ -36,8 +36,8 @@ class HeatmapLevel:
     def to(self, device: torch.device | str) -> "HeatmapLevel":
         return HeatmapLevel(self.centres.to(device), self.sigmas.to(device), self.weights.to(device))
 
-    def select(self, index: int) -> "HeatmapLevel":
-        s = slice(index, index + 1)
+    def select(self, index: int | slice) -> "HeatmapLevel":
+        s = slice(index, index + 1) if isinstance(index, int) else index
         return HeatmapLevel(self.centres[s], self.sigmas[s], self.weights[s])
 
 
@@ -60,5 +60,6 @@ class HeatmapBatch:
     def to(self, device: torch.device | str) -> "HeatmapBatch":
         return HeatmapBatch(self.mode, [lv.to(device) for lv in self.levels], self.parents)
 
-    def select(self, index: int) -> "HeatmapBatch":
+    def select(self, index: int | slice) -> "HeatmapBatch":
+        """Batch element `index` (kept as a batch of one) or a slice of the batch."""
         return HeatmapBatch(self.mode, [lv.select(index) for lv in self.levels], self.parents)

@@ -1,0 +1,136 @@
+"""spatialgan-train: train SpatialGAN (or the plain StyleGAN2 baseline) and export the EMA generator.
+
+    spatialgan-train --data rooms --encoding sel_indoor --out runs/rooms64 --kimg 200
+    spatialgan-train --resume runs/rooms64 --kimg 400          # continue, possibly further
+    spatialgan-train --resume runs/rooms64 --export checkpoints/rooms64.safetensors --half
+    torchrun --nproc_per_node 4 -m spatialgan.training.cli --data pets --out runs/pets128 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..cli.common import run_cli
+from ..config import ENCODINGS
+from ..device import describe, pick_device
+from ..errors import SpatialGANError
+from .config import TrainConfig
+from .distributed import init_from_env
+from .loop import CONFIG, MODEL, SNAPSHOT, Trainer, TrainingStopped
+
+FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="spatialgan-train", description=__doc__.split("\n\n")[0],
+                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, help="run folder for snapshots, samples and logs (new runs)")
+    ap.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder from its snapshot")
+    ap.add_argument("--export", type=Path, metavar="FILE", help="write the EMA generator of --resume RUN and stop")
+    ap.add_argument("--half", action="store_true", help="with --export: store float16 weights (half the size)")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to log.jsonl)")
+    g = ap.add_argument_group("settings (saved with the run; defaults follow the paper / StyleGAN2)")
+    g.add_argument("--data", help="rooms, pets, or a folder / .zip of images (default rooms)")
+    g.add_argument("--resolution", type=int, help="image size, a power of two (default 64)")
+    g.add_argument("--encoding", choices=ENCODINGS, help="spatial encoding; none = plain StyleGAN2 baseline")
+    g.add_argument("--heatmap-mode", choices=("hierarchical", "multi"), help="default: multi for sel_indoor")
+    g.add_argument("--no-align", dest="align", action="store_false", default=None, help="train without L_align")
+    g.add_argument("--align-weight", type=float)
+    g.add_argument("--batch", type=int, help="global batch over all processes (default 16)")
+    g.add_argument("--g-lr", type=float)
+    g.add_argument("--d-lr", type=float)
+    g.add_argument("--r1-gamma", type=float, help="default 0.0002 * resolution^2 / batch")
+    g.add_argument("--r1-interval", type=int)
+    g.add_argument("--ema-kimg", type=float, help="EMA half-life in kimg (default batch * 10 / 32)")
+    g.add_argument("--style-mixing", type=float)
+    g.add_argument("--kimg", dest="total_kimg", type=float, help="train until this many thousand real images")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
+    g.add_argument("--workers", type=int, help="data-loading processes per training process (default 2)")
+    g.add_argument("--snapshot-kimg", type=float)
+    g.add_argument("--sample-kimg", type=float)
+    for name in ("channel_base", "channel_max", "w_dim", "mapping_layers"):
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=int, help="architecture override")
+    return ap
+
+
+def settings(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(args).items() if k in FIELDS and v is not None}
+
+
+def export(run: Path, out: Path, half: bool) -> int:
+    model = run / MODEL
+    ck = load_checkpoint(model)
+    meta = {**ck.info.meta, "exported_from": str(run)}
+    save_checkpoint(out, ck.generator, meta=meta, dtype=torch.float16 if half else torch.float32)
+    print(f"exported the EMA generator of {run} ({meta.get('kimg')} kimg) -> {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        if args.export is not None:
+            if args.resume is None:
+                raise SpatialGANError("--export needs --resume RUN (the run to export)")
+            return export(args.resume, args.export, args.half)
+        given = settings(args)
+        if args.resume is not None:
+            run = args.resume
+            if not (run / SNAPSHOT).exists():
+                raise SpatialGANError(f"{run} has no {SNAPSHOT} to resume from")
+            base = TrainConfig.load(run / CONFIG).to_dict()
+            # A resumed run keeps its recipe; only how long and how often may change.
+            changeable = {"total_kimg", "snapshot_kimg", "sample_kimg", "workers", "log_steps"}
+            fixed = {k for k in given if k not in changeable and given[k] != base.get(k)}
+            if fixed:
+                raise SpatialGANError(f"cannot change {', '.join(sorted(fixed))} when resuming; start a new run")
+            cfg = TrainConfig.from_dict({**base, **given})
+        else:
+            if args.out is None:
+                raise SpatialGANError("give --out RUN_FOLDER for a new run, or --resume RUN")
+            run = args.out
+            if (run / SNAPSHOT).exists():
+                raise SpatialGANError(f"{run} already holds a run; continue it with --resume {run} or pick another --out")
+            cfg = TrainConfig(**given)
+        device = pick_device(args.device)
+        dist = init_from_env(device.type)
+        if device.type == "cuda" and dist.world > 1:
+            device = torch.device("cuda", dist.local_rank)
+            torch.cuda.set_device(device)
+        trainer = Trainer(cfg, run, device=device, dist=dist, progress=not args.no_progress)
+        if args.resume is not None:
+            trainer.resume()
+        if dist.main:
+            (run / "command.txt").parent.mkdir(parents=True, exist_ok=True)
+            with open(run / "command.txt", "a") as f:
+                f.write(f"{' '.join(shlex.quote(a) for a in sys.argv)}  # {describe(device)}, "
+                        f"{dist.world} process(es), {platform.node()}\n")
+            print(f"training {cfg.data} {cfg.resolution}px {cfg.encoding} on {describe(device)} x{dist.world}: "
+                  f"step {trainer.step}/{cfg.total_steps}, run folder {run}")
+        try:
+            trainer.run()
+        except TrainingStopped as exc:
+            raise SpatialGANError(f"training stopped: {exc}. The last good snapshot is in {run}; resume with "
+                                  f"--resume {run} after lowering the learning rates or --r1-gamma.") from None
+        if dist.main:
+            state = "interrupted" if trainer.interrupted else "finished"
+            print(f"{state} at {trainer.kimg:.2f} kimg; model: {run / MODEL}"
+                  + (f"; continue with: spatialgan-train --resume {run}" if trainer.interrupted else ""))
+        return 130 if trainer.interrupted else 0
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

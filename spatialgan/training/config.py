@@ -1,0 +1,109 @@
+"""Every training setting in one frozen dataclass, saved with the run as train_config.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import DiscriminatorConfig, Encoding, GeneratorConfig, HeatmapMode, _from_dict, preset
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = "rooms"  # "rooms", "pets" (procedural, made by the project) or a folder / zip of images
+    resolution: int = 64
+    encoding: Encoding = "sel_norm"  # "none" trains the plain StyleGAN2 baseline
+    heatmap_mode: HeatmapMode | None = None  # default: multi for sel_indoor, else hierarchical
+    align: bool = True  # L_align (Eq. 4), or L_align_indoor (Eq. 5) for multi-object heatmaps
+    align_weight: float = 1.0
+    align_tau: float = 0.25
+    batch: int = 16  # global batch, split over processes
+    g_lr: float = 0.0025
+    d_lr: float = 0.0025
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float | None = None  # None: StyleGAN2-ADA's heuristic 0.0002 * resolution^2 / batch
+    r1_interval: int = 16  # lazy R1: every 16 D steps, scaled up accordingly
+    ema_kimg: float | None = None  # None: batch * 10 / 32 (StyleGAN2-ADA)
+    ema_rampup: float = 0.05
+    style_mixing: float = 0.9  # probability of mixing two latents at a random layer
+    noise_mode: str = "random"  # per-pixel noise while training ("const" makes runs comparable in tests)
+    total_kimg: float = 200.0  # thousands of real images shown to D
+    seed: int = 0
+    amp: bool = False  # bfloat16 autocast of the main G/D passes on CUDA; regularisers stay in float32
+    workers: int = 2  # data-loading processes per training process
+    snapshot_kimg: float = 4.0
+    sample_kimg: float = 4.0
+    log_steps: int = 10
+    # Architecture overrides on top of `preset(resolution, encoding)`; None keeps the preset's value.
+    channel_base: int | None = None
+    channel_max: int | None = None
+    w_dim: int | None = None
+    mapping_layers: int | None = None
+    sel_hidden: int | None = None
+    heatmap_features: int | None = None
+    mbstd_group: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise ConfigError(f"batch must be >= 1, got {self.batch}")
+        for name in ("g_lr", "d_lr", "total_kimg", "snapshot_kimg", "sample_kimg"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name} must be a positive number, got {v!r}")
+        if self.r1_interval < 1 or self.log_steps < 1 or self.workers < 0:
+            raise ConfigError("r1_interval and log_steps must be >= 1 and workers >= 0")
+        if self.noise_mode not in ("random", "const", "none"):
+            raise ConfigError(f"noise_mode must be random, const or none, got {self.noise_mode!r}")
+        if not 0 <= self.style_mixing <= 1:
+            raise ConfigError(f"style_mixing must be a probability, got {self.style_mixing}")
+        if self.align and self.encoding == "none":
+            raise ConfigError("alignment needs heatmaps: use --no-align with encoding 'none' (the baseline)")
+        self.model_configs()  # validates the architecture early, with the field named
+
+    @property
+    def gamma(self) -> float:
+        return self.r1_gamma if self.r1_gamma is not None else 0.0002 * self.resolution**2 / self.batch
+
+    @property
+    def ema_images(self) -> float:
+        kimg = self.ema_kimg if self.ema_kimg is not None else self.batch * 10 / 32
+        return kimg * 1000
+
+    @property
+    def total_steps(self) -> int:
+        return max(1, math.ceil(self.total_kimg * 1000 / self.batch))
+
+    def steps_for(self, kimg: float) -> int:
+        return max(1, round(kimg * 1000 / self.batch))
+
+    def model_configs(self) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+        g, d = preset(self.resolution, self.encoding, self.heatmap_mode)
+        g_over = {k: getattr(self, k) for k in ("channel_base", "channel_max", "w_dim", "mapping_layers",
+                                                 "sel_hidden", "heatmap_features") if getattr(self, k) is not None}
+        if "w_dim" in g_over:
+            g_over["z_dim"] = g_over["w_dim"]
+        d_over = {k: getattr(self, k) for k in ("channel_base", "channel_max", "mbstd_group")
+                  if getattr(self, k) is not None}
+        return dataclasses.replace(g, **g_over), dataclasses.replace(d, **d_over)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        return _from_dict(cls, data, "training")
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read training config {path}: {exc}") from None

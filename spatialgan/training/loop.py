@@ -1,0 +1,315 @@
+"""The training loop (paper Sec. 3.3 and 4.1; REFERENCE.md section 3).
+
+Per step: a G step on the non-saturating loss plus L_align / L_align_indoor (every step, not lazily), a D step
+on the logistic loss, lazy R1 every `r1_interval` steps, then the G EMA update. All randomness of step s comes
+from generators seeded by (seed, s) over the global batch, and each process takes its slice, so a resumed run
+or a run on more processes repeats the same computation.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import signal
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..checkpoint import save_checkpoint
+from ..discriminator import Discriminator
+from ..errors import SpatialGANError
+from ..generator import Generator
+from ..gradcam import cams_from_output, frozen
+from ..heatmaps import HeatmapBatch, HeatmapSpec, sample_heatmaps
+from ..losses import align_distance, d_logistic, g_nonsaturating, r1_penalty
+from ..visual import draw_centres, grid, to_uint8, upscale
+from .config import TrainConfig
+from .distributed import Dist, average_gradients, average_tensor, barrier, broadcast_module
+from .sampler import StepSampler
+from .snapshot import load_snapshot, save_snapshot
+
+SNAPSHOT = "snapshot.safetensors"
+MODEL = "model.safetensors"
+LOG = "log.jsonl"
+CONFIG = "train_config.json"
+SAMPLE_SEEDS = 8
+
+
+class TrainingStopped(SpatialGANError):
+    """Training cannot go on (a loss became NaN/inf); the last good snapshot is kept."""
+
+
+@dataclass
+class StepStats:
+    step: int
+    kimg: float
+    loss_g: float
+    loss_align: float
+    loss_d: float
+    r1: float
+
+
+def _seed(*parts: int) -> int:
+    h = 0
+    for p in parts:
+        h = (h * 1_000_003 + int(p)) % (2**62)
+    return h
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, dataset: Dataset | None = None,
+                 device: torch.device | str = "cpu", dist: Dist = Dist(), progress: bool = True) -> None:
+        self.cfg, self.run_dir, self.dist = cfg, Path(run_dir), dist
+        self.device = torch.device(device)
+        self.progress = progress and dist.main
+        gcfg, dcfg = cfg.model_configs()
+        torch.manual_seed(cfg.seed)  # identical initial weights on every process (and broadcast below)
+        self.G = Generator(gcfg).to(self.device).train()
+        self.D = Discriminator(dcfg).to(self.device).train()
+        broadcast_module(self.G, dist)
+        broadcast_module(self.D, dist)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        c = cfg.r1_interval / (cfg.r1_interval + 1)  # lazy regularisation: keep D's effective lr and momentum
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.g_lr, betas=cfg.betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr * c,
+                                      betas=(cfg.betas[0] ** c, cfg.betas[1] ** c))
+        self.step = 0
+        self.elapsed = 0.0  # training seconds over all sessions of this run
+        self.interrupted = False  # set by Ctrl-C: finish the step in flight, snapshot, stop
+        if dataset is None:
+            from ..data import make_dataset  # imported lazily: the data module pulls in PIL and sprites
+
+            dataset = make_dataset(cfg.data, cfg.resolution, cfg.seed)
+        self.dataset = dataset
+        self.local_batch = cfg.batch // dist.world
+        if cfg.batch % dist.world:
+            raise SpatialGANError(f"batch {cfg.batch} must be divisible by the {dist.world} processes")
+        self.levels = list(gcfg.heatmap.levels) if gcfg.uses_heatmaps else []
+        self.indoor = gcfg.heatmap.mode == "multi"
+        self.fixed_z = torch.randn(SAMPLE_SEEDS, gcfg.num_codes, gcfg.z_dim,
+                                   generator=torch.Generator().manual_seed(_seed(cfg.seed, 777)))
+        self.fixed_heatmaps = sample_heatmaps(gcfg.heatmap, SAMPLE_SEEDS, seed=_seed(cfg.seed, 778))
+
+    # ---- state ----------------------------------------------------------------------------------------
+    def _modules(self) -> dict:
+        return {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+
+    def _optimizers(self) -> dict:
+        return {"G": self.opt_G, "D": self.opt_D}
+
+    def save(self) -> Path | None:
+        """Snapshot (resumable state) and model (EMA generator) files; written by the main process only."""
+        path = None
+        if self.dist.main:
+            info = {"step": self.step, "kimg": self.kimg, "elapsed_s": self.elapsed, "train_config": self.cfg.to_dict()}
+            path = save_snapshot(self.run_dir / SNAPSHOT, self._modules(), self._optimizers(), info)
+            save_checkpoint(self.run_dir / MODEL, self.G_ema, meta=self.model_meta())
+        barrier(self.dist)
+        return path
+
+    def resume(self) -> bool:
+        """Continue from the run's snapshot if there is one."""
+        path = self.run_dir / SNAPSHOT
+        if not path.exists():
+            return False
+        info = load_snapshot(path, self._modules(), self._optimizers(), self.device)
+        self.step, self.elapsed = int(info["step"]), float(info.get("elapsed_s", 0.0))
+        return True
+
+    @property
+    def kimg(self) -> float:
+        return self.step * self.cfg.batch / 1000
+
+    def model_meta(self) -> dict:
+        return {"kimg": round(self.kimg, 3), "steps": self.step, "train_seconds": round(self.elapsed, 1),
+                "data": self.cfg.data, "seed": self.cfg.seed, "align": self.cfg.align,
+                "batch": self.cfg.batch, "processes": self.dist.world, "device": self.device.type}
+
+    # ---- one step -------------------------------------------------------------------------------------
+    def _latents(self, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        cfg, gcfg = self.cfg, self.G.config
+        sl = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
+        shape = (cfg.batch, gcfg.num_codes, gcfg.z_dim)
+        z, z2 = torch.randn(shape, generator=gen)[sl], torch.randn(shape, generator=gen)[sl]
+        mix = (torch.rand(cfg.batch, generator=gen) < cfg.style_mixing)[sl]
+        cut = torch.randint(1, gcfg.num_ws, (cfg.batch,), generator=gen)[sl]
+        hb = sample_heatmaps(gcfg.heatmap, cfg.batch, seed=gen).select(sl)
+        return z.to(self.device), z2.to(self.device), mix.to(self.device), cut.to(self.device), hb.to(self.device)
+
+    def _generate(self, latents: tuple, update_w_avg: bool) -> tuple[torch.Tensor, dict | None]:
+        z, z2, mix, cut, hb = latents
+        G = self.G
+        ws = G.mapping(z, update_w_avg=update_w_avg)
+        if self.cfg.style_mixing > 0:
+            # Style mixing: layers from the cut-off on take a second latent (StyleGAN2's regulariser).
+            layer = torch.arange(G.config.num_ws, device=self.device)
+            take = (mix[:, None] & (layer[None] >= cut[:, None]))[:, None, :, None]
+            ws = torch.where(take, G.mapping(z2), ws)
+        hm = G.render_heatmaps(hb) if G.config.uses_heatmaps else None
+        with self._autocast():
+            img = G.synthesis(ws, hm, noise_mode=self.cfg.noise_mode).image  # type: ignore[arg-type]
+        return img.float(), hm
+
+    def _autocast(self):
+        if self.cfg.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def train_step(self, real: torch.Tensor) -> StepStats:
+        cfg, step = self.cfg, self.step
+        gen = torch.Generator().manual_seed(_seed(cfg.seed, step))
+        torch.manual_seed(_seed(cfg.seed, step, self.dist.rank, 1))  # per-pixel noise inside G
+        real = real.to(self.device, non_blocking=True)
+
+        # G: adversarial loss and alignment share one pass through the frozen D.
+        img, hm = self._generate(self._latents(gen), update_w_avg=True)
+        with frozen(self.D):
+            out = self.D(img, feature_resolutions=self.levels if cfg.align else ())
+            loss_g = g_nonsaturating(out.logits)
+            loss_align = torch.zeros((), device=self.device)
+            if cfg.align:
+                cams = cams_from_output(out, self.levels)
+                loss_align = align_distance(cams, {r: hm[r] for r in self.levels}, self.indoor, cfg.align_tau)
+            total_g = loss_g + cfg.align_weight * loss_align
+        self.opt_G.zero_grad(set_to_none=True)
+        total_g.backward()
+
+        # D: logistic loss on fresh fakes and the real batch.
+        with torch.no_grad():
+            fake, _ = self._generate(self._latents(gen), update_w_avg=False)
+        with self._autocast():
+            loss_d = d_logistic(self.D(real).logits.float(), self.D(fake).logits.float())
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_d.backward()
+
+        stats = torch.stack([loss_g.detach(), loss_align.detach(), loss_d.detach()])
+        average_tensor(stats, self.dist)
+        if not torch.isfinite(stats).all():  # every process sees the same averaged values: all stop together
+            names = [n for n, v in zip(("G adversarial", "alignment", "D"), stats.tolist()) if not math.isfinite(v)]
+            raise TrainingStopped(f"the {' and '.join(names)} loss became {stats.tolist()} at step {step} "
+                                  f"({self.kimg:.1f} kimg); nothing of this step was applied")
+        average_gradients(self.G, self.dist)
+        self.opt_G.step()
+        average_tensor(self.G.mapping_net.w_avg, self.dist)
+        average_gradients(self.D, self.dist)
+        self.opt_D.step()
+
+        r1_value = float("nan")
+        if step % cfg.r1_interval == 0:  # lazy R1, scaled by the interval (StyleGAN2)
+            r1 = r1_penalty(self.D, real).mean()
+            self.opt_D.zero_grad(set_to_none=True)
+            (r1 * (cfg.gamma / 2) * cfg.r1_interval).backward()
+            r1_value = float(average_tensor(r1.detach().clone(), self.dist))
+            if not math.isfinite(r1_value):
+                raise TrainingStopped(f"the R1 penalty became {r1_value} at step {step}; lower --r1-gamma or the "
+                                      "learning rates")
+            average_gradients(self.D, self.dist)
+            self.opt_D.step()
+
+        self.step += 1
+        self._update_ema()
+        return StepStats(self.step, self.kimg, *stats.tolist(), r1_value)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        ema_nimg = self.cfg.ema_images
+        if self.cfg.ema_rampup:
+            ema_nimg = min(ema_nimg, self.step * self.cfg.batch * self.cfg.ema_rampup)
+        beta = 0.5 ** (self.cfg.batch / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # ---- outputs --------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def write_samples(self) -> Path | None:
+        """A grid of the EMA generator at fixed latents and heatmaps, centres marked, for watching progress."""
+        if not self.dist.main:
+            return None
+        from PIL import Image
+
+        G = self.G_ema
+        hm = G.render_heatmaps(self.fixed_heatmaps.to(self.device)) if G.config.uses_heatmaps else None
+        imgs = G.synthesis(G.mapping(self.fixed_z.to(self.device), psi=0.7), hm).image
+        scale = max(1, 128 // G.config.resolution)
+        tiles = []
+        for i in range(imgs.shape[0]):
+            tile = upscale(to_uint8(imgs[i]), scale)
+            if hm is not None:
+                tile = draw_centres(tile, HeatmapSpec.from_batch(self.fixed_heatmaps, i), radius=scale)
+            tiles.append(tile)
+        path = self.run_dir / "samples" / f"kimg{self.kimg:08.1f}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(grid(tiles, columns=4)).save(path)
+        return path
+
+    def _log(self, stats: StepStats, sec_per_step: float) -> None:
+        if not self.dist.main:
+            return
+        row = {"step": stats.step, "kimg": round(stats.kimg, 3), "loss_g": stats.loss_g,
+               "loss_align": stats.loss_align, "loss_d": stats.loss_d,
+               "r1": None if math.isnan(stats.r1) else stats.r1, "sec_per_step": round(sec_per_step, 4),
+               "img_per_s": round(self.cfg.batch / max(sec_per_step, 1e-9), 2), "time": round(self.elapsed, 1)}
+        with open(self.run_dir / LOG, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    # ---- the loop -------------------------------------------------------------------------------------
+    def run(self, on_step: Callable[[StepStats], None] | None = None) -> StepStats | None:
+        """Train until total_kimg, snapshotting and sampling at their intervals. Ctrl-C finishes the step in
+        flight, snapshots and returns with `interrupted` set; a NaN loss raises TrainingStopped and keeps the
+        last snapshot, which never contains a half-applied step."""
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.main:
+            cfg.save(self.run_dir / CONFIG)
+        sampler = StepSampler(len(self.dataset), cfg.batch, cfg.seed, self.step, self.dist.rank, self.dist.world)
+        loader = DataLoader(self.dataset, batch_size=self.local_batch, sampler=sampler, num_workers=cfg.workers,
+                            pin_memory=self.device.type == "cuda", drop_last=True,
+                            persistent_workers=cfg.workers > 0)
+        snap_every, sample_every = cfg.steps_for(cfg.snapshot_kimg), cfg.steps_for(cfg.sample_kimg)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                       desc=f"{cfg.data} {cfg.resolution}px {cfg.encoding}")
+        if self.step == 0:
+            self.write_samples()
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, lambda *_: setattr(self, "interrupted", True))
+        stats = None
+        batches = iter(loader)
+        try:
+            while self.step < cfg.total_steps and not self.interrupted:
+                t0 = time.perf_counter()
+                stats = self.train_step(next(batches))
+                dt = time.perf_counter() - t0
+                self.elapsed += dt
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix_str(f"{cfg.batch / dt:.1f} img/s  kimg {stats.kimg:.2f}  G {stats.loss_g:.3f}  "
+                                        f"align {stats.loss_align:.3f}  D {stats.loss_d:.3f}")
+                last = self.step == cfg.total_steps
+                if self.step % cfg.log_steps == 0 or last:
+                    self._log(stats, dt)
+                if self.step % sample_every == 0 or last:
+                    self.write_samples()
+                if self.step % snap_every == 0 or last or self.interrupted:
+                    self.save()
+                if on_step is not None:
+                    on_step(stats)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            if bar is not None:
+                bar.close()
+        return stats
