@@ -246,7 +246,7 @@ class Trainer:
             if hm is not None:
                 tile = draw_centres(tile, HeatmapSpec.from_batch(self.fixed_heatmaps, i), radius=scale)
             tiles.append(tile)
-        path = self.run_dir / "samples" / f"kimg{self.kimg:08.1f}.png"
+        path = self.run_dir / "samples" / f"kimg{self.kimg:09.3f}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(grid(tiles, columns=4)).save(path)
         return path

@@ -1,0 +1,148 @@
+"""The training loop: it learns, resumes exactly, runs on two processes, and stops cleanly on NaN."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from spatialgan import load_checkpoint
+from spatialgan.errors import ConfigError
+from spatialgan.training import TrainConfig, Trainer, TrainingStopped
+from spatialgan.training.cli import main as train_main
+from spatialgan.training.sampler import StepSampler
+from training_fixtures import ToyImages, tiny_train_config
+
+HERE = Path(__file__).parent
+
+
+def _weights(t: Trainer) -> dict[str, torch.Tensor]:
+    return {f"{n}.{k}": v.clone() for n, m in (("G", t.G), ("D", t.D), ("G_ema", t.G_ema))
+            for k, v in m.state_dict().items()}
+
+
+def test_run_writes_everything_and_learns(tmp_path: Path) -> None:
+    cfg = tiny_train_config()
+    t = Trainer(cfg, tmp_path, dataset=ToyImages(), progress=False)
+    before = _weights(t)
+    stats = t.run()
+    assert stats is not None and stats.step == cfg.total_steps == 6
+    after = _weights(t)
+    assert all(not torch.equal(before[k], after[k]) for k in before if k.endswith(".weight"))
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert all(r["loss_align"] > 0 for r in rows), "L_align is computed in every G step"
+    assert rows[0]["r1"] is not None and rows[1]["r1"] is None, "R1 is lazy (every r1_interval steps)"
+    assert len(list((tmp_path / "samples").glob("*.png"))) >= 2
+    ck = load_checkpoint(tmp_path / "model.safetensors")
+    assert ck.info.meta["kimg"] == pytest.approx(0.024) and ck.info.meta["steps"] == 6
+    for k, v in ck.generator.state_dict().items():
+        assert torch.equal(v, t.G_ema.state_dict()[k])
+    assert TrainConfig.load(tmp_path / "train_config.json") == cfg
+
+
+def test_killed_and_resumed_equals_uninterrupted(tmp_path: Path) -> None:
+    cfg = tiny_train_config(noise_mode="random", mbstd_group=4)
+    full = Trainer(cfg, tmp_path / "full", dataset=ToyImages(), progress=False)
+    full.run()
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_step_3(stats) -> None:  # after the step-2 snapshot, before the step-4 one
+        if stats.step == 3:
+            raise Killed
+
+    part = Trainer(cfg, tmp_path / "part", dataset=ToyImages(), progress=False)
+    with pytest.raises(Killed):
+        part.run(on_step=kill_at_step_3)
+    resumed = Trainer(cfg, tmp_path / "part", dataset=ToyImages(), progress=False)
+    assert resumed.resume() and resumed.step == 2
+    resumed.run()
+    a, b = _weights(full), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
+    for (opt_a, net_a), (opt_b, net_b) in (((full.opt_G, full.G), (resumed.opt_G, resumed.G)),
+                                           ((full.opt_D, full.D), (resumed.opt_D, resumed.D))):
+        for pa, pb in zip(net_a.parameters(), net_b.parameters()):
+            assert torch.equal(opt_a.state[pa]["exp_avg"], opt_b.state[pb]["exp_avg"])
+            assert torch.equal(opt_a.state[pa]["exp_avg_sq"], opt_b.state[pb]["exp_avg_sq"])
+
+
+def test_nan_stops_and_keeps_the_last_good_snapshot(tmp_path: Path) -> None:
+    t = Trainer(tiny_train_config(), tmp_path, dataset=ToyImages(), progress=False)
+
+    def poison(stats) -> None:
+        if stats.step == 2:  # right after the step-2 snapshot
+            with torch.no_grad():
+                next(t.G.synthesis.parameters()).fill_(float("nan"))
+
+    with pytest.raises(TrainingStopped, match="step 2"):
+        t.run(on_step=poison)
+    again = Trainer(tiny_train_config(), tmp_path, dataset=ToyImages(), progress=False)
+    assert again.resume() and again.step == 2
+    assert all(torch.isfinite(p).all() for p in again.G.parameters())
+
+
+def test_sampler_is_resumable_and_shards_the_global_batch() -> None:
+    def take(s: StepSampler, n: int) -> list[int]:
+        it = iter(s)
+        return [next(it) for _ in range(n)]
+
+    whole = take(StepSampler(10, 4, seed=1), 24)
+    assert sorted(whole[:10]) == list(range(10)), "each epoch is a permutation"
+    assert take(StepSampler(10, 4, seed=1, start_step=3), 8) == whole[12:20]
+    r0 = take(StepSampler(10, 4, seed=1, rank=0, world=2), 6)
+    r1 = take(StepSampler(10, 4, seed=1, rank=1, world=2), 6)
+    assert r0[0:2] + r1[0:2] + r0[2:4] + r1[2:4] == whole[:8]
+
+
+def test_two_processes_match_one(tmp_path: Path) -> None:
+    """The distributed path (torchrun, gloo, two CPU processes) gives the single-process weights."""
+    single = Trainer(tiny_train_config(), tmp_path / "one", dataset=ToyImages(), progress=False)
+    single.run()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(HERE / "_dist_worker.py"), str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    g0 = torch.load(tmp_path / "two" / "G_rank0.pt")
+    g1 = torch.load(tmp_path / "two" / "G_rank1.pt")
+    for k in g0:
+        assert torch.equal(g0[k], g1[k]), f"processes diverged at {k}"
+        assert torch.allclose(g0[k], single.G.state_dict()[k], atol=1e-5, rtol=1e-4), k
+
+
+def test_config_errors() -> None:
+    with pytest.raises(ConfigError, match="--no-align"):
+        TrainConfig(encoding="none")
+    with pytest.raises(ConfigError, match="total_kimg"):
+        TrainConfig(total_kimg=0)
+    with pytest.raises(ConfigError, match="resolution"):
+        TrainConfig(resolution=48)
+
+
+def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert train_main([]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert train_main(["--resume", str(tmp_path)]) == 2
+    assert "no snapshot.safetensors" in capsys.readouterr().err
+    assert train_main(["--out", str(tmp_path), "--encoding", "none"]) == 2
+    assert "--no-align" in capsys.readouterr().err
+
+
+def test_cli_resume_refuses_recipe_changes_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    t = Trainer(tiny_train_config(total_kimg=0.008), tmp_path, dataset=ToyImages(), progress=False)
+    t.run()
+    assert train_main(["--resume", str(tmp_path), "--g-lr", "0.1"]) == 2
+    assert "cannot change g_lr" in capsys.readouterr().err
+    assert train_main(["--out", str(tmp_path)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    out = tmp_path / "shipped.safetensors"
+    assert train_main(["--resume", str(tmp_path), "--export", str(out), "--half"]) == 0
+    ck = load_checkpoint(out)
+    assert ck.info.dtype == "float16" and ck.info.meta["steps"] == 2
