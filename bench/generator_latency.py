@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from spatialgan import Generator, pick_device, preset, sample_heatmaps
+from spatialgan import Generator, load_checkpoint, pick_device, preset, sample_heatmaps
 from spatialgan.device import describe
 
 VARIANTS = [("none", "plain StyleGAN2 baseline"), ("sel_norm", "single-object (hierarchical)"),
@@ -41,7 +41,11 @@ def cpu_name() -> str:
 def time_config(resolution: int, encoding: str, device: torch.device, runs: int, warmup: int) -> dict:
     gcfg, _ = preset(resolution, encoding)
     torch.manual_seed(0)
-    G = Generator(gcfg).to(device).eval()
+    return time_generator(Generator(gcfg).to(device).eval(), device, runs, warmup)
+
+
+def time_generator(G: Generator, device: torch.device, runs: int, warmup: int) -> dict:
+    gcfg = G.config
     ws = G.mapping(G.sample_z(1, seed=0))
     hb = sample_heatmaps(gcfg.heatmap, 1, seed=0).to(device) if gcfg.uses_heatmaps else None
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -56,7 +60,7 @@ def time_config(resolution: int, encoding: str, device: torch.device, runs: int,
             if i >= warmup:
                 times.append((time.perf_counter() - t0) * 1000)
     q = statistics.quantiles(times, n=20)
-    return {"resolution": resolution, "encoding": encoding, "params_M": round(sum(p.numel() for p in G.parameters()) / 1e6, 2),
+    return {"resolution": gcfg.resolution, "encoding": gcfg.encoding, "params_M": round(sum(p.numel() for p in G.parameters()) / 1e6, 2),
             "p50_ms": round(statistics.median(times), 2), "p95_ms": round(q[18], 2), "runs": runs}
 
 
@@ -66,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resolutions", type=int, nargs="+", default=[64, 128, 256])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--checkpoints", type=Path, nargs="*", default=[],
+                    help="also time these checkpoints (e.g. checkpoints/*.safetensors)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args(argv)
     device = pick_device(args.device)
@@ -79,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(f"{res:4d} px  {enc:10s}  p50 {row['p50_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  "
                   f"({row['params_M']} M params)", flush=True)
+    for path in args.checkpoints:
+        row = {**time_generator(load_checkpoint(path, device).generator, device, args.runs, args.warmup),
+               "model": path.name}
+        rows.append(row)
+        print(f"{path.name}: p50 {row['p50_ms']:.2f} ms  p95 {row['p95_ms']:.2f} ms", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"generator_latency_{device.type}"
     stem.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
@@ -89,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
              f"from fixed w, {args.runs} runs after {args.warmup} warm-up, untrained weights of the preset "
              "configs (latency does not depend on training).", "",
              "| resolution | variant | params | p50 | p95 |", "|---|---|---|---|---|"]
-    lines += [f"| {r['resolution']} px | {r['encoding']} ({names[r['encoding']]}) | {r['params_M']} M | "
+    lines += [f"| {r['resolution']} px | {r.get('model', 'preset')}: {r['encoding']} ({names.get(r['encoding'], r['encoding'])}) | "
+              f"{r['params_M']} M | "
               f"{r['p50_ms']:.1f} ms | {r['p95_ms']:.1f} ms |" for r in rows]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"wrote {stem}.md and .json")
