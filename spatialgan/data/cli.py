@@ -15,9 +15,9 @@ from PIL import Image
 from ..cli.common import run_cli
 from ..errors import SpatialGANError
 from .folder import MASK_DIR
-from .procedural import ProceduralDataset, PetsDataset, RoomsDataset
+from . import PROCEDURAL
+from .procedural import ProceduralDataset
 
-DATASETS: dict[str, type[ProceduralDataset]] = {"rooms": RoomsDataset, "pets": PetsDataset}
 
 
 class Writer:
@@ -96,11 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="spatialgan-dataset", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("export", help="write N images with masks and annotations.jsonl to a folder or .zip")
-    ex.add_argument("dataset", choices=list(DATASETS))
+    ex.add_argument("dataset", choices=list(PROCEDURAL))
     ex.add_argument("--count", type=int, required=True, help="number of images")
     ex.add_argument("--out", type=Path, required=True, help="a folder, or a path ending with .zip")
     pv = sub.add_parser("preview", help="write a grid of samples as one PNG")
-    pv.add_argument("dataset", choices=list(DATASETS))
+    pv.add_argument("dataset", choices=list(PROCEDURAL))
     pv.add_argument("--out", type=Path, required=True, help="the PNG to write")
     pv.add_argument("--count", type=int, default=16, help="number of samples (default 16)")
     for p in (ex, pv):
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SpatialGANError(f"--count must be positive, got {args.count}")
         if args.command == "preview" and args.count > 1024:
             raise SpatialGANError("--count for a preview must be at most 1024")
-        ds = DATASETS[args.dataset](resolution=args.resolution, length=args.count, seed=args.seed)
+        ds = PROCEDURAL[args.dataset](resolution=args.resolution, length=args.count, seed=args.seed)
         (export if args.command == "export" else preview)(ds, args.count, args.out)
         return 0
 
