@@ -1,0 +1,48 @@
+"""DragGAN hyperparameters (REFERENCE.md section 4; DragGAN, Pan et al. 2023; paper Sec. 3.4)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from spatialgan.errors import ConfigError
+
+Mode = Literal["draggan", "joint", "hybrid"]
+MODES: tuple[str, ...] = ("draggan", "joint", "hybrid")
+
+
+@dataclass(frozen=True)
+class DragConfig:
+    mode: Mode = "hybrid"
+    # Radii are given for a 512 px image (DragGAN's numbers) and scaled to the model's resolution.
+    r1: float = 3.0  # motion supervision disc radius
+    r2: float = 12.0  # point tracking search half-width
+    lr: float = 2e-3  # Adam step on w (2e-3 faces/cats/cars, 1e-3 others)
+    centre_lr: float = 4e-3  # Adam step on heatmap centres, image units
+    free_layers: int = 6  # only the first k entries of w+ are optimised, the rest stay at w0
+    mask_weight: float = 20.0  # lambda for keeping the area outside the flexible mask fixed
+    feature_block: int | None = None  # synthesis block whose features drive the edit; None: resolution / 2
+    stop_distance: float | None = None  # pixels; None: 1 for up to 5 points, else 2 (DragGAN)
+    max_steps: int = 200
+    hybrid_radius: float = 0.2  # coarse move: centres within this distance of a handle (image units) ...
+    alpha: float = 1.0  # ... move by alpha * (t - p) (Eq. 6)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        for name in ("r1", "r2", "lr", "centre_lr", "max_steps", "free_layers"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name} must be a positive number, got {v!r}")
+        if self.mask_weight < 0 or self.hybrid_radius < 0 or not 0 <= self.alpha <= 2:
+            raise ConfigError("mask_weight and hybrid_radius must be >= 0, alpha within [0, 2]")
+
+    def radius1(self, resolution: int) -> int:
+        return max(1, round(self.r1 * resolution / 512))
+
+    def radius2(self, resolution: int) -> int:
+        return max(2, round(self.r2 * resolution / 512))
+
+    def stop_at(self, n_points: int) -> float:
+        return self.stop_distance if self.stop_distance is not None else (1.0 if n_points <= 5 else 2.0)

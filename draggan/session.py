@@ -1,0 +1,223 @@
+"""A drag edit as a small state machine: `DragSession.step() -> StepResult`, with a callback and a cancel flag.
+
+Modes (paper Sec. 3.4): "draggan" optimises the first k entries of w+ only (classic DragGAN, also for plain
+StyleGAN2 models); "joint" alternates one update of w with one of the heatmap centres; "hybrid" first moves
+every centre within `hybrid_radius` of a handle by alpha * (t - p) (Eq. 6), then refines jointly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from spatialgan import Generator, HeatmapBatch, HeatmapSpec
+from spatialgan.errors import SpatialGANError
+from spatialgan.heatmaps import HeatmapLevel
+
+from .config import DragConfig
+from .motion import motion_loss, sample_features, track_points
+
+Point = tuple[float, float]
+
+
+class DragError(SpatialGANError, ValueError):
+    """Bad drag input: no points, points outside the image, handle equal to target, wrong model for a mode."""
+
+
+@dataclass
+class StepResult:
+    step: int
+    image: torch.Tensor  # (1, 3, R, R) of the current latent and centres
+    points: list[Point]  # tracked handle positions, pixels
+    distances: list[float]  # |handle - target| in pixels
+    done: bool
+    loss: float = float("nan")
+    phase: str = "w"  # what this step updated: "w", "centres" or "none"
+    error: str = ""  # set when the optimisation failed (NaN) and the last good state was restored
+
+
+def coarse_move(spec: HeatmapSpec, handles: Sequence[Point], targets: Sequence[Point], resolution: int,
+                radius: float, alpha: float) -> tuple[HeatmapSpec, list[Point]]:
+    """Eq. 6: c_i := c_i + alpha * (t - p) for every centre within `radius` (image units) of a handle p.
+    A moved centre carries its descendants, so those are not moved twice. Returns the new spec and each
+    handle's expected new position (where the moved object should now be)."""
+    spec = spec.copy()
+    priors = []
+    for (px, py), (tx, ty) in zip(handles, targets):
+        p = (px / resolution, py / resolution)
+        d = (alpha * (tx - px) / resolution, alpha * (ty - py) / resolution)
+        moved: set[tuple[int, int]] = set()
+        for li, level in enumerate(spec.levels):
+            for ci, c in enumerate(level):
+                ancestor_moved = c.parent is not None and li > 0 and (li - 1, c.parent) in moved
+                x, y = spec.absolute(li, ci)
+                if ancestor_moved:
+                    moved.add((li, ci))
+                elif math.hypot(x - p[0], y - p[1]) <= radius:
+                    spec.move_by(li, ci, *d)
+                    moved.add((li, ci))
+        priors.append((px + alpha * (tx - px), py + alpha * (ty - py)) if moved else (px, py))
+    return spec, priors
+
+
+class DragSession:
+    def __init__(self, G: Generator, ws: torch.Tensor, spec: HeatmapSpec | None, handles: Sequence[Point],
+                 targets: Sequence[Point], mask: torch.Tensor | None = None, config: DragConfig = DragConfig(),
+                 callback: Callable[[StepResult], None] | None = None) -> None:
+        cfg, gcfg = config, G.config
+        res = gcfg.resolution
+        self._validate(gcfg, spec, handles, targets, mask, cfg)
+        self.G, self.cfg, self.callback, self.res = G, cfg, callback, res
+        self.device = ws.device
+        self.block = cfg.feature_block or max(4, res // 2)
+        if self.block not in gcfg.block_resolutions:
+            raise DragError(f"feature_block {self.block} is not a synthesis block ({gcfg.block_resolutions})")
+        self.r1, self.r2 = cfg.radius1(res), cfg.radius2(res)
+        self.stop = cfg.stop_at(len(handles))
+        self.targets = torch.tensor(targets, dtype=torch.float32, device=self.device)
+        handles_t = torch.tensor(handles, dtype=torch.float32, device=self.device)
+        self.mask = mask.to(self.device) if mask is not None else None
+        self.k = min(cfg.free_layers, gcfg.num_ws)
+        self.ws0 = ws.detach()
+        self.w_free = self.ws0[:, :, : self.k].clone().requires_grad_(True)
+        self.uses_centres = cfg.mode in ("joint", "hybrid")
+
+        self.spec0 = spec.copy() if spec is not None else None
+        self.template: HeatmapBatch | None = spec.to_batch(self.device) if spec is not None else None
+        with torch.no_grad():  # handle features f_i and the unmasked reference F0 come from the original image
+            image0, feat0 = self._forward(self._ws(), self._heatmaps())
+        self.image0, self.feat0 = image0, feat0
+        self.handle_features = sample_features(feat0, handles_t)
+        self.points = handles_t
+        if cfg.mode == "hybrid" and spec is not None:
+            spec, priors = coarse_move(spec, handles, targets, res, cfg.hybrid_radius, cfg.alpha)
+            self.template = spec.to_batch(self.device)
+            self.points = torch.tensor(priors, dtype=torch.float32, device=self.device)
+        self.centres = ([lv.centres.clone().requires_grad_(self.uses_centres) for lv in self.template.levels]
+                        if self.template is not None else [])
+        self.opt_w = torch.optim.Adam([self.w_free], lr=cfg.lr)
+        self.opt_c = torch.optim.Adam(self.centres, lr=cfg.centre_lr) if self.uses_centres else None
+        self.step_count = 0
+        self.done = False
+        self.cancelled = False
+        self._good = self._state()
+        self.last: StepResult | None = None
+
+    # ---- validation -----------------------------------------------------------------------------------
+    @staticmethod
+    def _validate(gcfg, spec, handles, targets, mask, cfg: DragConfig) -> None:
+        res = gcfg.resolution
+        if not handles:
+            raise DragError("no handle points: click at least one handle and its target")
+        if len(handles) != len(targets):
+            raise DragError(f"{len(handles)} handle(s) but {len(targets)} target(s): every handle needs one target")
+        for name, pts in (("handle", handles), ("target", targets)):
+            for i, (x, y) in enumerate(pts):
+                if not (math.isfinite(x) and math.isfinite(y) and 0 <= x <= res - 1 and 0 <= y <= res - 1):
+                    raise DragError(f"{name} {i} at ({x}, {y}) is outside the {res}x{res} image")
+        for i, (h, t) in enumerate(zip(handles, targets)):
+            if math.hypot(h[0] - t[0], h[1] - t[1]) < 1e-6:
+                raise DragError(f"handle {i} is already at its target ({h[0]}, {h[1]}): nothing to drag")
+        if cfg.mode != "draggan" and not gcfg.uses_heatmaps:
+            raise DragError(f"mode {cfg.mode!r} moves heatmap centres, but this model has none; use mode 'draggan'")
+        if gcfg.uses_heatmaps:
+            if spec is None:
+                raise DragError("this model needs a heatmap spec")
+            spec.validate(gcfg)
+        if mask is not None and tuple(mask.shape) != (res, res):
+            raise DragError(f"the mask must be {res}x{res}, got {tuple(mask.shape)}")
+
+    # ---- model ----------------------------------------------------------------------------------------
+    def _ws(self) -> torch.Tensor:
+        return torch.cat([self.w_free, self.ws0[:, :, self.k:]], 2)
+
+    def _heatmaps(self, centres: list[torch.Tensor] | None = None) -> dict | None:
+        if self.template is None:
+            return None
+        centres = centres if centres is not None else [lv.centres for lv in self.template.levels]
+        levels = [HeatmapLevel(c, lv.sigmas, lv.weights) for c, lv in zip(centres, self.template.levels)]
+        return self.G.render_heatmaps(HeatmapBatch(self.template.mode, levels, self.template.parents))
+
+    def _forward(self, ws: torch.Tensor, heatmaps: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.G.synthesis(ws, heatmaps, feature_resolutions=[self.block])
+        feat = F.interpolate(out.features[self.block], size=(self.res, self.res), mode="bilinear", align_corners=False)
+        return out.image, feat
+
+    def _state(self) -> tuple:
+        return self.w_free.detach().clone(), [c.detach().clone() for c in self.centres], self.points.clone()
+
+    def _restore(self, state: tuple) -> None:
+        w, centres, points = state
+        with torch.no_grad():
+            self.w_free.copy_(w)
+            for c, s in zip(self.centres, centres):
+                c.copy_(s)
+        self.points = points.clone()
+
+    # ---- public ---------------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop before the next step (safe to call from another thread)."""
+        self.cancelled = True
+
+    def spec(self) -> HeatmapSpec | None:
+        """The heatmap spec with the current (optimised) centres."""
+        if self.template is None:
+            return None
+        levels = [HeatmapLevel(c.detach(), lv.sigmas, lv.weights) for c, lv in zip(self.centres, self.template.levels)]
+        return HeatmapSpec.from_batch(HeatmapBatch(self.template.mode, levels, self.template.parents))
+
+    def ws(self) -> torch.Tensor:
+        return self._ws().detach()
+
+    def _result(self, image: torch.Tensor, loss: float, phase: str, error: str = "") -> StepResult:
+        dist = (self.points - self.targets).norm(dim=1).tolist()
+        self.done = self.done or all(d <= self.stop for d in dist) or self.step_count >= self.cfg.max_steps
+        res = StepResult(self.step_count, image.detach(), [tuple(p) for p in self.points.tolist()], dist, self.done,
+                         loss, phase, error)
+        self.last = res
+        if self.callback is not None:
+            self.callback(res)
+        return res
+
+    def step(self) -> StepResult:
+        """One iteration: render, track the handles in the new features, stop if they arrived, otherwise apply
+        motion supervision and update w (or, every other step in joint/hybrid, the centres)."""
+        if self.cancelled or (self.done and self.last is not None):
+            self.done = True
+            return self.last if self.last is not None else self._result(self.image0, float("nan"), "none")
+        image, feat = self._forward(self._ws(), self._heatmaps(self.centres))
+        self.points = track_points(feat.detach(), self.handle_features, self.points, self.r2)
+        dist = (self.points - self.targets).norm(dim=1)
+        if bool((dist <= self.stop).all()) or self.step_count >= self.cfg.max_steps:
+            return self._result(image, float("nan"), "none")
+        loss = motion_loss(feat, self.points, self.targets, self.r1, self.feat0, self.mask, self.cfg.mask_weight)
+        if not torch.isfinite(loss):
+            self._restore(self._good)
+            self.done = True
+            return self._result(image, float("nan"), "none",
+                                "the optimisation produced NaN; stopped and kept the last good state")
+        update_centres = self.opt_c is not None and self.step_count % 2 == 1
+        opt = self.opt_c if update_centres else self.opt_w
+        self.opt_w.zero_grad(set_to_none=True)
+        if self.opt_c is not None:
+            self.opt_c.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()  # type: ignore[union-attr]
+        self.step_count += 1
+        if not all(bool(torch.isfinite(t).all()) for t in [self.w_free, *self.centres]):
+            self._restore(self._good)
+            self.done = True
+            return self._result(image, float("nan"), "none", "the update produced NaN; stopped and kept the last good state")
+        self._good = self._state()
+        return self._result(image, float(loss.detach()), "centres" if update_centres else "w")
+
+    def run(self) -> StepResult:
+        """Step until done, cancelled or out of steps."""
+        result = self.step()
+        while not result.done and not self.cancelled:
+            result = self.step()
+        return result
