@@ -38,6 +38,12 @@ def test_run_writes_everything_and_learns(tmp_path: Path) -> None:
     assert [r["step"] for r in rows] == list(range(1, 7))
     assert all(r["loss_align"] > 0 for r in rows), "L_align is computed in every G step"
     assert rows[0]["r1"] is not None and rows[1]["r1"] is None, "R1 is lazy (every r1_interval steps)"
+    t2 = Trainer(tiny_train_config(log_steps=3), tmp_path / "coarse", dataset=ToyImages(), progress=False)
+    t2.run()
+    coarse = [json.loads(line) for line in (tmp_path / "coarse" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in coarse] == [3, 6]
+    assert coarse[0]["loss_g"] == pytest.approx(sum(r["loss_g"] for r in rows[:3]) / 3, rel=1e-5)
+    assert all(r["r1"] is not None for r in coarse), "each interval reports its latest R1"
     assert len(list((tmp_path / "samples").glob("*.png"))) >= 2
     ck = load_checkpoint(tmp_path / "model.safetensors")
     assert ck.info.meta["kimg"] == pytest.approx(0.024) and ck.info.meta["steps"] == 6

@@ -251,13 +251,18 @@ class Trainer:
         Image.fromarray(grid(tiles, columns=4)).save(path)
         return path
 
-    def _log(self, stats: StepStats, sec_per_step: float) -> None:
-        if not self.dist.main:
+    def _log(self, window: list[tuple[StepStats, float]]) -> None:
+        """One JSONL row per interval: mean losses and speed over its steps, the latest lazy R1 value."""
+        if not self.dist.main or not window:
             return
-        row = {"step": stats.step, "kimg": round(stats.kimg, 3), "loss_g": stats.loss_g,
-               "loss_align": stats.loss_align, "loss_d": stats.loss_d,
-               "r1": None if math.isnan(stats.r1) else stats.r1, "sec_per_step": round(sec_per_step, 4),
-               "img_per_s": round(self.cfg.batch / max(sec_per_step, 1e-9), 2), "time": round(self.elapsed, 1)}
+        last = window[-1][0]
+        mean = lambda key: sum(getattr(st, key) for st, _ in window) / len(window)  # noqa: E731
+        r1 = [st.r1 for st, _ in window if not math.isnan(st.r1)]
+        sec = sum(dt for _, dt in window) / len(window)
+        row = {"step": last.step, "kimg": round(last.kimg, 3), "loss_g": mean("loss_g"),
+               "loss_align": mean("loss_align"), "loss_d": mean("loss_d"), "r1": r1[-1] if r1 else None,
+               "sec_per_step": round(sec, 4), "img_per_s": round(self.cfg.batch / max(sec, 1e-9), 2),
+               "time": round(self.elapsed, 1)}
         with open(self.run_dir / LOG, "a") as f:
             f.write(json.dumps(row) + "\n")
 
@@ -287,6 +292,7 @@ class Trainer:
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGINT, lambda *_: setattr(self, "interrupted", True))
         stats = None
+        window: list[tuple[StepStats, float]] = []
         batches = iter(loader)
         try:
             while self.step < cfg.total_steps and not self.interrupted:
@@ -299,8 +305,10 @@ class Trainer:
                     bar.set_postfix_str(f"{cfg.batch / dt:.1f} img/s  kimg {stats.kimg:.2f}  G {stats.loss_g:.3f}  "
                                         f"align {stats.loss_align:.3f}  D {stats.loss_d:.3f}")
                 last = self.step == cfg.total_steps
+                window.append((stats, dt))
                 if self.step % cfg.log_steps == 0 or last:
-                    self._log(stats, dt)
+                    self._log(window)
+                    window = []
                 if self.step % sample_every == 0 or last:
                     self.write_samples()
                 if self.step % snap_every == 0 or last or self.interrupted:
