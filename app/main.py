@@ -1,8 +1,7 @@
-"""Editor entry point (`spatialgan-gui`, `python run_gui.py`).
+"""Editor entry point (`spatialgan-gui`, `python run_gui.py`): move, resize, remove and restyle objects by
+editing their heatmap centres, then refine with DragGAN point dragging.
 
-The interactive editor (heatmap panels, dragging, DragGAN refine) is not built yet. Until it is, this
-launcher renders a sample of the bundled default model, with its heatmap panels, and shows it in a window
-(or, without a display, writes it to a PNG).
+Without a display it prints a message and exits instead of opening a window.
 """
 
 from __future__ import annotations
@@ -10,19 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image
-
-from spatialgan import pick_device
-from spatialgan.cli.common import add_model_args, load_model, run_cli
-from spatialgan.cli.sample import render_row
-from spatialgan.device import describe
+from spatialgan.cli.common import add_model_args, run_cli
+from spatialgan.errors import SpatialGANError
 from spatialgan.paths import default_checkpoint
-from spatialgan.visual import grid
+
+DUMP_ENV = "SPATIALGAN_GUI_DUMP"  # test hook: folder for image.png + state.json after every shown image
 
 
 def has_display() -> bool:
@@ -32,72 +25,76 @@ def has_display() -> bool:
     return True
 
 
-def show_window(picture: np.ndarray, title: str, lines: list[str], screenshot: Path | None = None) -> None:
-    """Show the picture; with `screenshot`, render a few frames, save the window's frame buffer and close."""
-    import dearpygui.dearpygui as dpg
-
-    h, w = picture.shape[:2]
-    rgba = np.concatenate([picture, np.full((h, w, 1), 255, np.uint8)], -1).astype(np.float32) / 255.0
-    dpg.create_context()
-    with dpg.texture_registry():
-        dpg.add_static_texture(w, h, rgba.ravel().tolist(), tag="sample")
-    with dpg.window(tag="main"):
-        for line in lines:
-            dpg.add_text(line)
-        dpg.add_image("sample")
-    dpg.create_viewport(title=title, width=max(w + 40, 520), height=h + 40 + 22 * len(lines))
-    dpg.setup_dearpygui()
-    dpg.show_viewport()
-    dpg.set_primary_window("main", True)
-    if screenshot is None:
-        dpg.start_dearpygui()
-    else:
-        for _ in range(10):
-            dpg.render_dearpygui_frame()
-        dpg.output_frame_buffer(file=str(screenshot))
-        for _ in range(10):  # the frame buffer is written during a later frame
-            dpg.render_dearpygui_frame()
-    dpg.destroy_context()
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="spatialgan-gui", description=__doc__.split("\n\n")[0])
     add_model_args(ap)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--psi", type=float, default=0.7)
-    ap.add_argument("--out", type=Path, help="also save the picture here (PNG)")
-    ap.add_argument("--no-window", action="store_true", help="only write the PNG")
+    ap.add_argument("--session", type=Path, help="open a saved edit session (JSON)")
+    ap.add_argument("--refine-steps", type=int, default=200, help="default max steps of a DragGAN refine")
     ap.add_argument("--screenshot", type=Path, help="open the window, save a screenshot of it here and exit")
-    args = ap.parse_args(argv)
+    ap.add_argument("--dump-dir", type=Path, default=os.environ.get(DUMP_ENV) or None,
+                    help=f"write the shown image and on-screen positions here after every render "
+                         f"(for tests; also ${DUMP_ENV})")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     def body() -> int:
-        notice = []
+        if args.seed < 0:
+            raise SpatialGANError(f"--seed must be >= 0, got {args.seed}")
+        if args.refine_steps < 1:
+            raise SpatialGANError(f"--refine-steps must be >= 1, got {args.refine_steps}")
+        notice = ""
         if not args.checkpoint and not args.untrained and default_checkpoint() is None:
             args.untrained = "64:sel_indoor"
-            notice.append("No trained model is bundled yet: showing an UNTRAINED 64 px rooms network.")
-        device = pick_device(args.device)
-        G, source = load_model(args, device)
-        with torch.inference_mode():
-            picture = grid(render_row(G, args.seed, args.psi, None, scale=4), columns=4)
-        lines = notice + [f"model: {source}", f"seed {args.seed}, psi {args.psi}, device {describe(device)}",
-                          "Image with heatmap centres, then one heatmap panel per encoded level. "
-                          "(Interactive editing: coming with the editor.)"]
-        out = args.out or Path(tempfile.gettempdir()) / "spatialgan-preview.png"
-        Image.fromarray(picture).save(out)
-        for line in lines:
-            print(line)
-        print(f"picture saved to {out}")
-        if args.no_window:
-            return 0
+            notice = "No trained model is bundled yet: editing an UNTRAINED 64 px rooms network."
         if not has_display():
-            print("no display found (DISPLAY is unset): not opening a window")
+            print("no display found (DISPLAY is unset): the editor needs a window. Run it on a desktop, or under "
+                  "Xvfb: xvfb-run -s '-screen 0 1400x900x24' python run_gui.py --screenshot out.png")
             return 0
         try:
-            import dearpygui  # noqa: F401
+            import dearpygui.dearpygui as dpg
         except ImportError:
             print('Dear PyGui is not installed: pip install -c constraints.txt -e ".[gui]"')
             return 0
-        show_window(picture, "SpatialGAN", lines, args.screenshot)
+        # torch is imported here, after the cheap checks, and only through the worker module.
+        from spatialgan import pick_device
+
+        from .controller import Controller
+        from .ui.view import EditorView, ViewOptions
+        from .worker import Worker, load_generator
+
+        device = pick_device(args.device)
+        G, source = load_generator(args.checkpoint or (None if args.untrained else default_checkpoint()),
+                                   args.untrained, device)
+        worker = Worker(G, device, source)
+        try:
+            info = worker.info
+            controller = Controller.create(source, info.resolution, info.num_codes, args.seed, args.psi,
+                                           worker.default_spec)
+            if args.session is not None:
+                controller.load_session(args.session)
+                controller.state.undo_stack.clear()
+            if notice:
+                print(notice)
+            print(f"model: {source}  device: {info.device}")
+            dpg.create_context()
+            dpg.configure_app(manual_callback_management=True)
+            view = EditorView(controller, worker, ViewOptions(args.refine_steps, args.dump_dir))
+            if notice:
+                view.message = notice
+            view.build()
+            dpg.create_viewport(title="SpatialGAN editor", width=1400, height=900)
+            dpg.setup_dearpygui()
+            dpg.show_viewport()
+            dpg.set_primary_window("main", True)
+            view.run(args.screenshot)
+            dpg.destroy_context()
+        finally:
+            worker.close()
         if args.screenshot is not None:
             print(f"screenshot saved to {args.screenshot}")
         return 0

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.main import main as gui_main
 from conftest import tiny_models
 from spatialgan import HeatmapSpec, sample_heatmaps, save_checkpoint
 from spatialgan.cli.info import main as info_main
@@ -68,9 +67,3 @@ def test_info(ckpt: Path, capsys: pytest.CaptureFixture) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["generator"]["encoding"] == "sel_indoor" and data["meta"] == {"dataset": "rooms"}
     assert info_main([str(ckpt.with_suffix(".missing"))]) == 2
-
-
-def test_gui_placeholder_without_window(ckpt: Path, tmp_path: Path) -> None:
-    out = tmp_path / "preview.png"
-    assert gui_main(["-c", str(ckpt), "--no-window", "--out", str(out)]) == 0
-    assert Image.open(out).size[0] > 4 * 32

@@ -1,0 +1,256 @@
+"""Editor actions as plain methods on `AppState`: testable without a display or a model.
+
+Every edit goes through `_begin(key)`, which pushes an undo snapshot unless the previous edit had the same
+key: a whole mouse drag or slider gesture is one undo step. After an edit `state.generation` is bumped and
+`render_request()` describes the picture to render.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Hashable
+
+import numpy as np
+
+from spatialgan.errors import HeatmapSpecError
+from spatialgan.heatmaps.spec import MAX_OUTSIDE, MAX_SIGMA, HeatmapSpec
+
+from .messages import RefineRequest, RenderRequest
+from .state import AppState, Edit, SessionError, cache_dir, read_session, session_to_dict, write_json_atomic
+
+MIN_SIGMA = 0.01
+UNDO_LIMIT = 200
+
+
+class Controller:
+    def __init__(self, state: AppState, spec_for_seed: Callable[[int], HeatmapSpec | None]) -> None:
+        """spec_for_seed: the heatmap a model was trained on for a seed (the worker's `default_spec`)."""
+        self.state = state
+        self.spec_for_seed = spec_for_seed
+        self._last_key: Hashable | None = None
+        self._gesture = 0
+        self.autosave_path = cache_dir() / "autosave.json"
+
+    @classmethod
+    def create(cls, model_path: str, resolution: int, num_codes: int, seed: int, psi: float,
+               spec_for_seed: Callable[[int], HeatmapSpec | None]) -> "Controller":
+        edit = Edit(seed=seed, psi=psi, code_seeds=[None] * num_codes, spec=spec_for_seed(seed))
+        return cls(AppState(model_path, edit, resolution, num_codes), spec_for_seed)
+
+    # ---- undo -----------------------------------------------------------------------------------------
+    def _begin(self, key: Hashable | None = None) -> Edit:
+        """Snapshot before an edit (merged with the previous one when `key` repeats); returns the edit."""
+        s = self.state
+        if key is None or key != self._last_key:
+            s.undo_stack.append(s.edit.copy())
+            del s.undo_stack[:-UNDO_LIMIT]
+        self._last_key = key
+        s.redo_stack.clear()
+        return s.edit
+
+    def _changed(self) -> None:
+        self.state.dirty = True
+        self.state.generation += 1
+
+    def new_gesture(self) -> int:
+        """A new mouse-down: the next drag is a separate undo step even if it moves the same centre."""
+        self._gesture += 1
+        return self._gesture
+
+    def undo(self) -> bool:
+        s = self.state
+        if not s.undo_stack:
+            return False
+        s.redo_stack.append(s.edit)
+        s.edit = s.undo_stack.pop()
+        self._last_key = None
+        self._changed()
+        return True
+
+    def redo(self) -> bool:
+        s = self.state
+        if not s.redo_stack:
+            return False
+        s.undo_stack.append(s.edit)
+        s.edit = s.redo_stack.pop()
+        self._last_key = None
+        self._changed()
+        return True
+
+    # ---- heatmap edits --------------------------------------------------------------------------------
+    def _spec(self) -> HeatmapSpec:
+        spec = self.state.edit.spec
+        if spec is None:
+            raise SessionError("this model has no heatmap centres to edit")
+        return spec
+
+    def centres(self) -> list[tuple[int, int, float, float, float, bool]]:
+        """(level, index, x, y, sigma, enabled) of every centre, absolute image units."""
+        spec = self.state.edit.spec
+        if spec is None:
+            return []
+        return [(li, ci, *spec.absolute(li, ci), c.sigma, c.enabled)
+                for li, level in enumerate(spec.levels) for ci, c in enumerate(level)]
+
+    def select(self, level: int, index: int) -> None:
+        self._spec().levels[level][index]  # IndexError for a bad centre
+        self.state.selected = (level, index)
+
+    def move_centre(self, level: int, index: int, x: float, y: float, gesture: int | None = None) -> None:
+        """Place a centre (absolute image units); a level-0 centre carries its children (HeatmapSpec.move_to)."""
+        self._spec()
+        lo, hi = -MAX_OUTSIDE + 1e-3, 1 + MAX_OUTSIDE - 1e-3
+        spec = self._begin(("move", level, index, gesture) if gesture is not None else None).spec
+        assert spec is not None
+        old = spec.absolute(level, index)
+        spec.move_to(level, index, min(max(x, lo), hi), min(max(y, lo), hi))
+        try:
+            spec.validate()
+        except HeatmapSpecError:
+            # A child carried by its parent would leave the allowed area: stop at the last valid place.
+            spec.move_to(level, index, *old)
+        self.state.selected = (level, index)
+        self._changed()
+
+    def set_sigma(self, level: int, index: int, sigma: float) -> None:
+        self._spec()
+        spec = self._begin(("sigma", level, index)).spec
+        assert spec is not None
+        spec.levels[level][index].sigma = float(min(max(sigma, MIN_SIGMA), MAX_SIGMA))
+        self._changed()
+
+    def scale_sigmas(self, factor: float) -> None:
+        """Scale every centre's sigma (the whole scene grows or shrinks)."""
+        if not factor > 0:
+            raise ValueError(f"factor must be > 0, got {factor}")
+        self._spec()
+        spec = self._begin(("scale",)).spec
+        assert spec is not None
+        for level in spec.levels:
+            for c in level:
+                c.sigma = float(min(max(c.sigma * factor, MIN_SIGMA), MAX_SIGMA))
+        self._changed()
+
+    def set_enabled(self, level: int, index: int, enabled: bool) -> None:
+        """Remove (False) or restore (True) one object; its weight is kept for restoring."""
+        self._spec()
+        spec = self._begin().spec
+        assert spec is not None
+        spec.levels[level][index].enabled = bool(enabled)
+        self._changed()
+
+    # ---- latent edits ---------------------------------------------------------------------------------
+    def resample_code(self, index: int, seed: int | None = None) -> int:
+        """Give one style code (an object, or the background: the last code) a fresh latent; keep the rest."""
+        n = self.state.num_codes
+        if not 0 <= index < n:
+            raise IndexError(f"code index {index} out of range for {n} codes")
+        seed = random.randrange(2 ** 31) if seed is None else int(seed)
+        self._begin().code_seeds[index] = seed
+        self._changed()
+        return seed
+
+    def set_seed(self, seed: int, keep_layout: bool = False) -> None:
+        """A new picture: new latent and (unless `keep_layout`) the model's heatmap for that seed."""
+        e = self._begin()
+        e.seed = max(0, int(seed))
+        e.code_seeds = [None] * self.state.num_codes
+        e.ws_override = None
+        if not keep_layout:
+            e.spec = self.spec_for_seed(e.seed)
+            self.state.selected = None
+        e.handles, e.targets = [], []
+        self._changed()
+
+    def set_psi(self, psi: float) -> None:
+        e = self._begin(("psi",))
+        e.psi = float(psi)
+        e.ws_override = None  # a refined w+ was made at the old psi
+        self._changed()
+
+    # ---- DragGAN points -------------------------------------------------------------------------------
+    def add_point(self, x: float, y: float) -> str:
+        """Clicks alternate: handle, then its target. Pixels at the model's resolution. Returns which it was."""
+        r = self.state.resolution - 1
+        p = (float(min(max(x, 0), r)), float(min(max(y, 0), r)))
+        e = self._begin()
+        kind = "handle" if len(e.handles) == len(e.targets) else "target"
+        (e.handles if kind == "handle" else e.targets).append(p)
+        self._changed()
+        return kind
+
+    def clear_points(self) -> None:
+        e = self._begin()
+        e.handles, e.targets = [], []
+        self._changed()
+
+    def set_mask(self, mask: np.ndarray | None) -> None:
+        if mask is not None and mask.shape != (self.state.resolution,) * 2:
+            raise ValueError(f"mask must be {self.state.resolution}x{self.state.resolution}")
+        self._begin().mask = None if mask is None else mask.astype(bool)
+        self._changed()
+
+    def refine_request(self, mode: str, lr: float, max_steps: int) -> RefineRequest:
+        e = self.state.edit
+        n = min(len(e.handles), len(e.targets))
+        if n == 0:
+            raise SessionError("click a handle point and then its target on the image first")
+        self.state.generation += 1
+        return RefineRequest(self.state.generation, e.latent(), e.spec.to_dict() if e.spec else None,
+                             tuple(e.handles[:n]), tuple(e.targets[:n]), e.mask, mode, lr, max_steps)
+
+    def apply_refine(self, ws: np.ndarray, spec: dict[str, Any] | None, points: list[tuple[float, float]]) -> None:
+        """Keep a finished refine: its w+ becomes the base (code seeds were folded into it), handles move to
+        where they were tracked."""
+        e = self._begin()
+        e.ws_override = np.asarray(ws, np.float32)
+        e.code_seeds = [None] * self.state.num_codes
+        if spec is not None:
+            e.spec = HeatmapSpec.from_dict(spec)
+        n = min(len(points), len(e.handles))
+        e.handles = [tuple(p) for p in points[:n]] + e.handles[n:]  # type: ignore[misc]
+        self._changed()
+
+    # ---- rendering ------------------------------------------------------------------------------------
+    def render_request(self) -> RenderRequest:
+        e = self.state.edit
+        return RenderRequest(self.state.generation, e.latent(), e.spec.to_dict() if e.spec is not None else None)
+
+    # ---- files ----------------------------------------------------------------------------------------
+    def save_session(self, path: str | Path) -> Path:
+        path = Path(path)
+        try:
+            write_json_atomic(path, session_to_dict(self.state))
+        except OSError as exc:
+            raise SessionError(f"cannot write session file {path}: {exc.strerror or exc}") from None
+        self.state.dirty = False
+        return path
+
+    def load_session(self, path: str | Path) -> str:
+        """Replace the edit with a session file's (undoable). Returns the model path the session names."""
+        s = self.state
+        model_path, edit = read_session(path, s.resolution, s.num_codes)
+        if edit.spec is not None and s.edit.spec is not None and edit.spec.mode != s.edit.spec.mode:
+            raise SessionError(f"session file {path}: its heatmap is {edit.spec.mode!r}, this model's is "
+                               f"{s.edit.spec.mode!r}")
+        if (edit.spec is None) != (s.edit.spec is None):
+            raise SessionError(f"session file {path}: it was made for a model "
+                               f"{'without' if edit.spec is None else 'with'} heatmaps")
+        self._begin()
+        s.edit = edit
+        s.selected = None
+        self._changed()
+        s.dirty = False
+        return model_path
+
+    def autosave(self) -> Path | None:
+        """Write unsaved work to the cache dir (called every few seconds and on exit); None if nothing to save."""
+        if not self.state.dirty:
+            return None
+        try:
+            write_json_atomic(self.autosave_path, session_to_dict(self.state) | {"saved_at": time.time()})
+        except OSError:
+            return None  # the cache dir is best-effort; a failed autosave must never interrupt editing
+        return self.autosave_path

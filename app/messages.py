@@ -1,0 +1,86 @@
+"""What the GUI and the model worker say to each other: plain dataclasses of numbers and numpy arrays.
+
+No torch here (STYLE.md 6): the controller builds requests, `app.worker` answers them. Every request carries a
+generation number; the worker keeps only the newest pending render, so a fast drag never queues renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the view needs to know about the loaded model to lay itself out."""
+
+    source: str  # checkpoint path or "untrained ..." description
+    resolution: int
+    encoding: str
+    heatmap_mode: str  # "hierarchical" or "multi"
+    levels: tuple[int, ...]  # feature resolutions carrying heatmaps
+    num_codes: int  # style codes: 1, or objects + background (sel_indoor)
+    device: str
+    uses_heatmaps: bool = True
+
+
+@dataclass(frozen=True)
+class LatentSpec:
+    """How to build w+: from `seed` and `psi`, or from a refined `ws_override`; then every code with a seed in
+    `code_seeds` is replaced by a fresh latent from that seed ("replace object")."""
+
+    seed: int
+    psi: float
+    code_seeds: tuple[int | None, ...] = ()
+    ws_override: np.ndarray | None = None  # (1, K, num_ws, w_dim) float32, set after a DragGAN refine
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    generation: int
+    latent: LatentSpec
+    spec: dict[str, Any] | None  # HeatmapSpec.to_dict(), None for models without heatmaps
+
+
+@dataclass(frozen=True)
+class RefineRequest:
+    generation: int
+    latent: LatentSpec
+    spec: dict[str, Any] | None
+    handles: tuple[Point, ...]  # pixels of the model's resolution
+    targets: tuple[Point, ...]
+    mask: np.ndarray | None = None  # (R, R) bool, True where the image may change
+    mode: str = "draggan"
+    lr: float = 2e-3
+    max_steps: int = 200
+
+
+@dataclass
+class RenderResult:
+    generation: int
+    image: np.ndarray | None  # (R, R, 3) uint8
+    heatmaps: list[np.ndarray] = field(default_factory=list)  # per panel, (r, r) float32 in [0, 1]
+    ms: float = 0.0  # time spent rendering this frame
+    error: str = ""  # set instead of raising: the GUI shows it in the status line
+
+
+@dataclass
+class RefineProgress:
+    """One DragGAN step, or the final state when `done` (then `ws` and `spec` hold the edit to keep)."""
+
+    generation: int
+    step: int
+    max_steps: int
+    image: np.ndarray | None
+    points: list[Point] = field(default_factory=list)  # tracked handle positions, pixels
+    distances: list[float] = field(default_factory=list)
+    done: bool = False
+    cancelled: bool = False
+    ms: float = 0.0
+    error: str = ""
+    ws: np.ndarray | None = None  # final w+ (only when done)
+    spec: dict[str, Any] | None = None  # final heatmap spec (only when done)

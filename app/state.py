@@ -1,0 +1,200 @@
+"""The editor's state as plain data, and its session-file form. No Dear PyGui and no torch calls here.
+
+Everything an edit can change lives in `Edit` (seed, psi, per-code seeds, heatmap spec, refined w+, points,
+mask), so an undo snapshot is one deep copy of it and a session file is its JSON form plus the model path.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spatialgan.errors import SpatialGANError
+from spatialgan.heatmaps.spec import HeatmapSpec
+
+from .messages import LatentSpec, Point
+
+SESSION_FORMAT = "spatialgan-session"
+SESSION_VERSION = 1
+
+
+class SessionError(SpatialGANError, ValueError):
+    """A session file is missing, not JSON, or has a bad field; the message names which."""
+
+
+@dataclass
+class Edit:
+    """One undoable state of the picture."""
+
+    seed: int = 0
+    psi: float = 0.7
+    code_seeds: list[int | None] = field(default_factory=list)  # per style code; None keeps the base code
+    spec: HeatmapSpec | None = None
+    ws_override: np.ndarray | None = None  # w+ after a DragGAN refine, (1, K, num_ws, w_dim) float32
+    handles: list[Point] = field(default_factory=list)  # pixels at the model's resolution
+    targets: list[Point] = field(default_factory=list)
+    mask: np.ndarray | None = None  # (R, R) bool: True where a refine may change the image
+
+    def latent(self) -> LatentSpec:
+        return LatentSpec(self.seed, self.psi, tuple(self.code_seeds), self.ws_override)
+
+    def copy(self) -> "Edit":
+        return copy.deepcopy(self)
+
+
+@dataclass
+class AppState:
+    """Everything the view shows. `edit` is undoable; the rest is view state."""
+
+    model_path: str
+    edit: Edit
+    resolution: int
+    num_codes: int = 1
+    selected: tuple[int, int] | None = None  # (level, index) of the selected centre
+    undo_stack: list[Edit] = field(default_factory=list)
+    redo_stack: list[Edit] = field(default_factory=list)
+    dirty: bool = False  # unsaved changes since the last save/load
+    generation: int = 0  # bumped on every change that needs a new render
+    last_error: str = ""
+
+
+# ---- session files ------------------------------------------------------------------------------------
+def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
+    """Run lengths of a bool mask in row-major order, starting with a run of False."""
+    flat = np.asarray(mask, bool).ravel()
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate([[0], change, [flat.size]])
+    runs = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        runs = [0] + runs
+    return {"shape": list(mask.shape), "runs": runs}
+
+
+def mask_from_rle(data: Any, resolution: int) -> np.ndarray:
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list) or not isinstance(data.get("shape"), list):
+        raise SessionError("mask must be an object with 'shape' and 'runs' (run lengths, first run False)")
+    shape = tuple(data["shape"])
+    if shape != (resolution, resolution):
+        raise SessionError(f"mask has shape {list(shape)} but the model makes {resolution}x{resolution} images")
+    runs = data["runs"]
+    if not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in runs) or sum(runs) != resolution ** 2:
+        raise SessionError(f"mask.runs must be non-negative integers summing to {resolution ** 2}")
+    values = np.arange(len(runs)) % 2 == 1
+    return np.repeat(values, runs).reshape(shape)
+
+
+def _array_to_json(a: np.ndarray) -> dict[str, Any]:
+    a = np.ascontiguousarray(a, np.float32)
+    return {"shape": list(a.shape), "float32_base64": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def _array_from_json(data: Any) -> np.ndarray:
+    try:
+        shape = tuple(int(s) for s in data["shape"])
+        raw = base64.b64decode(data["float32_base64"], validate=True)
+        return np.frombuffer(raw, np.float32).reshape(shape).copy()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SessionError(f"ws_override must hold 'shape' and 'float32_base64' of matching size ({exc})") from None
+
+
+def session_to_dict(state: AppState) -> dict[str, Any]:
+    e = state.edit
+    return {
+        "format": SESSION_FORMAT, "version": SESSION_VERSION, "model_path": state.model_path,
+        "resolution": state.resolution, "seed": e.seed, "psi": e.psi, "code_seeds": list(e.code_seeds),
+        "spec": e.spec.to_dict() if e.spec is not None else None,
+        "handles": [list(p) for p in e.handles], "targets": [list(p) for p in e.targets],
+        "mask": mask_to_rle(e.mask) if e.mask is not None else None,
+        "ws_override": _array_to_json(e.ws_override) if e.ws_override is not None else None,
+    }
+
+
+def _points(data: Any, name: str, resolution: int) -> list[Point]:
+    if not isinstance(data, list):
+        raise SessionError(f"{name} must be a list of [x, y] pixel pairs")
+    out = []
+    for i, p in enumerate(data):
+        if (not isinstance(p, list) or len(p) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
+            raise SessionError(f"{name}[{i}] must be [x, y] in pixels, got {p!r}")
+        if not all(0 <= v <= resolution - 1 for v in p):
+            raise SessionError(f"{name}[{i}] = {p} lies outside the {resolution}x{resolution} image")
+        out.append((float(p[0]), float(p[1])))
+    return out
+
+
+def edit_from_dict(data: Any, resolution: int, num_codes: int) -> tuple[str, Edit]:
+    """Parse a session dict for a model of this resolution / code count; `SessionError` names the bad field."""
+    if not isinstance(data, dict):
+        raise SessionError(f"a session must be a JSON object, got {type(data).__name__}")
+    if data.get("format") != SESSION_FORMAT:
+        raise SessionError(f"not a SpatialGAN session: 'format' is {data.get('format')!r}, expected {SESSION_FORMAT!r}")
+    if data.get("version") != SESSION_VERSION:
+        raise SessionError(f"session version {data.get('version')!r} is not supported (expected {SESSION_VERSION})")
+    if data.get("resolution", resolution) != resolution:
+        raise SessionError(f"the session was made with a {data.get('resolution')} px model, this one is {resolution} px")
+    seed, psi = data.get("seed"), data.get("psi")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise SessionError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(psi, (int, float)) or isinstance(psi, bool) or not -2 <= psi <= 2:
+        raise SessionError(f"psi must be a number in [-2, 2], got {psi!r}")
+    code_seeds = data.get("code_seeds", [])
+    if (not isinstance(code_seeds, list) or len(code_seeds) not in (0, num_codes)
+            or not all(s is None or (isinstance(s, int) and not isinstance(s, bool) and s >= 0) for s in code_seeds)):
+        raise SessionError(f"code_seeds must list {num_codes} entries, each a non-negative integer or null")
+    spec = None
+    if data.get("spec") is not None:
+        try:
+            spec = HeatmapSpec.from_dict(data["spec"])
+        except SpatialGANError as exc:
+            raise SessionError(f"spec: {exc}") from None
+    mask = mask_from_rle(data["mask"], resolution) if data.get("mask") is not None else None
+    ws = _array_from_json(data["ws_override"]) if data.get("ws_override") is not None else None
+    if ws is not None and (ws.ndim != 4 or ws.shape[:2] != (1, num_codes)):
+        raise SessionError(f"ws_override has shape {list(ws.shape)}, expected [1, {num_codes}, num_ws, w_dim]")
+    handles = _points(data.get("handles", []), "handles", resolution)
+    targets = _points(data.get("targets", []), "targets", resolution)
+    if len(targets) > len(handles) or len(handles) > len(targets) + 1:
+        raise SessionError(f"{len(handles)} handles but {len(targets)} targets: each handle needs a target")
+    model_path = data.get("model_path", "")
+    if not isinstance(model_path, str):
+        raise SessionError("model_path must be a string")
+    edit = Edit(seed=seed, psi=float(psi), code_seeds=list(code_seeds) or [None] * num_codes, spec=spec,
+                ws_override=ws, handles=handles, targets=targets, mask=mask)
+    return model_path, edit
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def read_session(path: str | os.PathLike, resolution: int, num_codes: int) -> tuple[str, Edit]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SessionError(f"cannot read session file {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SessionError(f"session file {path} is not valid JSON ({exc})") from None
+    try:
+        return edit_from_dict(data, resolution, num_codes)
+    except SessionError as exc:
+        raise SessionError(f"session file {path}: {exc}") from None
+
+
+def cache_dir() -> Path:
+    """Where autosaves go: `$XDG_CACHE_HOME/spatialgan`, else ~/.cache/spatialgan."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "spatialgan"

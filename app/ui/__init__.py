@@ -1,0 +1,1 @@
+"""The Dear PyGui view of the editor: the only package that imports dearpygui."""

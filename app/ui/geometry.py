@@ -1,0 +1,70 @@
+"""Screen <-> image geometry and colours for the canvases; pure functions, testable without a display."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# One colour per level (hierarchical) or object (multi); matches spatialgan.visual.MARKER_COLOURS.
+COLOURS = [(255, 70, 70), (70, 200, 255), (255, 210, 60), (120, 255, 120), (230, 120, 255)]
+HIT_RADIUS = 12.0  # pixels on screen: how close a click must be to grab a centre
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """A square drawing area showing image units [0, 1]^2 at `size` screen pixels."""
+
+    tag: str
+    size: int
+    level: int | None  # which heatmap level's centres it shows; None: all (image canvas or multi panel)
+
+    def to_screen(self, origin: tuple[float, float], x: float, y: float) -> tuple[float, float]:
+        return origin[0] + x * self.size, origin[1] + y * self.size
+
+    def to_image(self, origin: tuple[float, float], sx: float, sy: float) -> tuple[float, float]:
+        return (sx - origin[0]) / self.size, (sy - origin[1]) / self.size
+
+
+def hit_centre(centres: list[tuple[int, int, float, float, float, bool]], level: int | None, size: int,
+               x: float, y: float) -> tuple[int, int] | None:
+    """Nearest centre (level, index) within HIT_RADIUS screen pixels of image-unit point (x, y)."""
+    best, best_d = None, HIT_RADIUS / size
+    for li, ci, cx, cy, _sigma, _enabled in centres:
+        if level is not None and li != level:
+            continue
+        d = float(np.hypot(cx - x, cy - y))
+        if d <= best_d:
+            best, best_d = (li, ci), d
+    return best
+
+
+def centre_colour(mode: str, level: int, index: int) -> tuple[int, int, int]:
+    return COLOURS[(level if mode == "hierarchical" else index) % len(COLOURS)]
+
+
+def image_rgba(image: np.ndarray, size: int) -> np.ndarray:
+    """(R, R, 3) uint8 -> flat float32 RGBA at `size` x `size`, nearest-upscaled (crisp pixels)."""
+    rep = max(1, size // image.shape[0])
+    img = image.repeat(rep, 0).repeat(rep, 1)
+    if img.shape[0] != size:  # sizes that are not a multiple of the resolution: pad with dark grey
+        out = np.full((size, size, 3), 30, np.uint8)
+        n = min(size, img.shape[0])
+        out[:n, :n] = img[:n, :n]
+        img = out
+    rgba = np.concatenate([img, np.full(img.shape[:2] + (1,), 255, np.uint8)], -1)
+    return (rgba.astype(np.float32) / 255.0).ravel()
+
+
+def heatmap_rgba(heat: np.ndarray, size: int) -> np.ndarray:
+    """(r, r) in [0, 1] -> flat float32 RGBA, cells kept visible (nearest), warm colour map."""
+    rep = max(1, size // heat.shape[0])
+    h = np.clip(np.kron(heat, np.ones((rep, rep), np.float32)), 0, 1)
+    out = np.zeros((size, size, 4), np.float32)
+    n = min(size, h.shape[0])
+    h = h[:n, :n]
+    out[:n, :n, 0] = 0.08 + 0.92 * h
+    out[:n, :n, 1] = 0.08 + 0.62 * h ** 1.5
+    out[:n, :n, 2] = 0.16 + 0.1 * (1 - h)
+    out[..., 3] = 1.0
+    return out.ravel()

@@ -1,0 +1,236 @@
+"""The one module of the editor that touches torch: a thread that owns the model (STYLE.md 6).
+
+The GUI thread calls `submit()` with plain request dataclasses and `poll()`s results each frame. Only the
+newest pending render is kept, so a fast drag never queues renders; a refine runs step by step, posting
+progress, and stops at `cancel_refine()`. Failures come back as `error` strings, never as exceptions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+import traceback
+from typing import Union
+
+import numpy as np
+import torch
+
+from draggan import DragConfig, DragSession
+from spatialgan import Generator, HeatmapSpec, load_checkpoint, preset, sample_heatmaps
+from spatialgan.device import describe
+from spatialgan.errors import SpatialGANError
+from spatialgan.generator import resample_code
+from spatialgan.heatmaps.render import combine
+from spatialgan.visual import to_uint8
+
+from .messages import LatentSpec, ModelInfo, RefineProgress, RefineRequest, RenderRequest, RenderResult
+
+Request = Union[RenderRequest, RefineRequest]
+Result = Union[RenderResult, RefineProgress]
+
+
+def load_generator(checkpoint: str | None, untrained: str | None, device: torch.device) -> tuple[Generator, str]:
+    """A checkpoint's generator, or an untrained preset given as 'RES:ENCODING' (for trying the editor)."""
+    if untrained:
+        res_text, _, enc = untrained.partition(":")
+        try:
+            gcfg, _ = preset(int(res_text), enc or "sel_indoor")  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise SpatialGANError(f"--untrained expects RES:ENCODING such as 64:sel_indoor ({exc})") from None
+        torch.manual_seed(0)
+        return Generator(gcfg).to(device).eval(), f"untrained {gcfg.resolution} px {gcfg.encoding} network"
+    if checkpoint is None:
+        raise SpatialGANError("no checkpoint given and none is bundled in checkpoints/ yet; pass --checkpoint "
+                              "PATH, or --untrained 64:sel_indoor to try an untrained network")
+    ck = load_checkpoint(checkpoint, device=device)
+    return ck.generator.eval(), str(ck.info.path)
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, (SpatialGANError, ValueError, IndexError)):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {exc} (at {traceback.extract_tb(exc.__traceback__)[-1].name})"
+
+
+class Worker:
+    def __init__(self, G: Generator, device: torch.device, source: str) -> None:
+        self.G, self.device = G.eval(), device
+        cfg = G.config
+        self.info = ModelInfo(source=source, resolution=cfg.resolution, encoding=cfg.encoding,
+                              heatmap_mode=cfg.heatmap.mode, levels=tuple(G.heatmap_resolutions),
+                              num_codes=cfg.num_codes, device=describe(device), uses_heatmaps=cfg.uses_heatmaps)
+        self._cond = threading.Condition()
+        self._render: RenderRequest | None = None  # newest pending render; older ones are dropped
+        self._refine: RefineRequest | None = None
+        self._session: DragSession | None = None
+        self._results: queue.Queue[Result] = queue.Queue()
+        self._stop = False
+        self._cancel = False
+        self._latent_key: tuple | None = None
+        self._latent: torch.Tensor | None = None
+        self.renders = 0  # renders actually done (requests dropped as stale are not counted)
+        self.busy = False
+        self._thread = threading.Thread(target=self._loop, name="spatialgan-worker", daemon=True)
+        self._thread.start()
+
+    # ---- GUI-thread API -------------------------------------------------------------------------------
+    def default_spec(self, seed: int) -> HeatmapSpec | None:
+        """The heatmap the model was trained on, drawn for `seed` (None for models without heatmaps)."""
+        if not self.G.config.uses_heatmaps:
+            return None
+        return HeatmapSpec.from_batch(sample_heatmaps(self.G.config.heatmap, 1, seed=seed))
+
+    def submit(self, request: Request) -> None:
+        with self._cond:
+            if isinstance(request, RefineRequest):
+                self._refine, self._cancel = request, False
+            else:
+                self._render = request
+            self._cond.notify()
+
+    def cancel_refine(self) -> None:
+        """Stop a running or pending refine after its current step."""
+        with self._cond:
+            self._cancel = True
+            self._refine = None
+            if self._session is not None:
+                self._session.cancel()
+
+    def poll(self) -> list[Result]:
+        out = []
+        while True:
+            try:
+                out.append(self._results.get_nowait())
+            except queue.Empty:
+                return out
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """For tests and benchmarks: block until nothing is pending or running."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self._cond:
+                if not self.busy and self._render is None and self._refine is None:
+                    return True
+            time.sleep(0.002)
+        return False
+
+    def close(self) -> None:
+        self.cancel_refine()
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(timeout=10)
+
+    # ---- worker thread --------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        torch.set_grad_enabled(False)
+        while True:
+            with self._cond:
+                while not self._stop and self._render is None and self._refine is None:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                refine, render = self._refine, None
+                if refine is not None:
+                    self._refine = None
+                else:
+                    render, self._render = self._render, None
+                self.busy = True
+            try:
+                if refine is not None:
+                    self._run_refine(refine)
+                elif render is not None:
+                    self._results.put(self._run_render(render))
+            finally:
+                with self._cond:
+                    self.busy = False
+
+    def _ws(self, latent: LatentSpec) -> torch.Tensor:
+        """w+ for a latent spec, cached: a drag changes only the heatmap, so mapping runs once per edit."""
+        override = None if latent.ws_override is None else hashlib.sha1(latent.ws_override.tobytes()).hexdigest()
+        key = (latent.seed, latent.psi, latent.code_seeds, override)
+        if key != self._latent_key or self._latent is None:
+            if latent.ws_override is not None:
+                ws = torch.from_numpy(np.asarray(latent.ws_override, np.float32)).to(self.device)
+            else:
+                ws = self.G.mapping(self.G.sample_z(1, seed=latent.seed, device=self.device), psi=latent.psi)
+            for index, seed in enumerate(latent.code_seeds):
+                if seed is not None:
+                    ws = resample_code(self.G, ws, index, seed, psi=latent.psi)
+            self._latent_key, self._latent = key, ws.contiguous()
+        return self._latent
+
+    def _spec(self, data: dict | None) -> HeatmapSpec | None:
+        if data is None:
+            return None
+        spec = HeatmapSpec.from_dict(data)
+        spec.validate(self.G.config)
+        return spec
+
+    def _panels(self, heat: dict[int, torch.Tensor] | None, spec: HeatmapSpec | None) -> list[np.ndarray]:
+        """One panel per encoded level (hierarchical), or one for all objects (multi) at the finest level."""
+        if heat is None or spec is None:
+            return []
+        res = list(heat)
+        chosen = res if spec.mode == "hierarchical" else [max(res)]
+        return [combine(heat[r])[0, 0].float().cpu().numpy() for r in chosen]
+
+    def _run_render(self, req: RenderRequest) -> RenderResult:
+        t0 = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                ws = self._ws(req.latent)
+                spec = self._spec(req.spec)
+                heat = self.G.render_heatmaps(spec.to_batch(self.device)) if spec is not None else None
+                image = to_uint8(self.G.synthesis(ws, heat).image)
+                panels = self._panels(heat, spec)
+            self.renders += 1
+            return RenderResult(req.generation, image, panels, (time.perf_counter() - t0) * 1000)
+        except Exception as exc:  # noqa: BLE001 - the GUI shows it; the worker keeps running
+            return RenderResult(req.generation, None, [], (time.perf_counter() - t0) * 1000, _error_text(exc))
+
+    def _run_refine(self, req: RefineRequest) -> None:
+        t0 = time.perf_counter()
+
+        def fail(msg: str) -> None:
+            self._results.put(RefineProgress(req.generation, 0, req.max_steps, None, done=True, error=msg))
+
+        try:
+            with torch.no_grad():
+                ws = self._ws(req.latent).clone()
+            spec = self._spec(req.spec)
+            mask = torch.from_numpy(np.asarray(req.mask, np.float32)) if req.mask is not None else None
+            cfg = DragConfig(mode=req.mode, lr=req.lr, max_steps=req.max_steps)  # type: ignore[arg-type]
+            with torch.enable_grad():
+                session = DragSession(self.G, ws, spec, list(req.handles), list(req.targets), mask, cfg)
+                with self._cond:
+                    if self._cancel:
+                        return fail("refine cancelled")
+                    self._session = session
+                try:
+                    while True:
+                        t_step = time.perf_counter()
+                        r = session.step()
+                        last = r.done or session.cancelled or bool(r.error)
+                        if not last:
+                            self._results.put(RefineProgress(
+                                req.generation, r.step, req.max_steps, to_uint8(r.image), list(r.points),
+                                list(r.distances), ms=(time.perf_counter() - t_step) * 1000))
+                            continue
+                        final_spec = session.spec()
+                        with torch.no_grad():
+                            heat = self.G.render_heatmaps(final_spec.to_batch(self.device)) if final_spec else None
+                            image = to_uint8(self.G.synthesis(session.ws(), heat).image)
+                        self._results.put(RefineProgress(
+                            req.generation, r.step, req.max_steps, image, list(r.points), list(r.distances),
+                            done=True, cancelled=session.cancelled, ms=(time.perf_counter() - t0) * 1000,
+                            error=r.error, ws=session.ws().cpu().numpy().astype(np.float32),
+                            spec=final_spec.to_dict() if final_spec is not None else None))
+                        return
+                finally:
+                    with self._cond:
+                        self._session = None
+        except Exception as exc:  # noqa: BLE001
+            fail(_error_text(exc))

@@ -1,0 +1,286 @@
+"""Editor state, actions and worker without a display: tiny random models on CPU."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from app.controller import Controller
+from app.messages import LatentSpec, RefineProgress, RefineRequest, RenderRequest, RenderResult
+from app.state import SessionError, mask_from_rle, mask_to_rle
+from app.worker import Worker, load_generator
+from spatialgan import save_checkpoint
+from spatialgan.errors import SpatialGANError
+
+from conftest import tiny_models
+
+
+@pytest.fixture(scope="module")
+def indoor_worker():
+    G, _ = tiny_models("sel_indoor", "multi")
+    w = Worker(G, torch.device("cpu"), "tiny sel_indoor")
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="module")
+def hier_worker():
+    G, _ = tiny_models("sel_norm", "hierarchical")
+    w = Worker(G, torch.device("cpu"), "tiny sel_norm")
+    yield w
+    w.close()
+
+
+def make(worker: Worker, seed: int = 3) -> Controller:
+    c = Controller.create("tiny.safetensors", worker.info.resolution, worker.info.num_codes, seed, 0.7,
+                          worker.default_spec)
+    c.autosave_path = None  # type: ignore[assignment]
+    return c
+
+
+def render(worker: Worker, c: Controller) -> RenderResult:
+    worker.submit(c.render_request())
+    assert worker.wait_idle()
+    results = [r for r in worker.poll() if isinstance(r, RenderResult)]
+    assert results and results[-1].error == "", results[-1].error if results else "no result"
+    assert results[-1].generation == c.state.generation
+    return results[-1]
+
+
+def test_drag_level0_carries_children_and_undo_redo(hier_worker: Worker) -> None:
+    c = make(hier_worker)
+    spec = c.state.edit.spec
+    before = [(li, ci, x, y) for li, ci, x, y, *_ in c.centres()]
+    x0, y0 = spec.absolute(0, 0)
+    g = c.new_gesture()
+    for k in range(1, 6):  # one gesture of five moves is one undo step
+        c.move_centre(0, 0, x0 + 0.02 * k, y0 + 0.01 * k, gesture=g)
+    after = [(li, ci, x, y) for li, ci, x, y, *_ in c.centres()]
+    for (li, ci, xa, ya), (_, _, xb, yb) in zip(before, after):
+        assert xb - xa == pytest.approx(0.1, abs=1e-6) and yb - ya == pytest.approx(0.05, abs=1e-6), (li, ci)
+    assert len(c.state.undo_stack) == 1 and c.state.dirty
+    # moving a child moves only it
+    cx, cy = c.state.edit.spec.absolute(1, 0)
+    c.move_centre(1, 0, cx - 0.05, cy, gesture=c.new_gesture())
+    assert c.state.edit.spec.absolute(1, 1) == pytest.approx(after[2][2:])
+    assert c.undo() and c.undo()
+    assert [(li, ci, x, y) for li, ci, x, y, *_ in c.centres()] == before
+    assert c.redo()
+    assert c.state.edit.spec.absolute(0, 0) == pytest.approx((x0 + 0.1, y0 + 0.05))
+    assert not c.redo() or True
+
+
+def test_move_is_clamped_and_never_breaks_the_spec(hier_worker: Worker) -> None:
+    c = make(hier_worker)
+    c.move_centre(0, 0, 5.0, -5.0, gesture=c.new_gesture())
+    c.state.edit.spec.validate(hier_worker.G.config)  # still renderable
+
+
+def test_sigma_remove_restore_change_the_image(indoor_worker: Worker) -> None:
+    c = make(indoor_worker)
+    base = render(indoor_worker, c).image.astype(int)
+    s0 = c.state.edit.spec.levels[0][1].sigma
+    c.set_sigma(0, 1, s0 * 2)
+    c.set_sigma(0, 1, s0 * 1.5)  # same slider gesture: merged
+    assert len(c.state.undo_stack) == 1
+    assert c.state.edit.spec.levels[0][1].sigma == pytest.approx(s0 * 1.5)
+    assert np.abs(render(indoor_worker, c).image.astype(int) - base).mean() > 0.1
+    c.scale_sigmas(0.5)
+    assert c.state.edit.spec.levels[0][0].sigma < c.state.undo_stack[-1].spec.levels[0][0].sigma
+    c.undo(), c.undo()
+    assert c.state.edit.spec.levels[0][1].sigma == pytest.approx(s0)
+    c.set_enabled(0, 2, False)
+    removed = render(indoor_worker, c)
+    assert c.state.edit.spec.levels[0][2].weight == 1.0  # kept for restoring
+    assert np.abs(removed.image.astype(int) - base).mean() > 0.1
+    c.set_enabled(0, 2, True)
+    assert np.array_equal(render(indoor_worker, c).image, base.astype(np.uint8))
+
+
+def test_resample_changes_only_that_code(indoor_worker: Worker) -> None:
+    c = make(indoor_worker)
+    ws0 = indoor_worker._ws(c.state.edit.latent()).clone()
+    used = c.resample_code(1, seed=99)
+    assert used == 99 and c.state.edit.code_seeds == [None, 99, None, None]
+    ws1 = indoor_worker._ws(c.state.edit.latent())
+    changed = [(ws1[:, k] - ws0[:, k]).abs().max().item() > 0 for k in range(ws0.shape[1])]
+    assert changed == [False, True, False, False]
+    # reproducible: same seed, same code
+    assert torch.equal(indoor_worker._ws(c.state.edit.latent()), ws1)
+    with pytest.raises(IndexError):
+        c.resample_code(7)
+
+
+def test_seed_and_psi(indoor_worker: Worker) -> None:
+    c = make(indoor_worker)
+    spec0 = c.state.edit.spec.to_dict()
+    c.set_seed(4)
+    assert c.state.edit.spec.to_dict() != spec0
+    c.set_seed(5, keep_layout=True)
+    assert c.state.edit.seed == 5
+    c.set_psi(0.3)
+    c.set_psi(0.4)
+    assert c.state.edit.psi == 0.4 and len(c.state.undo_stack) == 3
+    c.undo()
+    assert c.state.edit.psi == 0.7
+
+
+def test_session_round_trip(tmp_path, indoor_worker: Worker) -> None:
+    c = make(indoor_worker)
+    c.move_centre(0, 0, 0.3, 0.6, gesture=c.new_gesture())
+    c.resample_code(2, seed=11)
+    c.set_enabled(0, 1, False)
+    c.add_point(3, 4), c.add_point(10, 12), c.add_point(20, 20)
+    mask = np.zeros((32, 32), bool)
+    mask[5:9, 2:30] = True
+    c.set_mask(mask)
+    c.apply_refine(np.random.default_rng(0).standard_normal((1, 4, 8, 32)).astype(np.float32), None,
+                   [(4.0, 5.0)])
+    c.resample_code(0, seed=5)
+    path = c.save_session(tmp_path / "s.json")
+    assert not c.state.dirty
+    d = make(indoor_worker, seed=8)
+    assert d.load_session(path) == "tiny.safetensors"
+    a, b = c.state.edit, d.state.edit
+    assert (a.seed, a.psi, a.code_seeds, a.handles, a.targets) == (b.seed, b.psi, b.code_seeds, b.handles, b.targets)
+    assert a.spec.to_dict() == b.spec.to_dict()
+    assert np.array_equal(a.mask, b.mask) and np.array_equal(a.ws_override, b.ws_override)
+    assert np.array_equal(render(indoor_worker, c).image, render(indoor_worker, d).image)
+    assert d.undo() and d.state.edit.seed == 8  # loading is undoable
+    assert json.loads(path.read_text())["mask"]["runs"][0] == 5 * 32 + 2
+
+
+def test_mask_rle() -> None:
+    for m in [np.zeros((4, 4), bool), np.ones((4, 4), bool), np.eye(4, dtype=bool)]:
+        assert np.array_equal(mask_from_rle(mask_to_rle(m), 4), m)
+
+
+@pytest.mark.parametrize("content, words", [
+    ("{not json", "not valid JSON"),
+    ('{"format": "other"}', "not a SpatialGAN session"),
+    ('{"format": "spatialgan-session", "version": 1, "seed": -1, "psi": 0.7}', "seed must be"),
+    ('{"format": "spatialgan-session", "version": 1, "seed": 1, "psi": 0.7, "code_seeds": [1]}', "code_seeds"),
+    ('{"format": "spatialgan-session", "version": 1, "seed": 1, "psi": 0.7, "spec": {"mode": "multi", '
+     '"levels": [[{"x": 0.5, "y": 0.5, "sigma": -1}]]}}', "sigma must be > 0"),
+    ('{"format": "spatialgan-session", "version": 1, "seed": 1, "psi": 0.7, "mask": {"shape": [3, 3], "runs": [9]}}',
+     "mask has shape"),
+    ('{"format": "spatialgan-session", "version": 1, "seed": 1, "psi": 0.7, "handles": [[1, 99]]}',
+     "outside the 32x32 image"),
+])
+def test_bad_session_file_is_a_clear_error(tmp_path, indoor_worker: Worker, content: str, words: str) -> None:
+    c = make(indoor_worker)
+    p = tmp_path / "bad.json"
+    p.write_text(content)
+    with pytest.raises(SessionError, match=words) as info:
+        c.load_session(p)
+    assert isinstance(info.value, SpatialGANError) and str(p) in str(info.value)
+    assert c.state.undo_stack == []  # nothing changed
+    with pytest.raises(SessionError, match="cannot read"):
+        c.load_session(tmp_path / "missing.json")
+
+
+def test_autosave(tmp_path, indoor_worker: Worker) -> None:
+    c = make(indoor_worker)
+    c.autosave_path = tmp_path / "cache" / "autosave.json"
+    assert c.autosave() is None  # nothing unsaved
+    c.set_psi(0.5)
+    assert c.autosave() == c.autosave_path
+    d = make(indoor_worker)
+    d.load_session(c.autosave_path)
+    assert d.state.edit.psi == 0.5
+
+
+def test_worker_drops_stale_requests(indoor_worker: Worker) -> None:
+    c = make(indoor_worker)
+    indoor_worker.poll()
+    start = indoor_worker.renders
+    x0, y0 = c.state.edit.spec.absolute(0, 0)
+    g = c.new_gesture()
+    n = 60
+    for k in range(n):
+        c.move_centre(0, 0, x0 + 0.003 * k, y0, gesture=g)
+        indoor_worker.submit(c.render_request())
+    assert indoor_worker.wait_idle()
+    results = indoor_worker.poll()
+    assert results[-1].generation == c.state.generation
+    done = indoor_worker.renders - start
+    assert 1 <= done < n and len(results) == done
+
+
+def test_worker_returns_errors_as_values(indoor_worker: Worker) -> None:
+    bad = {"mode": "multi", "levels": [[{"x": 0.5, "y": 0.5, "sigma": 0.1}]]}  # 1 object, model has 3
+    indoor_worker.poll()
+    indoor_worker.submit(RenderRequest(1, LatentSpec(0, 0.7, (None,) * 4), bad))
+    assert indoor_worker.wait_idle()
+    (r,) = indoor_worker.poll()
+    assert r.image is None and "per-object style codes" in r.error
+    indoor_worker.submit(RefineRequest(2, LatentSpec(0, 0.7, (None,) * 4), None, ((1, 1),), ((5, 5),)))
+    assert indoor_worker.wait_idle()
+    (p,) = indoor_worker.poll()
+    assert isinstance(p, RefineProgress) and p.done and "heatmap" in p.error
+    # and it still works afterwards
+    assert render(indoor_worker, make(indoor_worker)).image.shape == (32, 32, 3)
+
+
+def test_refine_progress_cancel_and_apply(hier_worker: Worker) -> None:
+    c = make(hier_worker)
+    c.add_point(10, 16), c.add_point(16, 16)
+    hier_worker.poll()
+    hier_worker.submit(c.refine_request("draggan", 2e-3, 4))
+    assert hier_worker.wait_idle(60)
+    out = hier_worker.poll()
+    assert all(isinstance(p, RefineProgress) for p in out) and out[-1].done and out[-1].error == ""
+    assert [p.step for p in out[:-1]] == list(range(1, len(out)))
+    assert out[-1].ws is not None and out[-1].ws.shape[:2] == (1, 1)
+    c.apply_refine(out[-1].ws, out[-1].spec, out[-1].points)
+    assert c.state.edit.ws_override is not None and c.state.edit.handles[0] == tuple(out[-1].points[0])
+    assert render(hier_worker, c).image.shape == (32, 32, 3)
+    # cancel: a long refine stops early and says so
+    hier_worker.submit(c.refine_request("joint", 2e-3, 500))
+    import time
+    time.sleep(0.3)
+    hier_worker.cancel_refine()
+    assert hier_worker.wait_idle(60)
+    last = hier_worker.poll()[-1]
+    assert last.done and (last.cancelled or last.error == "refine cancelled") and last.step < 500
+
+
+def test_refine_needs_points(hier_worker: Worker) -> None:
+    with pytest.raises(SessionError, match="handle"):
+        make(hier_worker).refine_request("draggan", 2e-3, 5)
+
+
+def test_load_generator_from_checkpoint(tmp_path) -> None:
+    G, _ = tiny_models("sel_indoor", "multi")
+    save_checkpoint(tmp_path / "m.safetensors", G)
+    G2, source = load_generator(str(tmp_path / "m.safetensors"), None, torch.device("cpu"))
+    assert source.endswith("m.safetensors") and G2.config == G.config
+    with pytest.raises(SpatialGANError):
+        load_generator(None, None, torch.device("cpu"))
+
+
+def test_main_without_display_prints_a_message(monkeypatch, capsys, tmp_path) -> None:
+    from app.main import main
+
+    G, _ = tiny_models("sel_indoor", "multi")
+    save_checkpoint(tmp_path / "m.safetensors", G)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["--checkpoint", str(tmp_path / "m.safetensors")]) == 0
+    assert "no display found" in capsys.readouterr().out
+
+
+def test_canvas_geometry_and_hit_test() -> None:
+    from app.ui.geometry import Canvas, heatmap_rgba, hit_centre, image_rgba
+
+    cv = Canvas("c", 512, None)
+    assert cv.to_image((10, 20), *cv.to_screen((10, 20), 0.25, 0.75)) == pytest.approx((0.25, 0.75))
+    centres = [(0, 0, 0.5, 0.5, 0.1, True), (1, 0, 0.52, 0.5, 0.1, True)]
+    assert hit_centre(centres, None, 512, 0.515, 0.5) == (1, 0)
+    assert hit_centre(centres, 0, 512, 0.515, 0.5) == (0, 0)
+    assert hit_centre(centres, None, 512, 0.9, 0.9) is None
+    assert image_rgba(np.zeros((32, 32, 3), np.uint8), 512).shape == (512 * 512 * 4,)
+    assert heatmap_rgba(np.ones((4, 4), np.float32), 192).shape == (192 * 192 * 4,)
