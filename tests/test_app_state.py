@@ -284,3 +284,13 @@ def test_canvas_geometry_and_hit_test() -> None:
     assert hit_centre(centres, None, 512, 0.9, 0.9) is None
     assert image_rgba(np.zeros((32, 32, 3), np.uint8), 512).shape == (512 * 512 * 4,)
     assert heatmap_rgba(np.ones((4, 4), np.float32), 192).shape == (192 * 192 * 4,)
+
+
+def test_heatmap_panel_fills_sizes_that_are_not_multiples() -> None:
+    from app.ui.geometry import heatmap_rgba
+
+    heat = np.zeros((64, 64), np.float32)
+    heat[-1, -1] = 1.0  # the bottom-right cell must reach the panel's bottom-right corner
+    rgba = heatmap_rgba(heat, 288).reshape(288, 288, 4)
+    assert rgba[-1, -1, 0] == pytest.approx(1.0)
+    assert rgba[0, 0, 0] == pytest.approx(0.08)

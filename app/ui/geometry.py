@@ -58,13 +58,13 @@ def image_rgba(image: np.ndarray, size: int) -> np.ndarray:
 
 def heatmap_rgba(heat: np.ndarray, size: int) -> np.ndarray:
     """(r, r) in [0, 1] -> flat float32 RGBA, cells kept visible (nearest), warm colour map."""
-    rep = max(1, size // heat.shape[0])
-    h = np.clip(np.kron(heat, np.ones((rep, rep), np.float32)), 0, 1)
-    out = np.zeros((size, size, 4), np.float32)
-    n = min(size, h.shape[0])
-    h = h[:n, :n]
-    out[:n, :n, 0] = 0.08 + 0.92 * h
-    out[:n, :n, 1] = 0.08 + 0.62 * h ** 1.5
-    out[:n, :n, 2] = 0.16 + 0.1 * (1 - h)
+    # Nearest-neighbour index map: fills the whole panel whether or not size is a multiple of the map's size
+    # (a whole-number repeat left a black margin, and centres drawn in panel space fell off the map).
+    idx = np.arange(size) * heat.shape[0] // size
+    h = np.clip(heat[idx][:, idx].astype(np.float32), 0, 1)
+    out = np.empty((size, size, 4), np.float32)
+    out[..., 0] = 0.08 + 0.92 * h
+    out[..., 1] = 0.08 + 0.62 * h ** 1.5
+    out[..., 2] = 0.16 + 0.1 * (1 - h)
     out[..., 3] = 1.0
     return out.ravel()
