@@ -1,7 +1,7 @@
 """Paper Table II on our single-object model: random drags of 30 and 60 px (scaled from 256 px to the model's
 resolution) in modes draggan / joint / hybrid; steps, wall time and final distance relative to the image size.
 
-    python bench/drag_table2.py --checkpoint checkpoints/pets64.safetensors --edits 50
+    python bench/drag_table2.py --checkpoint checkpoints/pets128.safetensors --edits 50
 writes bench/results/drag_table2_<device>.{json,md}.
 """
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from .checkpoint import SUFFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL_NAME = "rooms64"  # the editor opens the multi-object rooms model by default
+DEFAULT_MODEL_NAME = "rooms128"  # the editor opens the multi-object rooms model by default
 
 
 def checkpoint_dir() -> Path:

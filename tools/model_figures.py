@@ -1,7 +1,7 @@
 """Figures and model card for a shipped checkpoint: a sample grid, a before/after strip of moving one heatmap
 centre by a quarter of the image (and removing it), and a markdown card next to the checkpoint.
 
-    python tools/model_figures.py checkpoints/rooms64.safetensors --run runs/rooms64
+    python tools/model_figures.py checkpoints/rooms128.safetensors --run runs/rooms128
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ def main() -> int:
     ap.add_argument("--assets", type=Path, default=Path("assets"))
     ap.add_argument("--psi", type=float, default=0.7)
     ap.add_argument("--reference", type=Path, help="the float32 model to compare a float16 export against")
+    ap.add_argument("--machine", default=f"{platform.processor() or platform.machine()} host",
+                    help="where it was trained, in words, for the card")
     args = ap.parse_args()
     ck = load_checkpoint(args.checkpoint)
     G, name, cfg = ck.generator, args.checkpoint.stem, ck.info.generator
@@ -98,8 +100,7 @@ def main() -> int:
 - Data: procedural `{meta.get('data')}` (made by `spatialgan-dataset`, see assets/sprites/LICENSE.txt).
 - Training: {meta.get('kimg')} kimg ({meta.get('steps')} steps of batch {meta.get('batch')}), alignment loss
   {'on' if meta.get('align') else 'off'}, seed {meta.get('seed')}, {meta.get('train_seconds')} s of training on
-  {meta.get('device')} x{meta.get('processes')} ({platform.processor() or platform.machine()} host, 2 cores shared
-  with a second training run).
+  {meta.get('device')} x{meta.get('processes')} ({args.machine}).
 - Command: `{command}`
 {half_note}- Last logged losses: G {last.get('loss_g', '?')}, align {last.get('loss_align', '?')}, D {last.get('loss_d', '?')}.
 
