@@ -2,12 +2,14 @@
 # Trains the two bundled models (checkpoints/rooms128, checkpoints/pets128) on one GPU, both at once:
 #   bash tools/train_shipped.sh start            # launch both runs in the background (they outlive this shell)
 #   bash tools/train_shipped.sh status           # last log line of each run
-#   bash tools/train_shipped.sh finish OUTDIR    # Ctrl-C both (each snapshots and stops), export float16 EMA generators
+#   bash tools/train_shipped.sh finish OUTDIR    # Ctrl-C both (each snapshots and stops), export float16 EMA generators,
+#                                                # model cards and figures
 # The runs are ordinary `spatialgan-train` runs: `spatialgan-train --resume runs/rooms128` continues one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 RUNS=(rooms128 pets128)
+MODEL=model.safetensors
 declare -A ARGS=(
     [rooms128]="--data rooms --encoding sel_indoor"
     [pets128]="--data pets --encoding sel_norm"
@@ -30,17 +32,21 @@ status)
     done
     ;;
 finish)
+    # Everything comes back as one tar split into 15 MB parts (the device tool returns files of at most 16 MB):
+    #   cat OUTDIR/shipped.tar.part* | tar x    # -> checkpoints/*.safetensors + *.md, assets/*-samples.png, *-move.png
     out="${2:?finish OUTDIR}"
     mkdir -p "$out"
     for r in "${RUNS[@]}"; do kill -INT "$(cat "runs/$r.pid")" 2>/dev/null || true; done
     for r in "${RUNS[@]}"; do
         while kill -0 "$(cat "runs/$r.pid")" 2>/dev/null; do sleep 1; done
         tail -n 2 "runs/$r.out"
-        python3 -m spatialgan.training.cli --resume "runs/$r" --export "$out/$r.safetensors" --half
-        cp "runs/$r/log.jsonl" "$out/$r.log.jsonl"
-        cp "$(ls runs/$r/samples/*.png | tail -n 1)" "$out/$r.samples.png"
+        python3 -m spatialgan.training.cli --resume "runs/$r" --export "checkpoints/$r.safetensors" --half
+        # The card's half-precision check compares against the run's float32 EMA generator.
+        python3 tools/model_figures.py "checkpoints/$r.safetensors" --run "runs/$r" --reference "runs/$r/$MODEL" \
+            --machine "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1), shared by both runs"
     done
-    cat runs/*/command.txt >"$out/commands.txt"
+    tar cf - checkpoints/*128.safetensors checkpoints/*128.md assets/*128-*.png | split -b 15M - "$out/shipped.tar.part"
+    ls -la "$out"
     ;;
 *)
     sed -n 2,6p "$0"; exit 2 ;;
