@@ -17,7 +17,8 @@ import numpy as np
 from spatialgan.errors import HeatmapSpecError
 from spatialgan.heatmaps.spec import MAX_OUTSIDE, MAX_SIGMA, HeatmapSpec
 
-from .messages import RefineRequest, RenderRequest
+from .export import check_gif_path
+from .messages import ExportRequest, RefineRequest, RenderRequest
 from .state import AppState, Edit, SessionError, cache_dir, read_session, session_to_dict, write_json_atomic
 
 MIN_SIGMA = 0.01
@@ -217,6 +218,17 @@ class Controller:
     def render_request(self) -> RenderRequest:
         e = self.state.edit
         return RenderRequest(self.state.generation, e.latent(), e.spec.to_dict() if e.spec is not None else None)
+
+    def history(self) -> list[Edit]:
+        """Every undo state, oldest first, then the current one (redo states are not part of the history)."""
+        return [*self.state.undo_stack, self.state.edit]
+
+    def export_history_request(self, path: str | Path, scale: int = 2, ms_per_frame: int = 500) -> ExportRequest:
+        """A request for the worker to render `history()` and write it to `path` as an animated GIF."""
+        target = check_gif_path(path)  # fail now, in the status line, not after rendering every frame
+        frames = tuple(RenderRequest(i, e.latent(), e.spec.to_dict() if e.spec is not None else None)
+                       for i, e in enumerate(self.history()))
+        return ExportRequest(self.state.generation, frames, str(target), scale, ms_per_frame)
 
     # ---- files ----------------------------------------------------------------------------------------
     def save_session(self, path: str | Path) -> Path:

@@ -84,3 +84,25 @@ class RefineProgress:
     error: str = ""
     ws: np.ndarray | None = None  # final w+ (only when done)
     spec: dict[str, Any] | None = None  # final heatmap spec (only when done)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """Render every state of the edit history (oldest first) and write them to `path` as an animated GIF.
+    The worker renders one frame at a time between interactive renders, so exporting never blocks editing."""
+
+    generation: int
+    frames: tuple[RenderRequest, ...]
+    path: str
+    scale: int = 2  # nearest upscaling of the model's images
+    ms_per_frame: int = 500
+
+
+@dataclass
+class ExportProgress:
+    generation: int
+    rendered: int  # frames rendered so far
+    total: int
+    done: bool = False
+    path: str = ""  # the written file (only when done without error)
+    error: str = ""

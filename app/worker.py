@@ -2,7 +2,8 @@
 
 The GUI thread calls `submit()` with plain request dataclasses and `poll()`s results each frame. Only the
 newest pending render is kept, so a fast drag never queues renders; a refine runs step by step, posting
-progress, and stops at `cancel_refine()`. Failures come back as `error` strings, never as exceptions.
+progress, and stops at `cancel_refine()`. A history export renders one frame per loop turn, after any
+pending render, so editing stays live while it runs. Failures come back as `error` strings, never as exceptions.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from spatialgan.generator import resample_code
 from spatialgan.heatmaps.render import combine
 from spatialgan.visual import to_uint8
 
-from .messages import LatentSpec, ModelInfo, RefineProgress, RefineRequest, RenderRequest, RenderResult
+from .export import write_history_gif
+from .messages import (ExportProgress, ExportRequest, LatentSpec, ModelInfo, RefineProgress, RefineRequest,
+                       RenderRequest, RenderResult)
 
-Request = Union[RenderRequest, RefineRequest]
-Result = Union[RenderResult, RefineProgress]
+Request = Union[RenderRequest, RefineRequest, ExportRequest]
+Result = Union[RenderResult, RefineProgress, ExportProgress]
 
 
 def load_generator(checkpoint: str | None, untrained: str | None, device: torch.device) -> tuple[Generator, str]:
@@ -64,6 +67,8 @@ class Worker:
         self._cond = threading.Condition()
         self._render: RenderRequest | None = None  # newest pending render; older ones are dropped
         self._refine: RefineRequest | None = None
+        self._export: ExportRequest | None = None  # a running history export
+        self._export_images: list[np.ndarray] = []
         self._session: DragSession | None = None
         self._results: queue.Queue[Result] = queue.Queue()
         self._stop = False
@@ -86,6 +91,8 @@ class Worker:
         with self._cond:
             if isinstance(request, RefineRequest):
                 self._refine, self._cancel = request, False
+            elif isinstance(request, ExportRequest):
+                self._export, self._export_images = request, []  # a new export replaces a running one
             else:
                 self._render = request
             self._cond.notify()
@@ -111,7 +118,7 @@ class Worker:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             with self._cond:
-                if not self.busy and self._render is None and self._refine is None:
+                if not self.busy and self._render is None and self._refine is None and self._export is None:
                     return True
             time.sleep(0.002)
         return False
@@ -128,21 +135,26 @@ class Worker:
         torch.set_grad_enabled(False)
         while True:
             with self._cond:
-                while not self._stop and self._render is None and self._refine is None:
+                while not self._stop and self._render is None and self._refine is None and self._export is None:
                     self._cond.wait()
                 if self._stop:
                     return
-                refine, render = self._refine, None
+                refine, render, export = self._refine, None, None
                 if refine is not None:
                     self._refine = None
-                else:
+                elif self._render is not None:
                     render, self._render = self._render, None
+                elif self._export is not None:
+                    # the list travels with its request: a newer export gets a fresh list, never this one's frames
+                    export = (self._export, self._export_images)
                 self.busy = True
             try:
                 if refine is not None:
                     self._run_refine(refine)
                 elif render is not None:
                     self._results.put(self._run_render(render))
+                elif export is not None:
+                    self._export_step(*export)
             finally:
                 with self._cond:
                     self.busy = False
@@ -190,6 +202,29 @@ class Worker:
             return RenderResult(req.generation, image, panels, (time.perf_counter() - t0) * 1000)
         except Exception as exc:  # noqa: BLE001 - the GUI shows it; the worker keeps running
             return RenderResult(req.generation, None, [], (time.perf_counter() - t0) * 1000, _error_text(exc))
+
+    def _export_step(self, req: ExportRequest, images: list[np.ndarray]) -> None:
+        """Render the next history frame of `req` into `images`; after the last one, write the GIF and report."""
+        frame = self._run_render(req.frames[len(images)])
+        error = frame.error
+        if not error:
+            assert frame.image is not None
+            images.append(frame.image)
+        done = bool(error) or len(images) == len(req.frames)
+        path = ""
+        if done and not error:
+            try:
+                path = str(write_history_gif(req.path, images, req.scale, req.ms_per_frame))
+            except Exception as exc:  # noqa: BLE001 - reported to the GUI like any other failure
+                error = _error_text(exc)
+        rendered = len(images)
+        with self._cond:
+            if self._export is not req:
+                return  # replaced by a newer export meanwhile: this one's frames are discarded
+            if done:
+                self._export, self._export_images = None, []
+        self._results.put(ExportProgress(req.generation, rendered, len(req.frames), done, path,
+                                         f"history export failed: {error}" if error else ""))
 
     def _run_refine(self, req: RefineRequest) -> None:
         t0 = time.perf_counter()

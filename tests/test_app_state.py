@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from app.controller import Controller
-from app.messages import LatentSpec, RefineProgress, RefineRequest, RenderRequest, RenderResult
+from app.export import ExportError, history_frame
+from app.messages import ExportProgress, LatentSpec, RefineProgress, RefineRequest, RenderRequest, RenderResult
 from app.state import SessionError, mask_from_rle, mask_to_rle
 from app.worker import Worker, load_generator
 from spatialgan import save_checkpoint
+from PIL import Image
+
 from spatialgan.errors import SpatialGANError
 
 from conftest import tiny_models
@@ -294,3 +298,112 @@ def test_heatmap_panel_fills_sizes_that_are_not_multiples() -> None:
     rgba = heatmap_rgba(heat, 288).reshape(288, 288, 4)
     assert rgba[-1, -1, 0] == pytest.approx(1.0)
     assert rgba[0, 0, 0] == pytest.approx(0.08)
+
+
+def _gif_frames(path: Path) -> list[np.ndarray]:
+    with Image.open(path) as im:
+        out = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            out.append(np.asarray(im.convert("RGB")).astype(np.float32))
+        return out
+
+
+def _export(worker: Worker, c: Controller, path: Path, scale: int = 1) -> ExportProgress:
+    worker.poll()
+    req = c.export_history_request(path, scale=scale)
+    worker.submit(req)
+    assert worker.wait_idle(60)
+    done = [r for r in worker.poll() if isinstance(r, ExportProgress) and r.done]
+    assert len(done) == 1
+    return done[0]
+
+
+def test_history_export_gif_one_frame_per_state(tmp_path, indoor_worker: Worker) -> None:
+    c = make(indoor_worker)
+    images = [render(indoor_worker, c).image]
+    c.move_centre(0, 0, 0.3, 0.6, gesture=c.new_gesture())
+    images.append(render(indoor_worker, c).image)
+    c.add_point(10, 10)  # an edit that leaves the picture as it was: still its own frame
+    images.append(render(indoor_worker, c).image)
+    c.set_enabled(0, 1, False)
+    images.append(render(indoor_worker, c).image)
+    c.resample_code(2, seed=5)
+    images.append(render(indoor_worker, c).image)
+    c.undo()  # the redo state is not part of the history
+    images.pop()
+    assert len(c.history()) == 4
+    res = _export(indoor_worker, c, tmp_path / "h.gif", scale=2)
+    assert res.error == "" and res.total == 4 and Path(res.path) == tmp_path / "h.gif"
+    frames = _gif_frames(tmp_path / "h.gif")
+    assert len(frames) == 4
+    r = indoor_worker.info.resolution
+    assert frames[0].shape == (2 * (r + 4), 2 * r, 3)
+    shown = [f[: 2 * r : 2, ::2] for f in frames]  # the picture part, back at model resolution
+    for f, im in zip(shown, images):  # each frame is its state's render (up to GIF palette quantisation)
+        assert np.abs(f - im).mean() < 6
+    diffs = [np.abs(a - b).mean() for a, b in zip(shown, shown[1:])]
+    truth = [np.abs(a.astype(float) - b).mean() for a, b in zip(images, images[1:])]
+    # The frames change exactly where the renders do (up to ~2 levels of per-frame palette noise): the move and
+    # the removal change the picture, adding a point does not.
+    assert truth[0] > 8 and truth[1] == 0 and truth[2] > 8, truth
+    assert all(abs(d - t) < 4 for d, t in zip(diffs, truth)), (diffs, truth)
+    # the progress bar under the picture grows frame by frame
+    bars = [(f[2 * r + 2, :, 2] > 150).mean() for f in frames]
+    assert bars == sorted(bars) and bars[-1] == 1.0
+
+
+def test_history_export_errors_are_values(tmp_path, indoor_worker: Worker) -> None:
+    c = make(indoor_worker)
+    with pytest.raises(ExportError, match=r"\.gif"):
+        c.export_history_request(tmp_path / "h.png")
+    with pytest.raises(ExportError, match="does not exist"):
+        c.export_history_request(tmp_path / "missing" / "h.gif")
+    with pytest.raises(ExportError, match="folder"):
+        c.export_history_request(tmp_path)
+    # a state that cannot be rendered: the export reports it and the worker keeps serving renders
+    c.move_centre(0, 0, 0.4, 0.4, gesture=c.new_gesture())
+    c.state.undo_stack[0].spec.levels[0].pop()
+    res = _export(indoor_worker, c, tmp_path / "bad.gif")
+    assert res.done and "history export failed" in res.error and not (tmp_path / "bad.gif").exists()
+    assert render(indoor_worker, c).image is not None
+    # the folder vanishing after the request: a write error, reported, no half file left
+    sub = tmp_path / "gone"
+    sub.mkdir()
+    c.state.undo_stack.clear()
+    req = c.export_history_request(sub / "h.gif")
+    sub.rmdir()
+    indoor_worker.poll()
+    indoor_worker.submit(req)
+    assert indoor_worker.wait_idle(60)
+    done = [r for r in indoor_worker.poll() if isinstance(r, ExportProgress) and r.done]
+    assert done and "does not exist" in done[0].error
+    # a write that fails inside Pillow (its temporary file name is taken by a folder)
+    (tmp_path / "w.gif.tmp").mkdir()
+    res = _export(indoor_worker, c, tmp_path / "w.gif")
+    assert "cannot write" in res.error and not (tmp_path / "w.gif").exists()
+
+
+def test_history_export_yields_to_interactive_renders(tmp_path, indoor_worker: Worker) -> None:
+    c = make(indoor_worker)
+    for k in range(12):  # twelve separate edits: a 13-frame history
+        c.set_seed(k)
+    indoor_worker.poll()
+    indoor_worker.submit(c.export_history_request(tmp_path / "h.gif"))
+    c.set_psi(0.5)
+    indoor_worker.submit(c.render_request())  # sent while the export runs: served before it finishes
+    assert indoor_worker.wait_idle(60)
+    results = indoor_worker.poll()
+    kinds = [type(r).__name__ for r in results]
+    progress = [r for r in results if isinstance(r, ExportProgress)]
+    assert progress[-1].done and progress[-1].error == "" and progress[-1].total == 13
+    assert [p.rendered for p in progress] == list(range(1, 14))
+    assert kinds.index("RenderResult") < len(kinds) - 1, kinds
+
+
+def test_history_frame_bar() -> None:
+    im = np.zeros((8, 8, 3), np.uint8)
+    f = history_frame(im, 1, 4, scale=3)
+    assert f.shape == (36, 24, 3) and (f[30, :, 2] > 150).sum() == 12
+    with pytest.raises(ExportError):
+        history_frame(np.zeros((8, 8), np.uint8), 0, 1)

@@ -20,7 +20,7 @@ from PIL import Image
 from spatialgan.errors import SpatialGANError
 
 from ..controller import Controller
-from ..messages import ModelInfo, RefineProgress, RenderResult
+from ..messages import ExportProgress, ModelInfo, RefineProgress, RenderResult
 from ..worker import Worker
 from .geometry import Canvas, centre_colour, heatmap_rgba, hit_centre, image_rgba
 
@@ -66,6 +66,10 @@ class EditorView:
         self.synced = -1
         self.last_autosave = time.monotonic()
         self.frames = 0
+        self.export_gen: int | None = None  # generation of the running history export
+        self.frame_times: list[float] = []  # monotonic times of the last frames, for the fps in the status line
+        # Frame pacing while the worker renders or refines (the window must stay >= 30 fps then).
+        self.busy_frames, self.busy_seconds, self.busy_max_gap = 0, 0.0, 0.0
 
     # ---- layout ---------------------------------------------------------------------------------------
     def build(self) -> None:
@@ -162,7 +166,11 @@ class EditorView:
                 dpg.add_button(label="Load autosave", callback=cb, user_data="load_autosave")
             with dpg.group(horizontal=True):
                 dpg.add_input_text(tag="export_path", width=300, default_value="edit.png")
-                dpg.add_button(label="Export PNG", callback=cb, user_data="export")
+                dpg.add_button(label="Export PNG", tag="export_png", callback=cb, user_data="export")
+            with dpg.group(horizontal=True):
+                dpg.add_input_text(tag="history_path", width=300, default_value="history.gif")
+                dpg.add_button(label="Export history GIF", tag="export_history", callback=cb,
+                               user_data="export_history")
 
     # ---- actions --------------------------------------------------------------------------------------
     def _callback(self, sender: Any, app_data: Any, user_data: Any) -> None:
@@ -170,6 +178,8 @@ class EditorView:
             self._act(user_data, app_data)
         except (SpatialGANError, ValueError, IndexError, OSError) as exc:
             self.c.state.last_error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure is shown, never fatal to the editor
+            self.c.state.last_error = f"{type(exc).__name__}: {exc}"
 
     def _act(self, what: Any, value: Any) -> None:
         c, s = self.c, self.c.state
@@ -215,9 +225,16 @@ class EditorView:
         elif what == "export":
             if self.image is None:
                 raise SpatialGANError("nothing rendered yet")
-            path = Path(dpg.get_value("export_path"))
+            path = Path(dpg.get_value("export_path")).expanduser()
+            if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
+                raise SpatialGANError(f"export the image as .png (or .jpg/.webp/.bmp), not {str(path)!r}")
             Image.fromarray(self.image).save(path)
             self.message = f"image saved to {path}"
+        elif what == "export_history":
+            req = c.export_history_request(dpg.get_value("history_path"))
+            self.worker.submit(req)
+            self.export_gen = req.generation
+            self.message = f"exporting the history: 0/{len(req.frames)} frames"
         self.overlay_dirty = True
 
     def _start_refine(self) -> None:
@@ -304,6 +321,14 @@ class EditorView:
                 shown_new = True
             elif isinstance(r, RefineProgress) and r.generation == self.refine_gen:
                 shown_new |= self._refine_progress(r)
+            elif isinstance(r, ExportProgress) and r.generation == self.export_gen:
+                if r.error:
+                    self.c.state.last_error, self.export_gen = r.error, None
+                    self.message = ""
+                elif r.done:
+                    self.message, self.export_gen = f"history ({r.total} frames) saved to {r.path}", None
+                else:
+                    self.message = f"exporting the history: {r.rendered}/{r.total} frames"
         return shown_new
 
     def _refine_progress(self, r: RefineProgress) -> bool:
@@ -404,7 +429,8 @@ class EditorView:
     def _status(self) -> None:
         s = self.c.state
         busy = "refining" if self.refine_gen is not None else ("rendering" if self.worker.busy else "idle")
-        dpg.set_value("status", f"device: {self.info.device}   |   {self.ms:.0f} ms per frame   |   {busy}   |   "
+        dpg.set_value("status", f"device: {self.info.device}   |   {self.ms:.0f} ms per render   |   "
+                                f"{self.fps():.0f} fps   |   {busy}   |   "
                                 f"{'unsaved changes' if s.dirty else 'saved'}   |   {self.message}")
         dpg.set_value("error", f"last error: {s.last_error}" if s.last_error else "")
 
@@ -439,13 +465,40 @@ class EditorView:
                                                "distances": r.distances, "points": r.points,
                                                "progress_updates": self.refine_steps_seen, "error": r.error},
             "last_error": self.c.state.last_error, "undo_depth": len(self.c.state.undo_stack),
+            "message": self.message, "fps": self.fps(),
+            "busy_frames": self.busy_frames, "busy_seconds": self.busy_seconds,
+            "busy_max_gap_ms": self.busy_max_gap * 1000,
         }
         tmp = d / "state.tmp.json"
         tmp.write_text(json.dumps(state))
         os.replace(tmp, d / "state.json")
 
     # ---- frame loop -----------------------------------------------------------------------------------
+    def fps(self) -> float:
+        t = self.frame_times
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+
+    def _pace(self) -> None:
+        now = time.monotonic()
+        if self.frame_times and (self.worker.busy or self.refine_gen is not None):
+            gap = now - self.frame_times[-1]
+            self.busy_frames += 1
+            self.busy_seconds += gap
+            self.busy_max_gap = max(self.busy_max_gap, gap)
+        self.frame_times.append(now)
+        del self.frame_times[:-60]
+
+    def safe_frame(self) -> None:
+        """`frame()`, with any unexpected failure shown in the status line instead of closing the window."""
+        try:
+            self.frame()
+        except Exception as exc:  # noqa: BLE001 - the editor must survive its own bugs; the work is autosaved
+            self.c.state.last_error = f"internal error: {type(exc).__name__}: {exc}"
+            self.overlay_dirty = True
+            dpg.set_value("error", f"last error: {self.c.state.last_error}")  # frame() may not have reached it
+
     def frame(self) -> None:
+        self._pace()
         dpg.run_callbacks(dpg.get_callback_queue())
         self._mouse()
         s = self.c.state
@@ -470,20 +523,20 @@ class EditorView:
     def run(self, screenshot: Path | None = None) -> None:
         if screenshot is None:
             while dpg.is_dearpygui_running():
-                self.frame()
+                self.safe_frame()
                 dpg.render_dearpygui_frame()
         else:
             # Render until the first picture is shown (or give up after 20 s), then grab the frame buffer.
             end = time.monotonic() + 20
             while (self.shown < 0 or self.frames < 10) and time.monotonic() < end:
-                self.frame()
+                self.safe_frame()
                 dpg.render_dearpygui_frame()
                 time.sleep(0.01)
             for _ in range(3):
-                self.frame()
+                self.safe_frame()
                 dpg.render_dearpygui_frame()
             dpg.output_frame_buffer(file=str(screenshot))
             for _ in range(10):  # the frame buffer is written during a later frame
-                self.frame()
+                self.safe_frame()
                 dpg.render_dearpygui_frame()
         self.c.autosave()
