@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if dist.main:
             (run / "command.txt").parent.mkdir(parents=True, exist_ok=True)
             with open(run / "command.txt", "a") as f:
-                f.write(f"{' '.join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])}  # {describe(device)}, "
+                f.write(f"{' '.join(shlex.quote(a) for a in ['spatialgan-train', *sys.argv[1:]])}  # {describe(device)}, "
                         f"{dist.world} process(es), {platform.node()}\n")
             print(f"training {cfg.data} {cfg.resolution}px {cfg.encoding} on {describe(device)} x{dist.world}: "
                   f"step {trainer.step}/{cfg.total_steps}, run folder {run}")
