@@ -32,7 +32,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--psi", type=float, default=0.7)
     ap.add_argument("--session", type=Path, help="open a saved edit session (JSON)")
     ap.add_argument("--refine-steps", type=int, default=200, help="default max steps of a DragGAN refine")
-    ap.add_argument("--screenshot", type=Path, help="open the window, save a screenshot of it here and exit")
+    ap.add_argument("--screenshot", type=Path, help="open the window, save a screenshot of it here and exit "
+                                                    "(with the centre nearest the image middle selected)")
     ap.add_argument("--dump-dir", type=Path, default=os.environ.get(DUMP_ENV) or None,
                     help=f"write the shown image and on-screen positions here after every render "
                          f"(for tests; also ${DUMP_ENV})")
@@ -87,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
             if notice:
                 view.message = notice
             view.build()
+            centres = controller.centres()
+            if args.screenshot is not None and centres:
+                # show what a selected centre looks like: its ring, sigma slider and remove/replace controls
+                nearest = min(centres, key=lambda c: (c[2] - 0.5) ** 2 + (c[3] - 0.5) ** 2)
+                controller.select(nearest[0], nearest[1])
             dpg.create_viewport(title="SpatialGAN editor", width=1400, height=900)
             dpg.setup_dearpygui()
             dpg.show_viewport()

@@ -407,3 +407,26 @@ def test_history_frame_bar() -> None:
     assert f.shape == (36, 24, 3) and (f[30, :, 2] > 150).sum() == 12
     with pytest.raises(ExportError):
         history_frame(np.zeros((8, 8), np.uint8), 0, 1)
+
+
+def test_editor_figures_tool_on_a_tiny_model(tmp_path, capsys) -> None:
+    """tools/editor_figures.py runs end to end (search, move, removal, hybrid drag) and writes a labelled strip."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("editor_figures", Path(__file__).resolve().parents[1]
+                                                  / "tools" / "editor_figures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    G, _ = tiny_models("sel_indoor", "multi")
+    ck = tmp_path / "tiny.safetensors"
+    save_checkpoint(ck, G)
+    out = tmp_path / "strip.png"
+    assert mod.main(["--checkpoint", str(ck), "--seeds", "0-1", "--steps", "2", "--drag-candidates", "1",
+                     "--scale", "1", "--out", str(out)]) == 0
+    with Image.open(out) as im:
+        r = G.config.resolution
+        assert im.height == r + mod.HEADER + 8 and im.width >= 5 * r
+    text = capsys.readouterr().out
+    assert "move: seed" in text and "hybrid drag, seed" in text
+    assert mod.main(["--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
+    assert mod.main(["--seeds", "x-y"]) == 2
