@@ -2,6 +2,7 @@
 
     spatialgan-edit --seed 3 --drag 20,30:36,30 --mode hybrid --out edits/seed3
 writes before.png, after.png, spec.json (final heatmap), ws.safetensors (final w+) and summary.json.
+Continue from a saved edit with --heatmap edits/seed3/spec.json --ws edits/seed3/ws.safetensors.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from safetensors.torch import save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from spatialgan import HeatmapSpec, pick_device, sample_heatmaps
 from spatialgan.cli.common import add_model_args, load_model, run_cli
@@ -35,6 +37,26 @@ def parse_drag(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
     return (hx, hy), (tx, ty)
 
 
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise SpatialGANError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def load_ws(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
+    """The 'ws' tensor of a safetensors file written by an earlier edit, checked against the model's shape."""
+    try:
+        ws = load_file(str(path))["ws"].float()
+    except (OSError, KeyError, SafetensorError) as exc:
+        raise SpatialGANError(f"cannot read w+ from {path} (expected a 'ws' tensor in a .safetensors file): {exc}") from None
+    if tuple(ws.shape) != shape:
+        raise SpatialGANError(f"{path}: w+ has shape {tuple(ws.shape)}, this model needs {shape}")
+    if not bool(torch.isfinite(ws).all()):
+        raise SpatialGANError(f"{path}: w+ contains NaN or infinity")
+    return ws
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="spatialgan-edit", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
@@ -42,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--psi", type=float, default=0.7)
     ap.add_argument("--heatmap", type=Path, help="heatmap spec JSON (default: sampled from the seed)")
+    ap.add_argument("--ws", type=Path, help="w+ to start from (ws.safetensors of an earlier edit; default: from the seed)")
     ap.add_argument("--drag", action="append", default=[], metavar="HX,HY:TX,TY", help="handle and target (repeat)")
     ap.add_argument("--mode", choices=MODES, default="hybrid")
     ap.add_argument("--max-steps", type=int, default=200)
@@ -58,9 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         G, source = load_model(args, device)
         spec = None
         if G.config.uses_heatmaps:
-            spec = (HeatmapSpec.from_json(args.heatmap.read_text()) if args.heatmap
+            spec = (HeatmapSpec.from_json(read_text(args.heatmap)) if args.heatmap
                     else HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=args.seed)))
         ws = G.mapping(G.sample_z(1, seed=args.seed, device=device), psi=args.psi).detach()
+        if args.ws:
+            ws = load_ws(args.ws, tuple(ws.shape)).to(device)
 
         def progress(r) -> None:
             print(f"\rstep {r.step:4d}  distance {max(r.distances):6.2f} px", end="", flush=True)

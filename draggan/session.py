@@ -31,13 +31,22 @@ class DragError(SpatialGANError, ValueError):
 @dataclass
 class StepResult:
     step: int
-    image: torch.Tensor  # (1, 3, R, R) of the current latent and centres
+    render: Callable[[], torch.Tensor] = field(repr=False)  # draws the image of this step, see `image`
     points: list[Point]  # tracked handle positions, pixels
     distances: list[float]  # |handle - target| in pixels
     done: bool
     loss: float = float("nan")
     phase: str = "w"  # what this step updated: "w", "centres" or "none"
     error: str = ""  # set when the optimisation failed (NaN) and the last good state was restored
+    _image: torch.Tensor | None = field(default=None, init=False, repr=False)
+
+    @property
+    def image(self) -> torch.Tensor:
+        """(1, 3, R, R) of the latent and centres this step started from. Drawn on first access: the synthesis
+        blocks after the feature tap only matter for display, so headless runs skip them."""
+        if self._image is None:
+            self._image = self.render()
+        return self._image
 
 
 def coarse_move(spec: HeatmapSpec, handles: Sequence[Point], targets: Sequence[Point], resolution: int,
@@ -89,8 +98,8 @@ class DragSession:
         self.spec0 = spec.copy() if spec is not None else None
         self.template: HeatmapBatch | None = spec.to_batch(self.device) if spec is not None else None
         with torch.no_grad():  # handle features f_i and the unmasked reference F0 come from the original image
-            image0, feat0 = self._forward(self._ws(), self._heatmaps())
-        self.image0, self.feat0 = image0, feat0
+            render0, feat0 = self._forward(self._ws(), self._heatmaps())
+        self.image0, self.feat0 = render0(), feat0
         self.handle_features = sample_features(feat0, handles_t)
         self.points = handles_t
         if cfg.mode == "hybrid" and spec is not None:
@@ -104,6 +113,7 @@ class DragSession:
         self.step_count = 0
         self.done = False
         self.cancelled = False
+        self._heat_cache: dict | None = None
         self._good = self._state()
         self.last: StepResult | None = None
 
@@ -142,10 +152,45 @@ class DragSession:
         levels = [HeatmapLevel(c, lv.sigmas, lv.weights) for c, lv in zip(centres, self.template.levels)]
         return self.G.render_heatmaps(HeatmapBatch(self.template.mode, levels, self.template.parents))
 
-    def _forward(self, ws: torch.Tensor, heatmaps: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.G.synthesis(ws, heatmaps, feature_resolutions=[self.block])
-        feat = F.interpolate(out.features[self.block], size=(self.res, self.res), mode="bilinear", align_corners=False)
-        return out.image, feat
+    def _fixed_heatmaps(self) -> dict | None:
+        """Heatmaps of the current centres without autograd, rendered once per change of the centres."""
+        if self.template is None:
+            return None
+        if self._heat_cache is None:
+            with torch.no_grad():
+                self._heat_cache = self._heatmaps(self.centres)
+        return self._heat_cache
+
+    def _forward(self, ws: torch.Tensor, heatmaps: dict | None) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
+        """Run the synthesis blocks up to the feature tap (the same blocks `G.synthesis` runs, in order) and return
+        (a function drawing the image, the tapped features resized to the image). The blocks after the tap feed
+        no loss, so they run later, without autograd, and only if someone looks at the image."""
+        blocks = self.G.synthesis.blocks
+        x = img = None
+        idx = n = 0
+        for n, block in enumerate(blocks, 1):
+            x, img = block(x, img, ws[:, :, idx: idx + block.num_ws + 1], heatmaps, "const")
+            idx += block.num_ws
+            if block.res == self.block:
+                break
+        assert x is not None and img is not None
+        feat = x
+        if feat.shape[-1] != self.res:
+            feat = F.interpolate(feat, size=(self.res, self.res), mode="bilinear", align_corners=False)
+        # Snapshot what the rest needs: w and the centres are updated in place after this step.
+        state = (x.detach(), img.detach(), ws.detach().clone(),
+                 {r: h.detach() for r, h in heatmaps.items()} if heatmaps is not None else None)
+
+        def render() -> torch.Tensor:
+            x, img, ws, heat = state
+            j = idx
+            with torch.no_grad():
+                for block in blocks[n:]:
+                    x, img = block(x, img, ws[:, :, j: j + block.num_ws + 1], heat, "const")
+                    j += block.num_ws
+            return img
+
+        return render, feat
 
     def _state(self) -> tuple:
         return self.w_free.detach().clone(), [c.detach().clone() for c in self.centres], self.points.clone()
@@ -157,6 +202,7 @@ class DragSession:
             for c, s in zip(self.centres, centres):
                 c.copy_(s)
         self.points = points.clone()
+        self._heat_cache = None
 
     # ---- public ---------------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -170,13 +216,26 @@ class DragSession:
         levels = [HeatmapLevel(c.detach(), lv.sigmas, lv.weights) for c, lv in zip(self.centres, self.template.levels)]
         return HeatmapSpec.from_batch(HeatmapBatch(self.template.mode, levels, self.template.parents))
 
+    @torch.no_grad()
+    def find_handles(self) -> list[Point]:
+        """Where each handle's initial feature f_i is now: the nearest neighbour over the whole feature map of the
+        current w and centres. An independent check of an edit: tracking only searches within r2 of the last
+        point, and the hybrid mode starts it at the coarse move's prior, i.e. near the target."""
+        feat = self._forward(self.ws(), self._fixed_heatmaps())[1]
+        h = max(feat.shape[-2:])
+        found = track_points(feat, self.handle_features, torch.full_like(self.points, h / 2), h)
+        return [tuple(p) for p in found.tolist()]
+
     def ws(self) -> torch.Tensor:
         return self._ws().detach()
 
-    def _result(self, image: torch.Tensor, loss: float, phase: str, error: str = "") -> StepResult:
+    def _result(self, image: Callable[[], torch.Tensor], loss: float, phase: str, error: str = "") -> StepResult:
         dist = (self.points - self.targets).norm(dim=1).tolist()
-        self.done = self.done or all(d <= self.stop for d in dist) or self.step_count >= self.cfg.max_steps
-        res = StepResult(self.step_count, image.detach(), [tuple(p) for p in self.points.tolist()], dist, self.done,
+        # Out of steps only counts once the last update has been tracked (a phase "none" result), so the final
+        # points, distances and image always describe the final w and centres.
+        self.done = (self.done or all(d <= self.stop for d in dist)
+                     or (phase == "none" and self.step_count >= self.cfg.max_steps))
+        res = StepResult(self.step_count, image, [tuple(p) for p in self.points.tolist()], dist, self.done,
                          loss, phase, error)
         self.last = res
         if self.callback is not None:
@@ -188,8 +247,15 @@ class DragSession:
         motion supervision and update w (or, every other step in joint/hybrid, the centres)."""
         if self.cancelled or (self.done and self.last is not None):
             self.done = True
-            return self.last if self.last is not None else self._result(self.image0, float("nan"), "none")
-        image, feat = self._forward(self._ws(), self._heatmaps(self.centres))
+            return self.last if self.last is not None else self._result(lambda: self.image0, float("nan"), "none")
+        # Only the tensors this step updates need gradients: a w step keeps the centres fixed (their heatmaps are
+        # cached until the centres change), a centres step keeps w fixed. Same losses and updates as computing
+        # every gradient, without the wasted backward passes.
+        update_centres = self.opt_c is not None and self.step_count % 2 == 1
+        if update_centres:
+            image, feat = self._forward(self._ws().detach(), self._heatmaps(self.centres))
+        else:
+            image, feat = self._forward(self._ws(), self._fixed_heatmaps())
         self.points = track_points(feat.detach(), self.handle_features, self.points, self.r2)
         dist = (self.points - self.targets).norm(dim=1)
         if bool((dist <= self.stop).all()) or self.step_count >= self.cfg.max_steps:
@@ -200,13 +266,15 @@ class DragSession:
             self.done = True
             return self._result(image, float("nan"), "none",
                                 "the optimisation produced NaN; stopped and kept the last good state")
-        update_centres = self.opt_c is not None and self.step_count % 2 == 1
         opt = self.opt_c if update_centres else self.opt_w
-        self.opt_w.zero_grad(set_to_none=True)
-        if self.opt_c is not None:
-            self.opt_c.zero_grad(set_to_none=True)
-        loss.backward()
+        params = self.centres if update_centres else [self.w_free]
+        opt.zero_grad(set_to_none=True)  # type: ignore[union-attr]
+        # `inputs=` restricts the backward pass to what is optimised: the generator's own weights get no
+        # gradients (that was most of the cost of a step, and would leave .grad on a shared model).
+        loss.backward(inputs=params)
         opt.step()  # type: ignore[union-attr]
+        if update_centres:
+            self._heat_cache = None
         self.step_count += 1
         if not all(bool(torch.isfinite(t).all()) for t in [self.w_free, *self.centres]):
             self._restore(self._good)
