@@ -193,6 +193,21 @@ class Controller:
         self._begin().mask = None if mask is None else mask.astype(bool)
         self._changed()
 
+    def paint_mask(self, x: float, y: float, radius: float, value: bool = True, gesture: int | None = None) -> None:
+        """Paint (value True) or erase a disc of the flexible-area mask at model pixel (x, y); one mouse stroke
+        (same `gesture`) is one undo step. The mask starts empty: only what is painted may change in a refine
+        (DragGAN's flexible area); erasing everything removes the mask, so the whole image is free again."""
+        if not radius > 0:
+            raise ValueError(f"brush radius must be > 0 pixels, got {radius}")
+        r = self.state.resolution
+        e = self._begin(("mask", gesture) if gesture is not None else None)
+        yy, xx = np.mgrid[0:r, 0:r]
+        disc = (xx - x) ** 2 + (yy - y) ** 2 <= radius ** 2
+        mask = np.zeros((r, r), bool) if e.mask is None else e.mask.copy()  # a new array: the view notices it
+        mask[disc] = value
+        e.mask = mask if mask.any() else None
+        self._changed()
+
     def refine_request(self, mode: str, lr: float, max_steps: int) -> RefineRequest:
         e = self.state.edit
         n = min(len(e.handles), len(e.targets))

@@ -430,3 +430,32 @@ def test_editor_figures_tool_on_a_tiny_model(tmp_path, capsys) -> None:
     assert "move: seed" in text and "hybrid drag, seed" in text
     assert mod.main(["--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
     assert mod.main(["--seeds", "x-y"]) == 2
+
+
+def test_paint_mask_strokes_undo_and_erase(indoor_worker: Worker) -> None:
+    from app.ui.geometry import shade_outside
+
+    c = make(indoor_worker)
+    r = c.state.resolution
+    g = c.new_gesture()
+    for x in range(4, 12):  # one stroke of eight dabs is one undo step
+        c.paint_mask(x, 10, 2, True, gesture=g)
+    m = c.state.edit.mask
+    assert m is not None and m.shape == (r, r) and m[10, 4:12].all() and not m[0, 0]
+    assert len(c.state.undo_stack) == 1
+    painted = int(m.sum())
+    c.paint_mask(8, 10, 1, False, gesture=c.new_gesture())  # erase a little: a second undo step
+    assert 0 < int(c.state.edit.mask.sum()) < painted and len(c.state.undo_stack) == 2
+    c.paint_mask(8, 10, 20, False, gesture=c.new_gesture())  # erase everything: no mask, the image is free
+    assert c.state.edit.mask is None
+    c.undo()
+    assert int(c.state.edit.mask.sum()) < painted
+    with pytest.raises(ValueError):
+        c.paint_mask(1, 1, 0)
+    # the refine gets the mask; the view dims what it keeps fixed
+    c.add_point(5, 10), c.add_point(9, 10)
+    assert c.refine_request("draggan", 2e-3, 2).mask is c.state.edit.mask
+    img = np.full((r, r, 3), 200, np.uint8)
+    shaded = shade_outside(img, c.state.edit.mask)
+    assert (shaded[10, 5] == 200).all() and shaded[0, 0, 0] < 120
+    assert shade_outside(img, None) is img

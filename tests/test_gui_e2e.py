@@ -192,7 +192,8 @@ def test_drag_centre_changes_image_around_it(app: App) -> None:
     fps = (s1["busy_frames"] - s0["busy_frames"]) / max(1e-9, s1["busy_seconds"] - s0["busy_seconds"])
     print(f"window: {s0['fps']:.0f} fps idle, {fps:.0f} fps over {s1['busy_seconds'] - s0['busy_seconds']:.2f} s "
           f"while the worker rendered (longest frame {s1['busy_max_gap_ms']:.0f} ms)")
-    assert fps >= 0.5 * s0["fps"], "the window slows down while the worker renders"
+    # A GUI that waited for renders would drop to ~1000 / render-ms fps; 0.4 leaves room for a loaded CPU.
+    assert fps >= 0.4 * s0["fps"], "the window slows down while the worker renders"
 
 
 def test_export_history_gif(app: App, tmp_path) -> None:
@@ -237,3 +238,25 @@ def test_click_points_and_refine(app: App) -> None:
 
 def _centre_of(rect: list[float]) -> tuple[float, float]:
     return (rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2
+
+
+def test_paint_mask_on_the_image(app: App) -> None:
+    s0 = app.idle_state(30)
+    x0, y0, x1, y1 = s0["image_rect"]
+    size = x1 - x0
+    app.click(*_centre_of(s0["buttons"]["paint_mask"]))
+    app.move(x0 + 0.3 * size, y0 + 0.5 * size)
+    time.sleep(0.2)
+    app.xdotool("mousedown", "1")
+    time.sleep(0.2)
+    for k in range(1, 9):  # one stroke across the middle
+        app.move(x0 + (0.3 + 0.05 * k) * size, y0 + 0.5 * size)
+        time.sleep(0.05)
+    time.sleep(0.2)
+    app.xdotool("mouseup", "1")
+    s1 = app.idle_state(30, s0["frame"], lambda s: s["mask_pixels"] > 0)
+    assert s1["undo_depth"] == s0["undo_depth"] + 1 and s1["handles"] == s0["handles"]  # painting adds no points
+    assert s1["mask_pixels"] > s1["resolution"] * 0.3  # a band at least 0.3 of the width long
+    app.click(*_centre_of(s1["buttons"]["clear_mask"]))
+    app.idle_state(30, check=lambda s: s["mask_pixels"] == 0)
+    app.click(*_centre_of(s1["buttons"]["paint_mask"]))  # untick: clicks on the image add points again

@@ -22,7 +22,7 @@ from spatialgan.errors import SpatialGANError
 from ..controller import Controller
 from ..messages import ExportProgress, ModelInfo, RefineProgress, RenderResult
 from ..worker import Worker
-from .geometry import Canvas, centre_colour, heatmap_rgba, hit_centre, image_rgba
+from .geometry import Canvas, centre_colour, heatmap_rgba, hit_centre, image_rgba, shade_outside
 
 IMAGE_SIZE = 640  # screen pixels of the image canvas: 5x a 128 px model, fits a 1400x900 window
 PANEL_SIZE = 192  # screen pixels of each heatmap panel (hierarchical: one per level)
@@ -64,6 +64,9 @@ class EditorView:
         self.ms = 0.0
         self.drag: tuple[Canvas, int, int, int] | None = None  # canvas, level, index, gesture
         self.mouse_was_down = False
+        self.right_was_down = False
+        self.stroke: tuple[bool, int] | None = None  # mask painting: (paint or erase, gesture)
+        self.shown_mask: np.ndarray | None = None  # the mask the image texture was shaded with
         self.last_mouse: tuple[float, float] | None = None
         self.refine_gen: int | None = None  # generation of the running refine
         self.refine_last: RefineProgress | None = None
@@ -165,6 +168,11 @@ class EditorView:
                 dpg.add_button(label="Stop", tag="refine_stop", callback=cb, user_data="refine_stop", enabled=False)
                 dpg.add_button(label="Clear points", tag="clear_points", callback=cb, user_data="clear_points")
                 dpg.add_text("", tag="points_label")
+            with dpg.group(horizontal=True):
+                dpg.add_checkbox(label="paint flexible area (left: paint, right: erase)", tag="paint_mask")
+                dpg.add_slider_int(label="brush px", tag="brush", width=100, min_value=1, max_value=32,
+                                   default_value=8)
+                dpg.add_button(label="Clear mask", tag="clear_mask", callback=cb, user_data="clear_mask")
             dpg.add_progress_bar(tag="refine_progress", width=560, default_value=0.0, overlay="idle")
         with dpg.collapsing_header(label="Files", default_open=True):
             with dpg.group(horizontal=True):
@@ -219,6 +227,8 @@ class EditorView:
             self._start_refine()
         elif what == "refine_stop":
             self.worker.cancel_refine()
+        elif what == "clear_mask":
+            c.set_mask(None)
         elif what == "clear_points":
             c.clear_points()
             self.tracked = []
@@ -270,7 +280,11 @@ class EditorView:
         mx, my = dpg.get_mouse_pos(local=False)
         pressed, released = down and not self.mouse_was_down, self.mouse_was_down and not down
         self.mouse_was_down = down
+        right = dpg.is_mouse_button_down(dpg.mvMouseButton_Right)
+        right_pressed, self.right_was_down = right and not self.right_was_down, right
         busy = self.refine_gen is not None
+        if self._paint(mx, my, busy, pressed, right_pressed, down, right):
+            return
         if pressed and not busy:
             hit = self._canvas_under_mouse()
             if hit is not None:
@@ -303,10 +317,35 @@ class EditorView:
             elif dpg.is_key_pressed(dpg.mvKey_Y):
                 self.c.redo()
 
+    def _paint(self, mx: float, my: float, busy: bool, pressed: bool, right_pressed: bool, left: bool,
+               right: bool) -> bool:
+        """Mask painting on the image while "paint flexible area" is ticked. True when the mouse was used."""
+        if self.stroke is None:
+            if (busy or not (pressed or right_pressed) or not dpg.get_value("paint_mask")
+                    or not dpg.is_item_hovered("image_canvas")):
+                return False
+            self.stroke, self.last_mouse = (pressed, self.c.new_gesture()), None
+        value, gesture = self.stroke
+        if not (left if value else right):
+            self.stroke = None
+            return True
+        if (mx, my) != self.last_mouse:
+            x, y = self.image_canvas.to_image(tuple(dpg.get_item_rect_min("image_canvas")), mx, my)  # type: ignore[arg-type]
+            r = self.info.resolution
+            self.c.paint_mask(x * r - 0.5, y * r - 0.5, float(dpg.get_value("brush")), value, gesture)
+            self.last_mouse = (mx, my)
+        return True
+
     # ---- results --------------------------------------------------------------------------------------
     def _show_image(self, image: np.ndarray) -> None:
         self.image = image
-        self.image_buf[:] = image_rgba(image, IMAGE_SIZE)
+        self._upload()
+
+    def _upload(self) -> None:
+        """Put the image on screen, shaded outside the flexible-area mask."""
+        assert self.image is not None
+        self.shown_mask = self.c.state.edit.mask
+        image_rgba(shade_outside(self.image, self.shown_mask), IMAGE_SIZE, out=self.image_buf)
         dpg.set_value("image_tex", self.image_buf)
 
     def _results(self) -> bool:
@@ -429,7 +468,8 @@ class EditorView:
             dpg.configure_item("replace", enabled=can_replace)
         n = min(len(e.handles), len(e.targets))
         dpg.set_value("points_label", f"{n} handle/target pair{'s' if n != 1 else ''}"
-                      + (" (+1 handle waiting for its target)" if len(e.handles) > n else ""))
+                      + (" (+1 handle waiting for its target)" if len(e.handles) > n else "")
+                      + (f", mask {int(e.mask.sum())} px" if e.mask is not None else ""))
         dpg.configure_item("undo", enabled=bool(s.undo_stack))
         dpg.configure_item("redo", enabled=bool(s.redo_stack))
         self.synced = s.generation
@@ -468,7 +508,8 @@ class EditorView:
             "centres": [{"level": li, "index": ci, "x": x, "y": y, "sigma": sg, "enabled": en,
                          "screen": [ox + x * k, oy + y * k]} for li, ci, x, y, sg, en in self.c.centres()],
             "handles": e.handles, "targets": e.targets,
-            "buttons": {t: self._rect(t) for t in ("refine_run", "refine_stop", "clear_points", "undo", "redo",
+            "mask_pixels": 0 if e.mask is None else int(e.mask.sum()),
+            "buttons": {t: self._rect(t) for t in ("refine_run", "refine_stop", "clear_points", "undo", "redo", "paint_mask", "clear_mask",
                                                       "history_path", "export_history")},
             "refine": None if r is None else {"step": r.step, "max_steps": r.max_steps, "done": r.done,
                                                "distances": r.distances, "points": r.points,
@@ -516,6 +557,8 @@ class EditorView:
             self.worker.submit(self.c.render_request())
             self.submitted = s.generation
         shown_new = self._results()
+        if self.image is not None and self.c.state.edit.mask is not self.shown_mask:
+            self._upload()  # the mask was painted, cleared or undone
         if s.generation != self.synced:
             self._sync_widgets()
             self.overlay_dirty = True
