@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         device = pick_device(args.device)
         G, source = load_generator(args.checkpoint or (None if args.untrained else default_checkpoint()),
                                    args.untrained, device)
+        def open_model(path: str) -> tuple:
+            """For the editor's "Open model": load (errors go to the status line) before the old one is dropped."""
+            if not path:
+                raise SpatialGANError("type a checkpoint path or pick a bundled model first")
+            return load_generator(path, None, device)
+
         worker = Worker(G, device, source)
         try:
             info = worker.info
@@ -84,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"model: {source}  device: {info.device}")
             dpg.create_context()
             dpg.configure_app(manual_callback_management=True)
-            view = EditorView(controller, worker, ViewOptions(args.refine_steps, args.dump_dir))
+            options = ViewOptions(args.refine_steps, args.dump_dir, open_model)
+            view = EditorView(controller, worker, options)
             if notice:
                 view.message = notice
             view.build()
@@ -97,7 +104,23 @@ def main(argv: list[str] | None = None) -> int:
             dpg.setup_dearpygui()
             dpg.show_viewport()
             dpg.set_primary_window("main", True)
-            view.run(args.screenshot)
+            while True:
+                view.run(args.screenshot)
+                if view.next_model is None:
+                    break
+                # Another model was opened: a new worker, controller and layout (panels depend on the model).
+                G, source = view.next_model
+                view.destroy()
+                worker.close()
+                worker = Worker(G, device, source)
+                info = worker.info
+                controller = Controller.create(source, info.resolution, info.num_codes, controller.state.edit.seed,
+                                               args.psi, worker.default_spec)
+                print(f"model: {source}  device: {info.device}")
+                view = EditorView(controller, worker, options)
+                view.message = f"opened {source}"
+                view.build()
+                dpg.set_primary_window("main", True)
             dpg.destroy_context()
         finally:
             worker.close()

@@ -260,3 +260,20 @@ def test_paint_mask_on_the_image(app: App) -> None:
     app.click(*_centre_of(s1["buttons"]["clear_mask"]))
     app.idle_state(30, check=lambda s: s["mask_pixels"] == 0)
     app.click(*_centre_of(s1["buttons"]["paint_mask"]))  # untick: clicks on the image add points again
+
+
+def test_open_another_model(app: App, tmp_path) -> None:
+    """A bad path is an error in the window; a good one rebuilds the editor around the new model."""
+    s0 = app.idle_state(30)
+    G, _ = tiny_models("sel_norm", "hierarchical", seed=0)
+    other = tmp_path / "hier.safetensors"
+    save_checkpoint(other, G)
+    app.type_into(s0["buttons"]["model_path"], "model_path", str(tmp_path / "missing.safetensors"))
+    app.click(*_centre_of(s0["buttons"]["open_model"]))
+    s1 = app.idle_state(30, check=lambda s: "no checkpoint" in s["last_error"])
+    assert s1["model"] == s0["model"]
+    app.type_into(s0["buttons"]["model_path"], "model_path", str(other))
+    app.click(*_centre_of(s0["buttons"]["open_model"]))
+    s2 = app.idle_state(60, check=lambda s: s["model"] == str(other) and s["shown"] >= 0)
+    assert s2["heatmap_mode"] == "hierarchical" and s2["panels"] == len(G.heatmap_resolutions)
+    assert s2["resolution"] == G.config.resolution and s2["last_error"] == ""

@@ -11,13 +11,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import dearpygui.dearpygui as dpg
 import numpy as np
 from PIL import Image
 
 from spatialgan.errors import SpatialGANError
+from spatialgan.paths import list_checkpoints
 
 from ..controller import Controller
 from ..messages import ExportProgress, ModelInfo, RefineProgress, RenderResult
@@ -35,6 +36,8 @@ MODES = ("draggan", "joint", "hybrid")
 class ViewOptions:
     refine_steps: int = 200
     dump_dir: Path | None = None  # test hook: write image.png + state.json after every shown image
+    # Loads a checkpoint for "Open model" (raises SpatialGANError for a bad file); None hides the picker.
+    open_model: Callable[[str], Any] | None = None
 
 
 def _short_path(source: str) -> str:
@@ -77,6 +80,7 @@ class EditorView:
         self.synced = -1
         self.last_autosave = time.monotonic()
         self.frames = 0
+        self.next_model: Any = None  # what open_model returned: the caller rebuilds the editor on it
         self.export_gen: int | None = None  # generation of the running history export
         self.frame_times: list[float] = []  # monotonic times of the last frames, for the fps in the status line
         # Frame pacing while the worker renders or refines (the window must stay >= 30 fps then).
@@ -85,7 +89,7 @@ class EditorView:
     # ---- layout ---------------------------------------------------------------------------------------
     def build(self) -> None:
         info = self.info
-        with dpg.texture_registry():
+        with dpg.texture_registry(tag="textures"):
             dpg.add_raw_texture(IMAGE_SIZE, IMAGE_SIZE, self.image_buf, format=dpg.mvFormat_Float_rgba, tag="image_tex")
             for i, (p, buf) in enumerate(zip(self.panels, self.panel_bufs)):
                 dpg.add_raw_texture(p.size, p.size, buf, format=dpg.mvFormat_Float_rgba, tag=f"panel_tex_{i}")
@@ -98,7 +102,15 @@ class EditorView:
                 dpg.add_button(label="Undo", tag="undo", callback=cb, user_data="undo")
                 dpg.add_button(label="Redo", tag="redo", callback=cb, user_data="redo")
                 dpg.add_spacer(width=12)
-                dpg.add_text(f"model: {_short_path(info.source)}  ({info.resolution} px, {info.encoding}, "
+                if self.opt.open_model is not None:
+                    # the bundled models to pick from; the path field takes any other checkpoint
+                    names = [_short_path(str(p)) for p in list_checkpoints()]
+                    dpg.add_combo(names, tag="model_pick", width=260, default_value=_short_path(info.source),
+                                  callback=cb, user_data="pick_model")
+                    dpg.add_input_text(tag="model_path", width=260, default_value=_short_path(info.source))
+                    dpg.add_button(label="Open model", tag="open_model", callback=cb, user_data="open_model")
+                dpg.add_text(f"{_short_path(info.source) if self.opt.open_model is None else ''}  "
+                             f"({info.resolution} px, {info.encoding}, "
                              f"{info.num_codes} style code{'s' if info.num_codes > 1 else ''})", color=(170, 170, 170))
             with dpg.group(horizontal=True):
                 with dpg.group():
@@ -227,6 +239,12 @@ class EditorView:
             self._start_refine()
         elif what == "refine_stop":
             self.worker.cancel_refine()
+        elif what == "pick_model":
+            dpg.set_value("model_path", value)
+        elif what == "open_model":
+            assert self.opt.open_model is not None
+            self.c.autosave()  # the edit of this model is kept in the autosave file
+            self.next_model = self.opt.open_model(str(dpg.get_value("model_path")).strip())
         elif what == "clear_mask":
             c.set_mask(None)
         elif what == "clear_points":
@@ -509,14 +527,16 @@ class EditorView:
                          "screen": [ox + x * k, oy + y * k]} for li, ci, x, y, sg, en in self.c.centres()],
             "handles": e.handles, "targets": e.targets,
             "mask_pixels": 0 if e.mask is None else int(e.mask.sum()),
+            "model": self.info.source, "heatmap_mode": self.info.heatmap_mode, "panels": len(self.panels),
             "buttons": {t: self._rect(t) for t in ("refine_run", "refine_stop", "clear_points", "undo", "redo", "paint_mask", "clear_mask",
+                                                      "model_path", "open_model",
                                                       "history_path", "export_history")},
             "refine": None if r is None else {"step": r.step, "max_steps": r.max_steps, "done": r.done,
                                                "distances": r.distances, "points": r.points,
                                                "progress_updates": self.refine_steps_seen, "error": r.error},
             "last_error": self.c.state.last_error, "undo_depth": len(self.c.state.undo_stack),
             "message": self.message, "fps": self.fps(),
-            "inputs": {t: dpg.get_value(t) for t in ("history_path", "export_path", "session_path")},
+            "inputs": {t: dpg.get_value(t) for t in ("history_path", "export_path", "session_path", "model_path")},
             "busy_frames": self.busy_frames, "busy_seconds": self.busy_seconds,
             "busy_max_gap_ms": self.busy_max_gap * 1000,
         }
@@ -575,7 +595,7 @@ class EditorView:
 
     def run(self, screenshot: Path | None = None) -> None:
         if screenshot is None:
-            while dpg.is_dearpygui_running():
+            while dpg.is_dearpygui_running() and self.next_model is None:
                 self.safe_frame()
                 dpg.render_dearpygui_frame()
         else:
@@ -600,3 +620,9 @@ class EditorView:
                 self.safe_frame()
                 dpg.render_dearpygui_frame()
         self.c.autosave()
+
+    def destroy(self) -> None:
+        """Remove this editor's window, textures and theme, so another model's editor can be built."""
+        for tag in ("main", "textures", "error_theme"):
+            if dpg.does_item_exist(tag):
+                dpg.delete_item(tag)
