@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import EqualConv2d, lrelu
+from .layers import SQRT2, EqualConv2d, cached, lrelu, weights_frozen
 
 
 class HeatmapEncoder(nn.Module):
@@ -38,9 +38,26 @@ class SELNorm(nn.Module):
         self.gain = gain
 
     def forward(self, x: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+        if all(weights_frozen(m) for m in (self.shared, self.to_sigma, self.to_mu, self.out)):
+            return self._fast(x, heat)
         a = self.shared(heat)
         dx = F.instance_norm(x) * (1 + self.to_sigma(a)) + self.to_mu(a)
         return x + self.gain * self.out(lrelu(dx))
+
+    def _fast(self, x: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+        """Same function, fewer passes: phi_sigma and phi_mu as one two-channel conv, and the lrelu gain
+        sqrt(2) and the residual gain folded into the output conv's cached weights."""
+        a = self.shared(heat)
+        ws, bs = self.to_sigma.folded()
+        wm, bm = self.to_mu.folded()
+        w_sm = cached(self.to_sigma, "w_sm", lambda: torch.cat([ws, wm]))
+        b_sm = cached(self.to_mu, "b_sm", lambda: torch.cat([bs + 1, bm]))  # + 1: the (1 + phi_sigma) scale
+        sm = F.conv2d(a, w_sm, b_sm, padding=self.to_sigma.padding)
+        dx = torch.addcmul(sm[:, 1:2], F.instance_norm(x), sm[:, 0:1])
+        dx = F.leaky_relu(dx, 0.2, inplace=not torch.is_grad_enabled())
+        w_out, b_out = self.out.folded(self.gain * SQRT2)
+        y = F.conv2d(dx, w_out, None if b_out is None else b_out / SQRT2, padding=self.out.padding)
+        return y.add_(x) if not torch.is_grad_enabled() else y + x
 
 
 class SELConcat(nn.Module):
@@ -52,6 +69,10 @@ class SELConcat(nn.Module):
         self.gain = gain
 
     def forward(self, x: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+        if weights_frozen(self.conv):  # residual gain folded into the cached conv weights
+            w, b = self.conv.folded(self.gain)
+            y = F.conv2d(torch.cat([x, heat], 1), w, b, padding=self.conv.padding)
+            return y.add_(x) if not torch.is_grad_enabled() else y + x
         return x + self.gain * self.conv(torch.cat([x, heat], 1))
 
 

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import GeneratorConfig
 from .encoding import HeatmapEncoder, SELConcat, SELNorm, indoor_styles
 from .heatmaps import HeatmapBatch, combine, render_heatmaps
-from .layers import EqualLinear, ModulatedConv2d, NoiseInjection, NoiseMode, lrelu, upsample2x
+from .layers import (SQRT2, EqualLinear, ModulatedConv2d, NoiseInjection, NoiseMode, cached, lrelu, upsample2x,
+                     weights_frozen)
 
 Heatmaps = Mapping[int, torch.Tensor]  # resolution -> sub-maps (B, n, r, r)
 
@@ -68,8 +70,21 @@ class SynthesisLayer(nn.Module):
             x = upsample2x(x)
         if self.sel is not None:
             x = self.sel(x, heat)
+        if weights_frozen(self) and weights_frozen(self.conv) and weights_frozen(self.noise):
+            return self._fast(x, self.affine(w), sub_maps, noise_mode)
         x = self.conv(x, indoor_styles(self.affine(w), sub_maps))
         return lrelu(self.noise(x, noise_mode), self.bias)
+
+    def _fast(self, x: torch.Tensor, codes: torch.Tensor, sub_maps: torch.Tensor | None,
+              noise_mode: NoiseMode) -> torch.Tensor:
+        # lrelu(z) * sqrt2 == leaky_relu(sqrt2 * z): the gain rides on the demodulation, bias and noise
+        y = self.conv.fast(x, codes, sub_maps, SQRT2, cached(self, "b", lambda: self.bias * SQRT2))
+        if noise_mode == "const":
+            y = y + self.noise.scaled_const(SQRT2)
+        elif noise_mode == "random":
+            noise = torch.randn(y.shape[0], 1, y.shape[2], y.shape[3], device=y.device, dtype=y.dtype)
+            y = y + noise * (self.noise.strength * SQRT2)
+        return F.leaky_relu(y, 0.2, inplace=not torch.is_grad_enabled())
 
 
 class ToRGB(nn.Module):
@@ -84,6 +99,8 @@ class ToRGB(nn.Module):
                 sub_maps: torch.Tensor | None) -> torch.Tensor:
         if self.sel is not None:
             x = self.sel(x, heat)
+        if weights_frozen(self) and weights_frozen(self.conv):
+            return self.conv.fast(x, self.affine(w), sub_maps, bias=self.bias)
         return self.conv(x, indoor_styles(self.affine(w), sub_maps)) + self.bias.view(1, -1, 1, 1)
 
 
