@@ -21,7 +21,7 @@ from spatialgan.metrics.fid import dataset_batches, generator_batches
 from spatialgan.metrics.segmentation import label_map, procedural_set
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_SEG = ROOT / "checkpoints" / "seg_rooms64.safetensors"
+SHIPPED_SEG = ROOT / "checkpoints" / "seg_rooms32.safetensors"
 
 
 # ---- FID / KID maths ----------------------------------------------------------------------------------------
@@ -126,7 +126,7 @@ def test_fid_separates_datasets(inception: inception_mod.InceptionFeatures) -> N
     fid_same, fid_other = frechet_distance(a, b), frechet_distance(a, p)
     kid_same, _ = kernel_inception_distance(rooms_a, rooms_b, 20, n)
     kid_other, _ = kernel_inception_distance(rooms_a, pets, 20, n)
-    assert fid_other > 2 * fid_same, (fid_same, fid_other)
+    assert fid_other > 2.5 * fid_same, (fid_same, fid_other)
     assert kid_other > 0.1 and kid_other > 5 * abs(kid_same), (kid_same, kid_other)
 
 
@@ -203,8 +203,11 @@ def test_shipped_segmenter_accuracy_on_held_out_rooms() -> None:
     first = info["held_out"]["first_index"] + info["held_out"]["count"]  # never seen in training or its report
     x, y = procedural_set("rooms", seg.config.resolution, first, 24)
     acc = evaluate(seg, x, y)
-    assert acc.pixel_accuracy > 0.85, acc
-    assert acc.mean_iou > 0.3, acc
+    # measured at training time on 300 held-out rooms: pixel accuracy 0.946, bed IoU 0.89 (small classes
+    # such as clocks were not learned in its short CPU budget, hence the low mIoU)
+    assert acc.pixel_accuracy > 0.9, acc
+    assert acc.per_class_iou["bed"] > 0.7, acc
+    assert acc.mean_iou > 0.2, acc
 
 
 # ---- co-move ratio -----------------------------------------------------------------------------------------
@@ -249,3 +252,25 @@ def test_co_move_ratio_runs_and_accounts_for_every_try() -> None:
     G0, _ = tiny_models("none")
     with pytest.raises(SpatialGANError, match="heatmaps"):
         co_move_ratio(G0, seg, 2, progress=False)
+
+
+def test_cli_train_seg_and_fid_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "seg.safetensors"
+    assert metrics_main(["train-seg", "--out", str(out), "--resolution", "16", "--channels", "4,8", "--num-train",
+                         "8", "--num-test", "4", "--steps", "2", "--batch", "4", "--no-progress", "--device", "cpu"]) == 0
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["held_out"] == {**info["held_out"], "first_index": 8, "count": 4}
+    assert 0 <= info["held_out"]["pixel_accuracy"] <= 1 and "train-seg" in info["command"]
+    assert load_segmenter(out).config.resolution == 16
+
+    from spatialgan import save_checkpoint
+
+    G, _ = tiny_models("sel_indoor", "multi")
+    ckpt = save_checkpoint(tmp_path / "g.safetensors", G)
+    capsys.readouterr()
+    assert metrics_main(["fid", str(ckpt), "--data", "rooms", "--num", "4", "--cache", str(tmp_path / "cache"),
+                         "--no-progress", "--device", "cpu", "--json", str(tmp_path / "fid.json")]) == 0
+    res = json.loads((tmp_path / "fid.json").read_text())
+    assert res["num_fake"] == res["num_real"] == 4 and res["fid"] > 0
+    assert list((tmp_path / "cache").glob("rooms_32px_n4_*.npz"))
+    assert metrics_main(["comove", str(ckpt), "--segmenter", str(out), "--num", "1", "--device", "cpu"]) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -14,8 +15,8 @@ from ..errors import SpatialGANError
 
 EPILOG = """examples:
   spatialgan-metrics fid checkpoints/pets128.safetensors --data pets --num 2000
-  spatialgan-metrics comove checkpoints/rooms128.safetensors --segmenter checkpoints/seg_rooms64.safetensors
-  spatialgan-metrics train-seg --data rooms --out checkpoints/seg_rooms64.safetensors --minutes 8
+  spatialgan-metrics comove checkpoints/rooms128.safetensors --segmenter checkpoints/seg_rooms32.safetensors
+  spatialgan-metrics train-seg --data rooms --resolution 32 --channels 8,16,32 --out checkpoints/seg_rooms32.safetensors --minutes 8
 """
 
 
@@ -78,7 +79,7 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
         train_s = time.monotonic() - t0
         test_x, test_y = procedural_set(args.data, args.resolution, args.num_train, args.num_test)
         acc = evaluate(net, test_x, test_y)
-        info = {"command": "spatialgan-metrics " + " ".join(sys.argv[1:]), "train_seconds": round(train_s, 1),
+        info = {"command": "spatialgan-metrics " + shlex.join(args.argv), "train_seconds": round(train_s, 1),
                 "held_out": {"first_index": args.num_train, "count": args.num_test,
                              "pixel_accuracy": round(acc.pixel_accuracy, 4), "mean_iou": round(acc.mean_iou, 4),
                              "per_class_iou": {k: round(v, 4) for k, v in acc.per_class_iou.items()}}}
@@ -104,7 +105,9 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded next to the segmenter weights: the command that made them
     try:
         if getattr(args, "num", 2) < 2:
             raise SpatialGANError("--num must be at least 2")

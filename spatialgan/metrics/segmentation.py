@@ -124,11 +124,17 @@ def train_segmenter(cfg: SegConfig, num_train: int = 2000, steps: int = 1500, ba
     images, labels = procedural_set(cfg.data, cfg.resolution, 0, num_train)
     net = TinyUNet(cfg)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     gen = torch.Generator().manual_seed(seed)
     t0 = time.monotonic()
     net.train()
-    for _ in tqdm(range(steps), desc="segmenter", disable=not progress):
+    for i in tqdm(range(steps), desc="segmenter", disable=not progress):
+        # warm-up then cosine decay over whichever runs out first, the steps or the time budget, so a run cut
+        # short by `max_seconds` still ends at a low learning rate
+        done = i / steps if max_seconds is None else max(i / steps, (time.monotonic() - t0) / max_seconds)
+        if done >= 1:
+            break
+        for group in opt.param_groups:
+            group["lr"] = lr * min(1.0, (i + 1) / 20) * 0.5 * (1 + np.cos(np.pi * done))
         idx = torch.randint(num_train, (batch,), generator=gen)
         x, y = images[idx], labels[idx]
         flip = torch.rand(batch, generator=gen) < 0.5  # mirror images: rooms and pets have no handedness
@@ -139,9 +145,6 @@ def train_segmenter(cfg: SegConfig, num_train: int = 2000, steps: int = 1500, ba
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
-        if max_seconds is not None and time.monotonic() - t0 > max_seconds:
-            break
     return net.eval()
 
 
