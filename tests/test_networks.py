@@ -167,3 +167,112 @@ def test_too_few_channels_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="channel_base"):
         GeneratorConfig(resolution=1024, channel_base=512)
+
+
+# --- inference fast path (spatialgan.layers: cached weights, folded gains, quadratic-form demodulation) ---
+
+def _randomised(encoding: str, mode: str, resolution: int = 32) -> Generator:
+    """A tiny generator whose biases, noise strengths and SEL gains are non-zero, so that every folded
+    constant of the fast path matters."""
+    G, _ = tiny_models(encoding, mode, resolution, seed=1)
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith("bias") or name.endswith("strength"):
+                p.copy_(0.3 * torch.randn(p.shape, generator=gen))
+    for m in G.modules():
+        if hasattr(m, "gain"):
+            m.gain = 0.7
+    return G
+
+
+def _inputs(G: Generator, batch: int, seed: int = 3):
+    ws = G.mapping(G.sample_z(batch, seed=seed), psi=0.8)
+    hb, hm = _render(G, batch, seed)
+    return ws, hb, hm
+
+
+@pytest.mark.parametrize("encoding,mode", VARIANTS)
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("noise_mode", ["const", "random", "none"])
+def test_fast_path_matches_reference(encoding: str, mode: str, batch: int, noise_mode: str) -> None:
+    from spatialgan.layers import reference_path
+    G = _randomised(encoding, mode)
+    ws, _, hm = _inputs(G, batch)
+    with torch.inference_mode():
+        torch.manual_seed(5)
+        fast = G.synthesis(ws, hm, noise_mode=noise_mode, feature_resolutions=[8, 32])
+        with reference_path():
+            torch.manual_seed(5)  # the same random noise maps, drawn in the same order
+            ref = G.synthesis(ws, hm, noise_mode=noise_mode, feature_resolutions=[8, 32])
+    assert ref.image.abs().max() > 0.1  # a degenerate (all-zero) image would make the comparison vacuous
+    torch.testing.assert_close(fast.image, ref.image, rtol=0, atol=1e-5)
+    for r in (8, 32):
+        torch.testing.assert_close(fast.features[r], ref.features[r], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("encoding,mode", VARIANTS)
+@pytest.mark.parametrize("batch", [1, 2])
+def test_fast_path_gradients_to_ws_and_centres(encoding: str, mode: str, batch: int) -> None:
+    """DragGAN's case: frozen generator weights, gradients to ws and heatmap centres through the fast path."""
+    from spatialgan.layers import reference_path
+    G = _randomised(encoding, mode).requires_grad_(False)
+    ws0, hb, _ = _inputs(G, batch)
+    probe = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+
+    def grads() -> list[torch.Tensor]:
+        ws = ws0.detach().clone().requires_grad_(True)
+        leaves = [ws]
+        hm = None
+        if hb is not None:
+            centres = [lv.centres.detach().clone().requires_grad_(True) for lv in hb.levels]
+            for lv, c in zip(hb.levels, centres):
+                lv.centres = c
+            leaves += centres
+            hm = G.render_heatmaps(hb)
+        (G.synthesis(ws, hm).image * probe).sum().backward()
+        return [t.grad for t in leaves]
+
+    fast = grads()
+    with reference_path():
+        ref = grads()
+    for f, r in zip(fast, ref):
+        assert r is not None and r.abs().max() > 0
+        torch.testing.assert_close(f, r, rtol=1e-4, atol=1e-5 * r.abs().max().item())
+
+
+@pytest.mark.parametrize("encoding,mode", VARIANTS)
+def test_training_uses_reference_path_and_weight_gradients(encoding: str, mode: str) -> None:
+    """With gradients to the weights, no cached tensor may stand in for them: identical to the reference."""
+    from spatialgan.layers import reference_path, weights_frozen
+    G = _randomised(encoding, mode).train()
+    ws, _, hm = _inputs(G, 2)
+    assert not any(weights_frozen(m) for m in G.synthesis.modules() if any(True for _ in m.parameters(False)))
+    out = G.synthesis(ws.detach(), hm).image
+    with reference_path():
+        ref = G.synthesis(ws.detach(), hm).image
+    assert torch.equal(out, ref)
+    out.square().mean().backward()
+    assert all(p.grad is not None for p in G.synthesis.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("encoding,mode", [("sel_norm", "hierarchical"), ("sel_indoor", "multi")])
+def test_fast_path_cache_follows_weight_updates(encoding: str, mode: str) -> None:
+    """An optimizer step or load_state_dict after a cached render must be seen by the next render."""
+    from spatialgan.layers import reference_path
+    G = _randomised(encoding, mode)
+    ws, _, hm = _inputs(G, 1)
+    with torch.inference_mode():
+        before = G.synthesis(ws, hm).image
+    opt = torch.optim.SGD(G.parameters(), lr=0.05)
+    G.synthesis(ws, hm).image.square().mean().backward()
+    opt.step()
+    with torch.inference_mode():
+        after = G.synthesis(ws, hm).image
+        with reference_path():
+            ref_after = G.synthesis(ws, hm).image
+    assert (after - before).abs().max() > 1e-3
+    torch.testing.assert_close(after, ref_after, rtol=0, atol=1e-5)
+    G.load_state_dict(_randomised(encoding, mode).state_dict())
+    with torch.inference_mode():
+        torch.testing.assert_close(G.synthesis(ws, hm).image, before, rtol=0, atol=1e-6)
