@@ -66,11 +66,12 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, heat: torch.Tensor | None, sub_maps: torch.Tensor | None,
                 noise_mode: NoiseMode) -> torch.Tensor:
+        fast = weights_frozen(self) and weights_frozen(self.conv) and weights_frozen(self.noise)
         if self.up:
-            x = upsample2x(x)
+            x = upsample2x(x, channels_last=fast and x.device.type == "cpu")
         if self.sel is not None:
             x = self.sel(x, heat)
-        if weights_frozen(self) and weights_frozen(self.conv) and weights_frozen(self.noise):
+        if fast:
             return self._fast(x, self.affine(w), sub_maps, noise_mode)
         x = self.conv(x, indoor_styles(self.affine(w), sub_maps))
         return lrelu(self.noise(x, noise_mode), self.bias)
@@ -190,9 +191,9 @@ class SynthesisNetwork(nn.Module):
             x, img = block(x, img, ws[:, :, idx: idx + block.num_ws + 1], heatmaps, noise_mode)
             idx += block.num_ws
             if block.res in wanted:
-                features[block.res] = x
+                features[block.res] = x.contiguous()  # the fast path may run channels-last on CPU
         assert img is not None
-        return SynthesisOutput(img, features)
+        return SynthesisOutput(img.contiguous(), features)
 
     def _check_heatmaps(self, heatmaps: Heatmaps | None, batch: int) -> None:
         needed = self.heatmap_resolutions
