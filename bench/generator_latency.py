@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                "model": path.name}
         rows.append(row)
         print(f"{path.name}: p50 {row['p50_ms']:.2f} ms  p95 {row['p95_ms']:.2f} ms", flush=True)
+    machine["load_avg"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"generator_latency_{device.type}"
     stem.with_suffix(".json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
              f"Machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']} "
              f"({machine['torch_threads']} threads), measured {machine['date']}. Heatmap rendering + synthesis "
              f"from fixed w, {args.runs} runs after {args.warmup} warm-up, untrained weights of the preset "
-             "configs (latency does not depend on training).", "",
+             "configs (latency does not depend on training) and the bundled checkpoints. Load average at the end: "
+             f"{machine['load_avg']} (2-core machine shared with other processes).", "",
              "| resolution | variant | params | p50 | p95 |", "|---|---|---|---|---|"]
     lines += [f"| {r['resolution']} px | {r.get('model', 'preset')}: {r['encoding']} ({names.get(r['encoding'], r['encoding'])}) | "
               f"{r['params_M']} M | "

@@ -2,8 +2,8 @@
 
     python bench/gui_latency.py [--moves 60] [--device cpu]
 
-Uses the editor's own controller and worker on the preset 64 px sel_indoor network (untrained weights cost
-the same as trained ones). Each move is submitted the way the GUI does it and the time until `poll()`
+Uses the editor's own controller and worker on the bundled default model (checkpoints/rooms128.safetensors),
+or the preset 64 px sel_indoor network when it is absent. Each move is submitted the way the GUI does it and the time until `poll()`
 returns its image is measured, p50/p95. A second run replays a fast drag (a move every 8 ms, faster than the
 worker renders) and reports how many renders the stale-request dropping saved. Writes
 bench/results/gui_latency_<device>.md.
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.controller import Controller  # noqa: E402
 from app.messages import RenderResult  # noqa: E402
 from app.worker import Worker  # noqa: E402
-from spatialgan import Generator, pick_device, preset  # noqa: E402
+from spatialgan import Generator, load_checkpoint, pick_device, preset  # noqa: E402
 
 
 def wait_for(worker: Worker, generation: int, timeout: float = 30.0) -> RenderResult:
@@ -49,10 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     device = pick_device(args.device)
-    torch.manual_seed(0)
-    G = Generator(preset(64, "sel_indoor")[0]).to(device).eval()
-    worker = Worker(G, device, "untrained 64 px sel_indoor")
-    c = Controller.create("untrained", 64, G.config.num_codes, 3, 0.7, worker.default_spec)
+    default = Path(__file__).resolve().parents[1] / "checkpoints" / "rooms128.safetensors"
+    if default.exists():  # the editor's default model
+        G = load_checkpoint(default, device).generator.eval()
+        model = f"bundled {default.name} ({G.config.resolution} px {G.config.encoding})"
+    else:
+        torch.manual_seed(0)
+        G = Generator(preset(64, "sel_indoor")[0]).to(device).eval()
+        model = "preset 64 px sel_indoor (untrained weights; the cost is the same)"
+    worker = Worker(G, device, model)
+    c = Controller.create(model, G.config.resolution, G.config.num_codes, 3, 0.7, worker.default_spec)
     c.autosave_path = None  # type: ignore[assignment]
     x0, y0 = c.state.edit.spec.absolute(0, 0)
     try:
@@ -90,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     text = f"""# Editor latency: centre move -> new image from the worker ({device.type})
 
 `python bench/gui_latency.py --device {device.type}`, {date.today().isoformat()}, torch {torch.__version__},
-{torch.get_num_threads()} torch threads, {cpu}. Model: preset 64 px sel_indoor (untrained weights; the cost is
-the same). Latency is measured from `Worker.submit` of the move's render request to `Worker.poll` returning
+{torch.get_num_threads()} torch threads, {cpu}. Model: {model}. Latency is measured from `Worker.submit` of the move's render request to `Worker.poll` returning
 its image (heatmap rendering, synthesis, conversion to uint8 and the heatmap panel), {args.moves} moves after
 5 warm-up moves. It excludes the GUI's texture upload and the next display frame (~16 ms at 60 Hz).
 
