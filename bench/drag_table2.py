@@ -130,7 +130,7 @@ def report(args: argparse.Namespace) -> int:
              "within 1 px of its target. 'Found' is the independent check: the global nearest neighbour of the "
              "handle's initial feature in the final image, distance to the target / image size (tracking only "
              "searches near its last point, and hybrid starts it at the coarse move's prior, next to the target). "
-             "Mean ± std (median; min-max) over the same edits in every mode; time is wall time of the whole "
+             "Steps: mean ± std (median; min-max); distances: mean ± std (median); over the same edits in every mode; time is wall time of the whole "
              "session, measured while the machine had the load average in the last column.", ""]
     if args.note:
         lines += [args.note, ""]
@@ -141,7 +141,7 @@ def report(args: argparse.Namespace) -> int:
         lines.append(f"| {r['distance_256px']:g} px @256 ({r['distance_px']:g} px) | {r['mode']} | {r['edits']} | "
                      f"{s['mean']:.1f} ± {s['std']:.1f} ({s['median']:g}; {s['min']}-{s['max']}) | "
                      f"{t['mean']:.1f} ± {t['std']:.1f} s | {r['ms_per_step']:.0f} | {f['mean']:.3f} ± {f['std']:.3f} | "
-                     f"{100 * r['arrived']:.0f}% | {g['mean']:.3f} ± {g['std']:.3f} (start {r['start_rel']:.3f}) | "
+                     f"{100 * r['arrived']:.0f}% | {g['mean']:.3f} ± {g['std']:.3f} ({g['median']:.3f}; start {r['start_rel']:.3f}) | "
                      f"{r['load1_mean']:.1f} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
