@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from spatialgan import load_checkpoint, pick_device
+from spatialgan.checkpoint import read_info
 from spatialgan.metrics import InceptionFeatures, model_fid
 from spatialgan.metrics.report import command_line, machine, train_run, write
 
@@ -49,8 +50,10 @@ def main() -> int:
     targets: list[tuple[str, str, Path, dict]] = []
     if args.bundled:
         for data in ("rooms", "pets"):
-            targets.append((data, f"bundled {data}128 (SpatialGAN, ~300 kimg on an H100)",
-                            ROOT / "checkpoints" / f"{data}128.safetensors", {"budget": f"see checkpoints/{data}128.md"}))
+            path = ROOT / "checkpoints" / f"{data}128.safetensors"
+            kimg = read_info(path).meta.get("kimg", 0)
+            targets.append((data, f"bundled {data}128 (SpatialGAN, {kimg:.0f} kimg on an H100)", path,
+                            {"budget": f"see checkpoints/{data}128.md"}))
     for data in args.train:
         for name, flags in (("StyleGAN2 baseline", BASELINE), ("SpatialGAN", SPATIAL[data])):
             all_flags = ["--data", data, "--resolution", str(args.resolution), "--kimg", str(args.kimg), "--seed",
