@@ -46,6 +46,8 @@ def train_run(out: Path, flags: list[str], log: Path | None = None) -> tuple[Pat
     else:
         cmd += ["--out", str(out), *flags]
     print("+", shlex.join(cmd), flush=True)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
     with open(log or os.devnull, "a") as fh:
         subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT)
     secs = time.monotonic() - t0
