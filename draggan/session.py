@@ -165,13 +165,11 @@ class DragSession:
         """Run the synthesis blocks up to the feature tap (the same blocks `G.synthesis` runs, in order) and return
         (a function drawing the image, the tapped features resized to the image). The blocks after the tap feed
         no loss, so they run later, without autograd, and only if someone looks at the image."""
-        blocks = self.G.synthesis.blocks
+        synthesis = self.G.synthesis
         x = img = None
-        idx = n = 0
-        for n, block in enumerate(blocks, 1):
-            x, img = block(x, img, ws[:, :, idx: idx + block.num_ws + 1], heatmaps, "const")
-            idx += block.num_ws
-            if block.res == self.block:
+        n = 0
+        for n, res, x, img in synthesis.iter_blocks(ws, heatmaps, "const"):
+            if res == self.block:
                 break
         assert x is not None and img is not None
         feat = x
@@ -183,11 +181,9 @@ class DragSession:
 
         def render() -> torch.Tensor:
             x, img, ws, heat = state
-            j = idx
             with torch.no_grad():
-                for block in blocks[n:]:
-                    x, img = block(x, img, ws[:, :, j: j + block.num_ws + 1], heat, "const")
-                    j += block.num_ws
+                for _, _, x, img in synthesis.iter_blocks(ws, heat, "const", start=n + 1, x=x, img=img):
+                    pass
             return img
 
         return render, feat

@@ -8,7 +8,7 @@ per-object codes S_i can be edited from outside (`replace_code`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -184,16 +184,26 @@ class SynthesisNetwork(nn.Module):
         if unknown:
             raise ValueError(f"no synthesis block at resolution(s) {sorted(unknown)}; "
                              f"blocks are {cfg.block_resolutions}")
-        x = img = None
         features: dict[int, torch.Tensor] = {}
-        idx = 0
-        for block in self.blocks:
-            x, img = block(x, img, ws[:, :, idx: idx + block.num_ws + 1], heatmaps, noise_mode)
-            idx += block.num_ws
-            if block.res in wanted:
-                features[block.res] = x.contiguous()  # the fast path may run channels-last on CPU
+        img = None
+        for _, res, x, img in self.iter_blocks(ws, heatmaps, noise_mode):
+            if res in wanted:
+                features[res] = x.contiguous()  # the fast path may run channels-last on CPU
         assert img is not None
         return SynthesisOutput(img.contiguous(), features)
+
+    def iter_blocks(self, ws: torch.Tensor, heatmaps: Heatmaps | None, noise_mode: NoiseMode = "const",
+                    start: int = 0, x: torch.Tensor | None = None, img: torch.Tensor | None = None,
+                    ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+        """Run the blocks from index `start` (continuing from that block's inputs `x`, `img`), yielding
+        (index, resolution, features, image so far) after each; unchecked inputs (see `forward`).
+        DragGAN stops at its feature tap and runs the rest only when the image is shown."""
+        idx = sum(b.num_ws for b in self.blocks[:start])
+        for i in range(start, len(self.blocks)):
+            block = self.blocks[i]
+            x, img = block(x, img, ws[:, :, idx: idx + block.num_ws + 1], heatmaps, noise_mode)
+            idx += block.num_ws
+            yield i, block.res, x, img
 
     def _check_heatmaps(self, heatmaps: Heatmaps | None, batch: int) -> None:
         needed = self.heatmap_resolutions
