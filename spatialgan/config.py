@@ -15,8 +15,10 @@ from .errors import ConfigError
 
 Encoding = Literal["none", "sel_norm", "sel_concat", "sel_indoor"]
 HeatmapMode = Literal["hierarchical", "multi"]
+HeatmapSampling = Literal["paper", "independent", "noise"]
 ENCODINGS: tuple[str, ...] = get_args(Encoding)
 HEATMAP_MODES: tuple[str, ...] = get_args(HeatmapMode)
+HEATMAP_SAMPLINGS: tuple[str, ...] = get_args(HeatmapSampling)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,10 @@ class HeatmapConfig:
     centres_per_level: tuple[int, ...] = (1, 2, 4)
     # Multi-object mode: sub-heatmaps (objects) per image, the paper's n = 3.
     num_objects: int = 3
+    # Paper Table IV ablations: "paper" is the sampling above; "independent" draws every hierarchical level's
+    # centres on their own, without the parent constraint (Non-Hie); "noise" feeds N(0, 1) noise of the same
+    # shape instead of rendered heatmaps (Gau. Noise). Both are for ablation models only.
+    sampling: HeatmapSampling = "paper"
 
     def validate(self, resolution: int) -> None:
         if self.mode not in HEATMAP_MODES:
@@ -54,6 +60,10 @@ class HeatmapConfig:
                 raise ConfigError("heatmap.centres_per_level entries must be >= 1")
         if self.num_objects < 1:
             raise ConfigError("heatmap.num_objects must be >= 1")
+        if self.sampling not in HEATMAP_SAMPLINGS:
+            raise ConfigError(f"heatmap.sampling must be one of {HEATMAP_SAMPLINGS}, got {self.sampling!r}")
+        if self.sampling == "independent" and self.mode != "hierarchical":
+            raise ConfigError("heatmap.sampling 'independent' drops the hierarchy, so it needs mode 'hierarchical'")
 
 
 @dataclass(frozen=True)
@@ -180,7 +190,7 @@ def _is_pow2(n: int) -> bool:
 
 
 def preset(resolution: int, encoding: Encoding = "sel_norm", heatmap_mode: HeatmapMode | None = None,
-           ) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+           sampling: HeatmapSampling = "paper") -> tuple[GeneratorConfig, DiscriminatorConfig]:
     """The planned default configs: narrow enough to render interactively on a laptop CPU.
 
     64 px (the CPU-trained shipped size) renders in well under 60 ms on 2 cores, see bench/generator_latency.py;
@@ -192,6 +202,6 @@ def preset(resolution: int, encoding: Encoding = "sel_norm", heatmap_mode: Heatm
     base, cmax, wdim = {32: (2048, 256, 256), 64: (4096, 256, 256), 128: (4096, 256, 256),
                         256: (8192, 256, 256)}.get(resolution, (16384, 512, 512))
     g = GeneratorConfig(resolution=resolution, z_dim=wdim, w_dim=wdim, channel_base=base, channel_max=cmax,
-                        encoding=encoding, heatmap=HeatmapConfig(mode=heatmap_mode))
+                        encoding=encoding, heatmap=HeatmapConfig(mode=heatmap_mode, sampling=sampling))
     d = DiscriminatorConfig(resolution=resolution, channel_base=base, channel_max=cmax)
     return g, d

@@ -253,8 +253,12 @@ class Generator(nn.Module):
         return w[:, :, None].expand(-1, -1, self.config.num_ws, -1)
 
     def render_heatmaps(self, batch: HeatmapBatch) -> dict[int, torch.Tensor]:
-        """Render heatmap centres to the sub-maps this generator consumes."""
-        return render_heatmaps(batch, self.heatmap_resolutions)
+        """Render heatmap centres to the sub-maps this generator consumes. A "noise" ablation model (Table IV)
+        takes fresh N(0, 1) maps of the same shape instead, drawn from torch's global generator."""
+        maps = render_heatmaps(batch, self.heatmap_resolutions)
+        if self.config.heatmap.sampling == "noise":
+            return {r: torch.randn_like(m) for r, m in maps.items()}
+        return maps
 
     def forward(self, z: torch.Tensor, heatmaps: Heatmaps | None = None, psi: float = 1.0,
                 noise_mode: NoiseMode = "random", feature_resolutions: Iterable[int] = ()) -> SynthesisOutput:

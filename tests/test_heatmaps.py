@@ -669,3 +669,16 @@ def test_bool_parent_and_non_bool_enabled_are_rejected() -> None:
     data["levels"][0][0]["enabled"] = "no"
     with pytest.raises(HeatmapSpecError, match=r"levels\[0\]\[0\]\.enabled"):
         HeatmapSpec.from_dict(data)
+
+
+def test_independent_sampling_drops_the_hierarchy():
+    """Non-Hie (Table IV): deeper centres no longer cluster around the root, but the tree stays valid."""
+    paper = sample_hierarchical(4000, (1, 2, 4), seed=0)
+    indep = sample_hierarchical(4000, (1, 2, 4), seed=0, independent=True)
+    assert indep.parents == paper.parents
+    spread = lambda b: (b.levels[2].centres - b.levels[0].centres).norm(dim=-1).mean().item()  # noqa: E731
+    assert spread(paper) < 0.3 < spread(indep)
+    assert torch.equal(indep.levels[0].centres, paper.levels[0].centres)  # the root is drawn the same way
+    cfg = HeatmapConfig(sampling="independent")
+    assert torch.equal(sample_heatmaps(cfg, 8, seed=3).levels[2].centres,
+                       sample_hierarchical(8, (1, 2, 4), seed=3, independent=True).levels[2].centres)

@@ -274,3 +274,22 @@ def test_cli_train_seg_and_fid_end_to_end(tmp_path: Path, capsys: pytest.Capture
     assert res["num_fake"] == res["num_real"] == 4 and res["fid"] > 0
     assert list((tmp_path / "cache").glob("rooms_32px_n4_*.npz"))
     assert metrics_main(["comove", str(ckpt), "--segmenter", str(out), "--num", "1", "--device", "cpu"]) == 2
+
+
+def test_co_move_moves_one_object() -> None:
+    """Multi mode moves the chosen sub-heatmap only; hierarchical mode moves the root with every descendant."""
+    from spatialgan.heatmaps import sample_heatmaps
+    from spatialgan.metrics.comove import _move
+
+    G, _ = tiny_models("sel_indoor", "multi")
+    hb = sample_heatmaps(G.config.heatmap, 2, seed=0)
+    shift = torch.tensor([[0.1, 0.0], [0.0, -0.1]])
+    moved = _move(hb, torch.tensor([1, 2]), shift)
+    delta = moved.levels[0].centres - hb.levels[0].centres
+    assert torch.allclose(delta[0, 1], shift[0]) and torch.allclose(delta[1, 2], shift[1])
+    assert delta[0, [0, 2]].abs().max() == 0 and delta[1, :2].abs().max() == 0
+    Gh, _ = tiny_models("sel_norm", "hierarchical")
+    hh = sample_heatmaps(Gh.config.heatmap, 2, seed=0)
+    moved = _move(hh, torch.tensor([0, 0]), shift)
+    for lv0, lv1 in zip(hh.levels, moved.levels):
+        assert torch.allclose(lv1.centres - lv0.centres, shift[:, None].expand_as(lv0.centres))

@@ -276,3 +276,16 @@ def test_fast_path_cache_follows_weight_updates(encoding: str, mode: str) -> Non
     G.load_state_dict(_randomised(encoding, mode).state_dict())
     with torch.inference_mode():
         torch.testing.assert_close(G.synthesis(ws, hm).image, before, rtol=0, atol=1e-6)
+
+
+def test_noise_ablation_model_gets_noise_instead_of_heatmaps() -> None:
+    """Gau. Noise (Table IV): same shapes as the rendered maps, but unstructured and fresh on every call."""
+    import dataclasses
+
+    G, _ = tiny_models("sel_norm", "hierarchical")
+    noisy = Generator(dataclasses.replace(G.config, heatmap=dataclasses.replace(G.config.heatmap, sampling="noise")))
+    hb = sample_heatmaps(G.config.heatmap, 2, seed=0)
+    maps, a, b = G.render_heatmaps(hb), noisy.render_heatmaps(hb), noisy.render_heatmaps(hb)
+    assert {r: m.shape for r, m in a.items()} == {r: m.shape for r, m in maps.items()}
+    assert all(not torch.equal(a[r], maps[r]) and not torch.equal(a[r], b[r]) for r in maps)
+    assert all(a[r].min() < 0 for r in maps)  # Gaussian noise, not a heatmap in [0, 1]

@@ -37,6 +37,8 @@ def test_run_writes_everything_and_learns(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 7))
     assert all(r["loss_align"] > 0 for r in rows), "L_align is computed in every G step"
+    # The untruncated monitor is a per-level mean |CAM - target|, so it lies in [0, 1] and below the truncated sum.
+    assert all(0 < r["align_l1"] <= 1 and r["align_l1"] < r["loss_align"] for r in rows)
     assert rows[0]["r1"] is not None and rows[1]["r1"] is None, "R1 is lazy (every r1_interval steps)"
     t2 = Trainer(tiny_train_config(log_steps=3), tmp_path / "coarse", dataset=ToyImages(), progress=False)
     t2.run()
@@ -130,6 +132,29 @@ def test_config_errors() -> None:
         TrainConfig(total_kimg=0)
     with pytest.raises(ConfigError, match="resolution"):
         TrainConfig(resolution=48)
+    with pytest.raises(ConfigError, match="--no-align"):
+        TrainConfig(heatmap_sampling="noise")
+    with pytest.raises(ConfigError, match="independent"):
+        TrainConfig(encoding="sel_indoor", heatmap_sampling="independent")
+    with pytest.raises(ConfigError, match="align_target"):
+        TrainConfig(align_target="mean")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("encoding,mode,target,indoor", [
+    ("sel_indoor", None, "auto", True), ("sel_norm", "multi", "auto", True), ("sel_norm", "hierarchical", "auto", False),
+    ("sel_indoor", None, "sum", False), ("sel_norm", "hierarchical", "indoor", True)])
+def test_align_target_picks_eq4_or_eq5(encoding: str, mode: str | None, target: str, indoor: bool) -> None:
+    cfg = tiny_train_config(encoding=encoding, heatmap_mode=mode, align_target=target)
+    assert cfg.align_indoor is indoor
+    assert Trainer(cfg, Path("unused"), dataset=ToyImages(), progress=False).indoor is indoor
+
+
+def test_ablation_sampling_reaches_the_model(tmp_path: Path) -> None:
+    cfg = tiny_train_config(encoding="sel_norm", heatmap_sampling="noise", align=False, total_kimg=0.008)
+    t = Trainer(cfg, tmp_path, dataset=ToyImages(), progress=False)
+    assert t.G.config.heatmap.sampling == "noise"
+    t.run()
+    assert load_checkpoint(tmp_path / "model.safetensors").generator.config.heatmap.sampling == "noise"
 
 
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -68,10 +68,14 @@ def _generator(seed: int | torch.Generator | None) -> torch.Generator:
 
 def sample_hierarchical(batch_size: int, centres_per_level: tuple[int, ...] = (1, 2, 4),
                         seed: int | torch.Generator | None = None,
-                        params: HierarchicalSampling = HierarchicalSampling()) -> HeatmapBatch:
+                        params: HierarchicalSampling = HierarchicalSampling(),
+                        independent: bool = False) -> HeatmapBatch:
     """Hierarchical heatmaps: level 0 has the root c0; level l > 0 centres are c0 + N(0, child_std) in
     absolute terms, stored with a parent in level l - 1 (centre k's parent is k * n_{l-1} // n_l), so
-    dragging a centre carries its descendants."""
+    dragging a centre carries its descendants.
+
+    independent=True is the paper's Non-Hie ablation (Table IV): every level's centres are drawn like the
+    root, ignoring c0, so the levels need not agree on where the object is."""
     gen = _generator(seed)
     levels: list[HeatmapLevel] = []
     parents: list[list[int | None]] = []
@@ -79,10 +83,11 @@ def sample_hierarchical(batch_size: int, centres_per_level: tuple[int, ...] = (1
     for li, n in enumerate(centres_per_level):
         lo, hi, add, div = params.widths[min(li, len(params.widths) - 1)]
         s = (torch.rand(batch_size, n, generator=gen) * (hi - lo) + lo + add) / div
-        if li == 0:
+        if li == 0 or independent:
             centres = _normal_in_box((batch_size, n, 2), 0.5, params.root_std, *params.root_range, gen)
-            root = centres[:, :1]
-            parents.append([None] * n)
+            root = centres[:, :1] if li == 0 else root
+            prev = centres_per_level[li - 1] if li else 1
+            parents.append([None] * n if li == 0 else [k * prev // n for k in range(n)])
         else:
             assert root is not None
             offsets = torch.randn(batch_size, n, 2, generator=gen) * params.child_std
@@ -108,7 +113,8 @@ def sample_heatmaps(config: HeatmapConfig, batch_size: int,
                     seed: int | torch.Generator | None = None) -> HeatmapBatch:
     """Draw heatmaps of the kind a model with this heatmap config was trained on."""
     if config.mode == "hierarchical":
-        return sample_hierarchical(batch_size, tuple(config.centres_per_level), seed)
+        return sample_hierarchical(batch_size, tuple(config.centres_per_level), seed,
+                                   independent=config.sampling == "independent")
     return sample_multi_object(batch_size, config.num_objects, seed)
 
 

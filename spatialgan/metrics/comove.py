@@ -100,14 +100,18 @@ def match_displacement(lab0: np.ndarray, f0: np.ndarray, img0: np.ndarray, lab1:
 
 
 def _move(batch: HeatmapBatch, index: torch.Tensor, shift: torch.Tensor) -> HeatmapBatch:
-    """Move centre `index[b]` of the finest level by `shift[b]` (the sub-heatmap the model sees at every layer
-    in multi mode; a leaf in hierarchical mode, so no other centre moves with it)."""
+    """Move object `index[b]` by `shift[b]`. Multi mode: that sub-heatmap, which the model sees at every layer.
+    Hierarchical mode: the root with all its descendants, i.e. every centre, as the editor drags it (a single-
+    object model has one object; moving a leaf alone would move a part of it at most)."""
     levels = list(batch.levels)
-    lv = levels[-1]
-    centres = lv.centres.clone()
-    rows = torch.arange(centres.shape[0])
-    centres[rows, index] += shift
-    levels[-1] = HeatmapLevel(centres, lv.sigmas, lv.weights)
+    rows = torch.arange(shift.shape[0])
+    for li, lv in enumerate(levels):
+        centres = lv.centres.clone()
+        if batch.mode == "hierarchical":
+            centres += shift[:, None]
+        elif li == len(levels) - 1:
+            centres[rows, index] += shift
+        levels[li] = HeatmapLevel(centres, lv.sigmas, lv.weights)
     return HeatmapBatch(batch.mode, levels, batch.parents)
 
 
@@ -129,9 +133,10 @@ def co_move_ratio(G: Generator, seg: TinyUNet, num: int = 200, seed: int = 0, ba
             b = min(batch, num - s)
             z = torch.randn(G.z_shape(b), generator=gen)
             hb = sample_heatmaps(G.config.heatmap, b, seed=gen)
-            n = hb.levels[-1].num_centres
-            index = torch.randint(n, (b,), generator=gen)
-            before = hb.levels[-1].centres[torch.arange(b), index]
+            # The moved object's centre: a random sub-heatmap (multi) or the root (hierarchical, see _move).
+            lv = hb.levels[-1] if hb.mode == "multi" else hb.levels[0]
+            index = torch.randint(lv.num_centres, (b,), generator=gen)
+            before = lv.centres[torch.arange(b), index]
             angle = torch.rand(b, generator=gen) * 2 * np.pi
             length = torch.rand(b, generator=gen) * (cfg.max_shift - cfg.min_shift) + cfg.min_shift
             target = before + length[:, None] * torch.stack([angle.cos(), angle.sin()], 1)

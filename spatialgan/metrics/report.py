@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from ..errors import SpatialGANError
+
 
 def machine() -> dict[str, Any]:
     """What produced a number: CPU/GPU, torch, and the load average (the CPU is often shared)."""
@@ -35,8 +37,11 @@ def machine() -> dict[str, Any]:
 def train_run(out: Path, flags: list[str], log: Path | None = None) -> tuple[Path, float]:
     """Train with `spatialgan-train` (unless `out` already holds a finished export) and export the EMA generator.
 
-    Returns (checkpoint path, wall seconds spent training here; 0 when reused)."""
+    Returns (checkpoint path, wall seconds spent training here; 0 when reused). A run found in `out` is reused
+    or resumed only if it was started with the same recipe, so a table never mixes budgets or settings."""
     ckpt = out / "G.safetensors"
+    if (out / "train_config.json").is_file():
+        _check_same_recipe(out, flags)
     if ckpt.is_file():
         return ckpt, 0.0
     t0 = time.monotonic()
@@ -54,6 +59,19 @@ def train_run(out: Path, flags: list[str], log: Path | None = None) -> tuple[Pat
     subprocess.run([sys.executable, "-m", "spatialgan.training.cli", "--resume", str(out), "--export", str(ckpt)],
                    check=True, stdout=subprocess.DEVNULL)
     return ckpt, secs
+
+
+def _check_same_recipe(out: Path, flags: list[str]) -> None:
+    from ..training.cli import build_parser, settings
+    from ..training.config import TrainConfig
+
+    want = TrainConfig(**settings(build_parser().parse_args(flags))).to_dict()
+    have = TrainConfig.load(out / "train_config.json").to_dict()
+    how_often = {"workers", "snapshot_kimg", "sample_kimg", "log_steps"}  # do not change what is trained
+    diff = sorted(k for k in want if k not in how_often and want[k] != have.get(k))
+    if diff:
+        what = "; ".join(f"{k}: {have.get(k)!r} there, {want[k]!r} asked" for k in diff)
+        raise SpatialGANError(f"{out} holds a run with other settings ({what}); remove it or pick another runs folder")
 
 
 def write(out_stem: Path, md: str, data: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..cli.common import run_cli
-from ..config import ENCODINGS
+from ..config import ENCODINGS, HEATMAP_SAMPLINGS
 from ..device import describe, pick_device
 from ..errors import SpatialGANError
 from .config import TrainConfig
@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--heatmap-mode", choices=("hierarchical", "multi"), help="default: multi for sel_indoor")
     g.add_argument("--no-align", dest="align", action="store_false", default=None, help="train without L_align")
     g.add_argument("--align-weight", type=float)
+    g.add_argument("--align-target", choices=("auto", "sum", "indoor"),
+                   help="alignment target: sum of heatmaps (Eq. 4), min over objects (Eq. 5); auto: Eq. 5 for multi")
+    g.add_argument("--heatmap-sampling", choices=HEATMAP_SAMPLINGS,
+                   help="paper (default); ablations: independent levels (Non-Hie) or Gaussian noise maps")
     g.add_argument("--batch", type=int, help="global batch over all processes (default 16)")
     g.add_argument("--g-lr", type=float)
     g.add_argument("--d-lr", type=float)

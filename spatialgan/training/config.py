@@ -7,9 +7,9 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from ..config import DiscriminatorConfig, Encoding, GeneratorConfig, HeatmapMode, _from_dict, preset
+from ..config import DiscriminatorConfig, Encoding, GeneratorConfig, HeatmapMode, HeatmapSampling, _from_dict, preset
 from ..errors import ConfigError
 
 
@@ -19,7 +19,11 @@ class TrainConfig:
     resolution: int = 64
     encoding: Encoding = "sel_norm"  # "none" trains the plain StyleGAN2 baseline
     heatmap_mode: HeatmapMode | None = None  # default: multi for sel_indoor, else hierarchical
+    heatmap_sampling: HeatmapSampling = "paper"  # "independent" / "noise": the Table IV ablations
     align: bool = True  # L_align (Eq. 4), or L_align_indoor (Eq. 5) for multi-object heatmaps
+    # Which target the alignment uses: "auto" is Eq. 5 (min over objects) for multi-object heatmaps and Eq. 4
+    # (their sum) otherwise; "sum" forces Eq. 4, as in Table I's rows before "+ L_align_indoor".
+    align_target: Literal["auto", "sum", "indoor"] = "auto"
     align_weight: float = 1.0
     align_tau: float = 0.25
     batch: int = 16  # global batch, split over processes
@@ -63,6 +67,10 @@ class TrainConfig:
             raise ConfigError(f"style_mixing must be a probability, got {self.style_mixing}")
         if self.align and self.encoding == "none":
             raise ConfigError("alignment needs heatmaps: use --no-align with encoding 'none' (the baseline)")
+        if self.align and self.heatmap_sampling == "noise":
+            raise ConfigError("noise maps give L_align nothing to align to: use --no-align with --heatmap-sampling noise")
+        if self.align_target not in ("auto", "sum", "indoor"):
+            raise ConfigError(f"align_target must be auto, sum or indoor, got {self.align_target!r}")
         self.model_configs()  # validates the architecture early, with the field named
 
     @property
@@ -78,11 +86,18 @@ class TrainConfig:
     def total_steps(self) -> int:
         return max(1, math.ceil(self.total_kimg * 1000 / self.batch))
 
+    @property
+    def align_indoor(self) -> bool:
+        """Whether the alignment takes Eq. 5's minimum over objects rather than Eq. 4's sum."""
+        if self.align_target == "auto":
+            return self.model_configs()[0].heatmap.mode == "multi"
+        return self.align_target == "indoor"
+
     def steps_for(self, kimg: float) -> int:
         return max(1, round(kimg * 1000 / self.batch))
 
     def model_configs(self) -> tuple[GeneratorConfig, DiscriminatorConfig]:
-        g, d = preset(self.resolution, self.encoding, self.heatmap_mode)
+        g, d = preset(self.resolution, self.encoding, self.heatmap_mode, self.heatmap_sampling)
         g_over = {k: getattr(self, k) for k in ("channel_base", "channel_max", "w_dim", "mapping_layers",
                                                  "sel_hidden", "heatmap_features") if getattr(self, k) is not None}
         if "w_dim" in g_over:

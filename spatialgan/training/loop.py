@@ -54,6 +54,9 @@ class StepStats:
     loss_align: float
     loss_d: float
     r1: float
+    # Untruncated mean |GradCAM - target| (tau = 0): a progress monitor only. The truncated loss averages just
+    # the pixels still off by more than tau, so it can stay flat while fewer and fewer pixels are off.
+    align_l1: float = float("nan")
 
 
 def _seed(*parts: int) -> int:
@@ -92,7 +95,7 @@ class Trainer:
         if cfg.batch % dist.world:
             raise SpatialGANError(f"batch {cfg.batch} must be divisible by the {dist.world} processes")
         self.levels = list(gcfg.heatmap.levels) if gcfg.uses_heatmaps else []
-        self.indoor = gcfg.heatmap.mode == "multi"
+        self.indoor = cfg.align_indoor
         self.fixed_z = torch.randn(SAMPLE_SEEDS, gcfg.num_codes, gcfg.z_dim,
                                    generator=torch.Generator().manual_seed(_seed(cfg.seed, 777)))
         self.fixed_heatmaps = sample_heatmaps(gcfg.heatmap, SAMPLE_SEEDS, seed=_seed(cfg.seed, 778))
@@ -130,6 +133,7 @@ class Trainer:
     def model_meta(self) -> dict:
         return {"kimg": round(self.kimg, 3), "steps": self.step, "train_seconds": round(self.elapsed, 1),
                 "data": self.cfg.data, "seed": self.cfg.seed, "align": self.cfg.align,
+                "align_target": ("indoor" if self.indoor else "sum") if self.cfg.align else None,
                 "batch": self.cfg.batch, "processes": self.dist.world, "device": self.device.type}
 
     # ---- one step -------------------------------------------------------------------------------------
@@ -173,10 +177,13 @@ class Trainer:
         with frozen(self.D):
             out = self.D(img, feature_resolutions=self.levels if cfg.align else ())
             loss_g = g_nonsaturating(out.logits)
-            loss_align = torch.zeros((), device=self.device)
+            loss_align = align_l1 = torch.zeros((), device=self.device)
             if cfg.align:
                 cams = cams_from_output(out, self.levels)
-                loss_align = align_distance(cams, {r: hm[r] for r in self.levels}, self.indoor, cfg.align_tau)
+                targets = {r: hm[r] for r in self.levels}
+                loss_align = align_distance(cams, targets, self.indoor, cfg.align_tau)
+                with torch.no_grad():
+                    align_l1 = align_distance(cams, targets, self.indoor, tau=0.0) / len(self.levels)
             total_g = loss_g + cfg.align_weight * loss_align
         self.opt_G.zero_grad(set_to_none=True)
         total_g.backward()
@@ -189,10 +196,11 @@ class Trainer:
         self.opt_D.zero_grad(set_to_none=True)
         loss_d.backward()
 
-        stats = torch.stack([loss_g.detach(), loss_align.detach(), loss_d.detach()])
+        stats = torch.stack([loss_g.detach(), loss_align.detach(), loss_d.detach(), align_l1])
         average_tensor(stats, self.dist)
         if not torch.isfinite(stats).all():  # every process sees the same averaged values: all stop together
-            names = [n for n, v in zip(("G adversarial", "alignment", "D"), stats.tolist()) if not math.isfinite(v)]
+            names = list(dict.fromkeys(n for n, v in zip(("G adversarial", "alignment", "D", "alignment"),
+                                                          stats.tolist()) if not math.isfinite(v)))
             raise TrainingStopped(f"the {' and '.join(names)} loss became {stats.tolist()} at step {step} "
                                   f"({self.kimg:.1f} kimg); nothing of this step was applied")
         average_gradients(self.G, self.dist)
@@ -215,7 +223,8 @@ class Trainer:
 
         self.step += 1
         self._update_ema()
-        return StepStats(self.step, self.kimg, *stats.tolist(), r1_value)
+        loss_g_v, loss_align_v, loss_d_v, align_l1_v = stats.tolist()
+        return StepStats(self.step, self.kimg, loss_g_v, loss_align_v, loss_d_v, r1_value, align_l1_v)
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -260,7 +269,7 @@ class Trainer:
         r1 = [st.r1 for st, _ in window if not math.isnan(st.r1)]
         sec = sum(dt for _, dt in window) / len(window)
         row = {"step": last.step, "kimg": round(last.kimg, 3), "loss_g": mean("loss_g"),
-               "loss_align": mean("loss_align"), "loss_d": mean("loss_d"), "r1": r1[-1] if r1 else None,
+               "loss_align": mean("loss_align"), "align_l1": mean("align_l1"), "loss_d": mean("loss_d"), "r1": r1[-1] if r1 else None,
                "sec_per_step": round(sec, 4), "img_per_s": round(self.cfg.batch / max(sec, 1e-9), 2),
                "time": round(self.elapsed, 1)}
         with open(self.run_dir / LOG, "a") as f:
