@@ -293,3 +293,30 @@ def test_co_move_moves_one_object() -> None:
     moved = _move(hh, torch.tensor([0, 0]), shift)
     for lv0, lv1 in zip(hh.levels, moved.levels):
         assert torch.allclose(lv1.centres - lv0.centres, shift[:, None].expand_as(lv0.centres))
+
+
+def test_alignment_compare_sees_a_perfect_cam_and_a_shuffled_one() -> None:
+    from spatialgan.heatmaps import combine, sample_heatmaps
+    from spatialgan.metrics.alignment import compare
+
+    G, _ = tiny_models("sel_norm", "hierarchical")
+    maps = G.render_heatmaps(sample_heatmaps(G.config.heatmap, 8, seed=0))
+    perfect = {r: combine(m) for r, m in maps.items()}  # a D that attends exactly where the heatmaps are
+    stats = compare(perfect, maps, torch.roll(torch.arange(8), 1), indoor=False)
+    for r, (l1_m, l1_s, corr_m, corr_s, flat) in stats.items():
+        assert l1_m == pytest.approx(0.0, abs=1e-6) and corr_m == pytest.approx(8.0, rel=1e-4)  # sums over 8
+        assert l1_s > 0.05 * 8 and corr_s < corr_m and flat == 0
+
+
+def test_cli_align_on_a_training_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from spatialgan.training import Trainer
+    from training_fixtures import ToyImages, tiny_train_config
+
+    Trainer(tiny_train_config(total_kimg=0.008), tmp_path / "run", dataset=ToyImages(), progress=False).run()
+    assert metrics_main(["align", str(tmp_path / "run"), "--num", "6", "--batch", "4", "--device", "cpu",
+                         "--no-progress"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["indoor"] is True and out["num"] == 6 and [lv["resolution"] for lv in out["levels"]] == [4, 8, 16]
+    assert all(0 <= lv["l1_matched"] <= 1 and -1 <= lv["corr_shuffled"] <= 1 for lv in out["levels"])
+    assert metrics_main(["align", str(tmp_path / "nothing"), "--device", "cpu"]) == 2
+    assert "not a training run folder" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""spatialgan-metrics: FID/KID of a generator, the co-move ratio (paper Table I), and the segmenter it needs."""
+"""spatialgan-metrics: FID/KID of a generator, the co-move ratio (paper Table I) and the segmenter it needs, and how
+closely a training run's discriminator attention follows the heatmaps (what L_align trains)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..errors import SpatialGANError
 EPILOG = """examples:
   spatialgan-metrics fid checkpoints/pets128.safetensors --data pets --num 2000
   spatialgan-metrics comove checkpoints/rooms128.safetensors --segmenter checkpoints/seg_rooms32.safetensors
+  spatialgan-metrics align runs/rooms64 --num 256
   spatialgan-metrics train-seg --data rooms --resolution 32 --channels 8,16,32 --out checkpoints/seg_rooms32.safetensors --minutes 8
 """
 
@@ -42,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--batch", type=int, default=16)
 
+    a = sub.add_parser("align", help="GradCAM of D vs the heatmaps, matched against shuffled (a run's snapshot)")
+    a.add_argument("run", type=Path, help="a spatialgan-train run folder (it holds D; exported models do not)")
+    a.add_argument("--num", type=int, default=256, help="generated images (default 256)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--batch", type=int, default=32)
+
     s = sub.add_parser("train-seg", help="train the tiny U-Net segmenter on procedural masks")
     s.add_argument("--data", default="rooms", choices=["rooms", "pets"])
     s.add_argument("--out", required=True, type=Path)
@@ -55,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=int, default=16)
     s.add_argument("--seed", type=int, default=0)
 
-    for q in (f, c, s):
+    for q in (f, c, a, s):
         q.add_argument("--device", default="auto")
         q.add_argument("--no-progress", action="store_true")
         q.add_argument("--json", type=Path, default=None, help="also write the result here")
@@ -85,6 +93,18 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
                              "per_class_iou": {k: round(v, 4) for k, v in acc.per_class_iou.items()}}}
         save_segmenter(net, args.out, info)
         return {"out": str(args.out), **info}
+
+    if args.command == "align":
+        from .alignment import heatmap_alignment, load_run
+
+        G, D, indoor = load_run(args.run, device)
+        res = heatmap_alignment(G, D, indoor, args.num, args.batch, args.seed)
+        if progress:
+            for lv in res.levels:
+                print(f"level {lv.resolution:>3}: |GradCAM - H| matched {lv.l1_matched:.4f} vs shuffled "
+                      f"{lv.l1_shuffled:.4f}; correlation {lv.corr_matched:+.3f} vs {lv.corr_shuffled:+.3f}; "
+                      f"flat maps {lv.flat:.0%}", file=sys.stderr)
+        return {"run": str(args.run), **res.to_dict()}
 
     from ..checkpoint import load_checkpoint
 
