@@ -320,3 +320,23 @@ def test_cli_align_on_a_training_run(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert all(0 <= lv["l1_matched"] <= 1 and -1 <= lv["corr_shuffled"] <= 1 for lv in out["levels"])
     assert metrics_main(["align", str(tmp_path / "nothing"), "--device", "cpu"]) == 2
     assert "not a training run folder" in capsys.readouterr().err
+
+
+def test_track_patch_finds_a_shifted_texture_and_refuses_a_flat_one() -> None:
+    from spatialgan.metrics.comove import track_patch
+
+    g = torch.Generator().manual_seed(0)
+    img0 = torch.zeros(3, 32, 32)
+    img0[:, 10:18, 12:20] = torch.rand(3, 8, 8, generator=g) * 2 - 1  # a textured object on a flat background
+    img1 = torch.roll(img0, shifts=(-2, 3), dims=(1, 2))  # moved 3 px right, 2 px up
+    q = track_patch(img0, img1, np.array([16 / 32, 14 / 32]), search=0.25)
+    assert np.allclose(q, [3 / 32, -2 / 32])
+    assert np.allclose(track_patch(img0, img0, np.array([0.5, 0.44]), search=0.25), 0)
+    assert track_patch(img0, img1, np.array([0.9, 0.9]), search=0.25) == "flat"
+
+
+def test_patch_co_move_needs_no_segmenter() -> None:
+    G, _ = tiny_models("sel_indoor", "multi")
+    res = co_move_ratio(G, None, 6, batch=4, progress=False, cfg=CoMoveConfig(min_patch_std=0.0))
+    assert res.method == "patch" and res.measured + res.no_object == res.attempted == 6 and res.lost == 0
+    assert np.isfinite(res.ratio)

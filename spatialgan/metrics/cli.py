@@ -37,9 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--cache", type=Path, default=None, help="reference statistics folder "
                    "(default ~/.cache/spatialgan/fid or $SPATIALGAN_CACHE)")
 
-    c = sub.add_parser("comove", help="co-move ratio of a multi-object checkpoint (paper Table I)")
+    c = sub.add_parser("comove", help="co-move ratio: does the object under a moved centre follow it (Table I)")
     c.add_argument("checkpoint")
-    c.add_argument("--segmenter", required=True, type=Path)
+    c.add_argument("--segmenter", type=Path, default=None,
+                   help="segmenter weights (the paper's measure); without it the patch under the centre is tracked")
     c.add_argument("--num", type=int, default=200, help="moves to try (default 200)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--batch", type=int, default=16)
@@ -119,7 +120,7 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
     from .comove import co_move_ratio
     from .segmentation import load_segmenter
 
-    seg = load_segmenter(args.segmenter, device)
+    seg = load_segmenter(args.segmenter, device) if args.segmenter is not None else None
     res = co_move_ratio(G, seg, args.num, seed=args.seed, batch=args.batch, progress=progress)
     return {"checkpoint": args.checkpoint, **res.to_dict()}
 

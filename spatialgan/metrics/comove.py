@@ -3,6 +3,10 @@
 Move sub-heatmap centre i by a random vector p and regenerate with the same latent codes; find the object that
 contained the centre by segmentation, match it in the new image by smallest feature distance, and take the
 displacement q of its centroid. ratio = (p . q) / |p|^2, averaged; 1 is ideal, 0 means nothing moved.
+
+Without a segmenter, q comes from tracking the image patch under the centre instead (`track_patch`): not the
+paper's definition, but it needs no recognisable objects, so it also measures small-budget models whose images a
+segmenter reads as all background.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ class CoMoveConfig:
     min_area: int = 6          # segmenter pixels for a component to count as an object
     class_weight: float = 10.0  # matching: a different class costs as much as a large appearance change
     psi: float = 1.0
+    patch: float = 0.08        # patch tracking: half-width in image units (the smallest object sigma)
+    min_patch_std: float = 0.03  # patch tracking: flatter patches (in [-1, 1] units) cannot be tracked
 
 
 @dataclass(frozen=True)
@@ -36,8 +42,9 @@ class CoMoveResult:
     median: float
     measured: int              # moves whose centre lay on an object and whose object was found again
     attempted: int
-    no_object: int             # centre fell on background before the move
+    no_object: int             # centre fell on background before the move (patch tracking: on a flat patch)
     lost: int                  # no object left in the moved image to match
+    method: str = "segment"    # "segment" (the paper's) or "patch" (patch tracking)
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -99,6 +106,30 @@ def match_displacement(lab0: np.ndarray, f0: np.ndarray, img0: np.ndarray, lab1:
     return _centroid(cands[int(np.argmin(dists))][1]) - _centroid(src)
 
 
+def track_patch(img0: torch.Tensor, img1: torch.Tensor, centre: np.ndarray, search: float,
+                cfg: CoMoveConfig = CoMoveConfig()) -> np.ndarray | str:
+    """Displacement (image units) of the patch of img0 around `centre` (x, y) to its best match in img1 by the
+    sum of squared differences, within `search` image units; images (3, R, R). Returns "flat" when the patch has
+    no texture to track. Ties go to the smaller displacement, so a patch that did not move reads as 0."""
+    r = img0.shape[-1]
+    half = max(1, round(cfg.patch * r))
+    cx, cy = (np.clip(np.asarray(centre) * r, half, r - 1 - half)).astype(int)
+    patch = img0[:, cy - half:cy + half + 1, cx - half:cx + half + 1]
+    if float(patch.std()) < cfg.min_patch_std:
+        return "flat"
+    # SSD at every position at once: sum(I1^2) over the window - 2 corr(I1, P) + sum(P^2).
+    ones = torch.ones(1, 3, *patch.shape[1:], dtype=img0.dtype, device=img0.device)
+    ssd = (torch.nn.functional.conv2d(img1[None] ** 2, ones) - 2 * torch.nn.functional.conv2d(img1[None], patch[None])
+           + patch.square().sum())[0, 0]  # (R - 2 half, R - 2 half), index = window centre - half
+    ys, xs = torch.meshgrid(torch.arange(ssd.shape[0]), torch.arange(ssd.shape[1]), indexing="ij")
+    dy, dx = (ys + half - cy).to(ssd), (xs + half - cx).to(ssd)
+    s = max(1, int(np.ceil(search * r)))
+    ssd = torch.where((dy.abs() <= s) & (dx.abs() <= s), ssd, torch.full_like(ssd, float("inf")))
+    ssd = ssd + 1e-6 * (dx.square() + dy.square())
+    k = int(ssd.argmin())
+    return np.array([float(dx.flatten()[k]), float(dy.flatten()[k])]) / r
+
+
 def _move(batch: HeatmapBatch, index: torch.Tensor, shift: torch.Tensor) -> HeatmapBatch:
     """Move object `index[b]` by `shift[b]`. Multi mode: that sub-heatmap, which the model sees at every layer.
     Hierarchical mode: the root with all its descendants, i.e. every centre, as the editor drags it (a single-
@@ -116,9 +147,10 @@ def _move(batch: HeatmapBatch, index: torch.Tensor, shift: torch.Tensor) -> Heat
 
 
 @torch.no_grad()
-def co_move_ratio(G: Generator, seg: TinyUNet, num: int = 200, seed: int = 0, batch: int = 16,
+def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int = 0, batch: int = 16,
                   cfg: CoMoveConfig = CoMoveConfig(), progress: bool = True) -> CoMoveResult:
-    """Average co-move ratio over `num` random (latent, heatmap, centre, move) draws."""
+    """Average co-move ratio over `num` random (latent, heatmap, centre, move) draws; seg=None tracks the patch
+    under the centre instead of a segmented object."""
     from tqdm import tqdm
 
     if not G.heatmap_resolutions:
@@ -148,6 +180,16 @@ def co_move_ratio(G: Generator, seg: TinyUNet, num: int = 200, seed: int = 0, ba
             for h in (hb, moved):
                 maps = {r: m.to(device, dtype) for r, m in G.render_heatmaps(h.to(device)).items()}
                 imgs.append(G.synthesis(ws, maps, noise_mode="const").image.float().clamp(-1, 1))
+            if seg is None:
+                for k in range(b):
+                    q = track_patch(imgs[0][k].cpu(), imgs[1][k].cpu(), before[k].numpy(), cfg.max_shift + cfg.margin,
+                                    cfg)
+                    if isinstance(q, str):
+                        no_object += 1
+                        continue
+                    ratios.append(float(p[k] @ q / (p[k] @ p[k])))
+                bar.update(b)
+                continue
             small = [torch.nn.functional.interpolate(im, size=(seg.config.resolution,) * 2, mode="area")
                      for im in imgs]
             seg_device = next(seg.parameters()).device
@@ -163,7 +205,10 @@ def co_move_ratio(G: Generator, seg: TinyUNet, num: int = 200, seed: int = 0, ba
                 ratios.append(float(p[k] @ q / (p[k] @ p[k])))
             bar.update(b)
     if not ratios:
+        if seg is None:
+            raise SpatialGANError(f"no move could be measured in {num} tries: every patch under a centre was flat")
         raise SpatialGANError(f"no move could be measured in {num} tries (centres on background: {no_object}, "
                               f"objects lost: {lost}); is the segmenter trained on this kind of image?")
     arr = np.asarray(ratios)
-    return CoMoveResult(float(arr.mean()), float(arr.std()), float(np.median(arr)), len(arr), num, no_object, lost)
+    return CoMoveResult(float(arr.mean()), float(arr.std()), float(np.median(arr)), len(arr), num, no_object, lost,
+                        "segment" if seg is not None else "patch")
