@@ -121,10 +121,10 @@ def main() -> int:
               "and the heatmaps at levels 4/8/16 over 256 samples, averaged over the levels, for each image's own "
               "heatmaps and for another image's. The gap is what L_align has achieved; it needs the run's D, so the "
               "bundled model has none."]
-    ran = [r["row"] for r in rows]
-    missing = [k for k in ROWS if k not in ran]
-    lines += ["", f"Rows run: {', '.join(ran)}." + (f" Not run here: {', '.join(missing)} (CPU time)." if missing else ""),
-              ""]
+    trained = list(args.train)
+    missing = [k for k in ROWS if k not in trained]
+    lines += ["", f"Rows trained here: {', '.join(trained) or 'none'}."
+              + (f" Not run: {', '.join(missing)}." if missing else ""), ""]
     write(args.out, "\n".join(lines), {"command": command_line(), "machine": mach, "segmenter": seg_info, "rows": rows})
     return 0
 

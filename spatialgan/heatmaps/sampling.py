@@ -85,15 +85,13 @@ def sample_hierarchical(batch_size: int, centres_per_level: tuple[int, ...] = (1
         s = (torch.rand(batch_size, n, generator=gen) * (hi - lo) + lo + add) / div
         if li == 0 or independent:
             centres = _normal_in_box((batch_size, n, 2), 0.5, params.root_std, *params.root_range, gen)
-            root = centres[:, :1] if li == 0 else root
-            prev = centres_per_level[li - 1] if li else 1
-            parents.append([None] * n if li == 0 else [k * prev // n for k in range(n)])
+            if li == 0:
+                root = centres[:, :1]
         else:
             assert root is not None
             offsets = torch.randn(batch_size, n, 2, generator=gen) * params.child_std
             centres = (root + offsets).clamp(-params.child_limit, 1 + params.child_limit)
-            prev = centres_per_level[li - 1]
-            parents.append([k * prev // n for k in range(n)])
+        parents.append([None] * n if li == 0 else [k * centres_per_level[li - 1] // n for k in range(n)])
         levels.append(HeatmapLevel(centres, _sigma_from_s(s), torch.ones(batch_size, n)))
     return HeatmapBatch("hierarchical", levels, parents)
 
