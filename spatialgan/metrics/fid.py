@@ -104,18 +104,24 @@ def dataset_batches(dataset: Dataset, count: int, batch: int = 32, start: int = 
 @torch.no_grad()
 def generator_batches(G: Generator, count: int, batch: int = 32, seed: int = 0, psi: float = 1.0,
                       device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
-    """`count` images of G with heatmaps drawn as in training (no truncation by default, as FID requires)."""
+    """`count` images of G with heatmaps drawn as in training (no truncation by default, as FID requires).
+
+    Fully determined by `seed`: the per-pixel noise (and a "noise" ablation model's maps) come from torch's
+    global generator, which is seeded per batch inside a fork, so the caller's random state is left alone."""
     gen = torch.Generator().manual_seed(seed)
     dtype = next(G.parameters()).dtype
+    forked = [device] if torch.device(device).type == "cuda" else []
     for s in range(0, count, batch):
         b = min(batch, count - s)
         z = torch.randn(G.z_shape(b), generator=gen).to(device)
-        maps = None
-        if G.heatmap_resolutions:
-            hb = sample_heatmaps(G.config.heatmap, b, seed=gen).to(device)
-            maps = {r: m.to(dtype) for r, m in G.render_heatmaps(hb).items()}
-        ws = G.mapping(z.to(dtype), psi=psi)
-        img = G.synthesis(ws, maps, noise_mode="random").image.float()
+        with torch.random.fork_rng(devices=forked):
+            torch.manual_seed(seed * 1_000_003 + s)
+            maps = None
+            if G.heatmap_resolutions:
+                hb = sample_heatmaps(G.config.heatmap, b, seed=gen).to(device)
+                maps = {r: m.to(dtype) for r, m in G.render_heatmaps(hb).items()}
+            ws = G.mapping(z.to(dtype), psi=psi)
+            img = G.synthesis(ws, maps, noise_mode="random").image.float()
         yield ((img.clamp(-1, 1) + 1) * 127.5).cpu()
 
 
