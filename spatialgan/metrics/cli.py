@@ -17,6 +17,7 @@ from ..errors import SpatialGANError
 EPILOG = """examples:
   spatialgan-metrics fid checkpoints/pets128.safetensors --data pets --num 2000
   spatialgan-metrics comove checkpoints/rooms128.safetensors --segmenter checkpoints/seg_rooms32.safetensors
+  spatialgan-metrics comove checkpoints/pets128.safetensors --num 300      # patch tracking, no segmenter
   spatialgan-metrics align runs/rooms64 --num 256
   spatialgan-metrics train-seg --data rooms --resolution 32 --channels 8,16,32 --out checkpoints/seg_rooms32.safetensors --minutes 8
 """
