@@ -21,7 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from table_3_fid import train_flags
+from table_3_fid import budget_options, train_flags
 
 from spatialgan import load_checkpoint, pick_device
 from spatialgan.errors import SpatialGANError
@@ -47,11 +47,7 @@ def main() -> int:
     ap.add_argument("--train", nargs="*", default=[], choices=list(ROWS), help="rows to train and measure")
     ap.add_argument("--segmenter", type=Path, default=ROOT / "checkpoints" / "seg_rooms32.safetensors")
     ap.add_argument("--num", type=int, default=200, help="moves per row")
-    ap.add_argument("--kimg", type=float, default=2.0, help="training budget per trained row")
-    ap.add_argument("--resolution", type=int, default=32)
-    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "table1")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "table_1_comove")
+    budget_options(ap, 2.0, ROOT / "runs" / "table1", Path(__file__).parent / "results" / "table_1_comove")
     args = ap.parse_args()
     if not args.bundled and not args.train:
         ap.error("nothing to do: pass --bundled and/or --train ROW ...")
@@ -66,7 +62,7 @@ def main() -> int:
     for name in args.train:
         flags = train_flags("rooms", args.resolution, args.kimg, device, ROWS[name][1])
         run = args.runs / name
-        ckpt, secs = train_run(run, flags, log=run.parent / f"{name}.log")
+        ckpt, secs = train_run(run, flags)
         targets.append((name, ROWS[name][0] + f" ({args.resolution} px, {args.kimg} kimg)", ckpt,
                         {"budget": f"{args.kimg} kimg at {args.resolution} px, batch 16, seed 0, small arch",
                          "train_flags": flags, "train_seconds_here": round(secs)}))

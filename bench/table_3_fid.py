@@ -37,6 +37,15 @@ def train_flags(data: str, resolution: int, kimg: float, device: object, flags: 
             "--snapshot-kimg", str(kimg / 2), "--sample-kimg", "1000", "--device", str(device), *SMALL_ARCH, *flags]
 
 
+def budget_options(ap: argparse.ArgumentParser, kimg: float, runs: Path, out: Path) -> None:
+    """The options every paper-table script shares: the equal training budget, where runs live, device, output."""
+    ap.add_argument("--kimg", type=float, default=kimg, help="training budget per trained row")
+    ap.add_argument("--resolution", type=int, default=32)
+    ap.add_argument("--runs", type=Path, default=runs, help="run folders (finished runs with the same recipe are reused)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", type=Path, default=out, help="results file stem (.md and .json)")
+
+
 def fid_rows(targets: list[tuple[str, str, Path, dict]], num: int, net: InceptionFeatures, cache: Path | None,
              device: object) -> list[dict]:
     """FID / KID of each (data, label, checkpoint, extra) against `num` real images, printed as they finish."""
@@ -72,12 +81,8 @@ def main() -> int:
     ap.add_argument("--bundled", action="store_true")
     ap.add_argument("--train", nargs="*", default=[], choices=["pets", "rooms"])
     ap.add_argument("--num", type=int, default=2000, help="generated (and real) images per FID")
-    ap.add_argument("--kimg", type=float, default=2.0)
-    ap.add_argument("--resolution", type=int, default=32)
-    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "table3")
     ap.add_argument("--cache", type=Path, default=None, help="reference statistics folder")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "table_3_fid")
+    budget_options(ap, 2.0, ROOT / "runs" / "table3", Path(__file__).parent / "results" / "table_3_fid")
     args = ap.parse_args()
     if not args.bundled and not args.train:
         ap.error("nothing to do: pass --bundled and/or --train DATA ...")
@@ -94,7 +99,7 @@ def main() -> int:
         for name, flags in (("StyleGAN2 baseline", BASELINE), ("SpatialGAN", SPATIAL[data])):
             all_flags = train_flags(data, args.resolution, args.kimg, device, flags)
             run = args.runs / f"{data}{args.resolution}_{flags[1]}"
-            ckpt, secs = train_run(run, all_flags, log=run.parent / f"{run.name}.log")
+            ckpt, secs = train_run(run, all_flags)
             targets.append((data, f"{name} ({args.resolution} px)", ckpt,
                             {"budget": f"{args.kimg} kimg, batch 16, seed 0, small arch", "train_flags": all_flags,
                              "train_seconds_here": round(secs)}))

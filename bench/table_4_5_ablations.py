@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from table_3_fid import BASELINE, FID_CAVEAT, fid_rows, header, train_flags
+from table_3_fid import BASELINE, FID_CAVEAT, budget_options, fid_rows, header, train_flags
 
 from spatialgan import pick_device
 from spatialgan.metrics import InceptionFeatures
@@ -42,12 +42,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tables", type=int, nargs="+", default=[4, 5], choices=[4, 5])
     ap.add_argument("--num", type=int, default=500, help="generated (and real) images per FID")
-    ap.add_argument("--kimg", type=float, default=16.0)
-    ap.add_argument("--resolution", type=int, default=32)
-    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "table3_16")
     ap.add_argument("--cache", type=Path, default=None, help="reference statistics folder")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "table_4_5_ablations")
+    budget_options(ap, 16.0, ROOT / "runs" / "table3_16", Path(__file__).parent / "results" / "table_4_5_ablations")
     args = ap.parse_args()
     device = pick_device(args.device)
     names = list(dict.fromkeys(n for t in args.tables for n in TABLES[t][0]))
@@ -56,7 +52,7 @@ def main() -> int:
         label, flags = ROWS[name]
         all_flags = train_flags("pets", args.resolution, args.kimg, device, flags)
         run = args.runs / f"pets{args.resolution}_{RUN_NAMES[name]}"
-        ckpt, secs = train_run(run, all_flags, log=run.parent / f"{run.name}.log")
+        ckpt, secs = train_run(run, all_flags)
         targets.append(("pets", label, ckpt, {"row": name, "train_flags": all_flags, "train_seconds_here": round(secs)}))
     rows = fid_rows(targets, args.num, InceptionFeatures(device), args.cache, device)
     by_name = {r["row"]: r for r in rows}

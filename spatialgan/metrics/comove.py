@@ -180,26 +180,21 @@ def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int 
             for h in (hb, moved):
                 maps = {r: m.to(device, dtype) for r, m in G.render_heatmaps(h.to(device)).items()}
                 imgs.append(G.synthesis(ws, maps, noise_mode="const").image.float().clamp(-1, 1))
-            if seg is None:
-                for k in range(b):
-                    q = track_patch(imgs[0][k].cpu(), imgs[1][k].cpu(), before[k].numpy(), cfg.max_shift + cfg.margin,
-                                    cfg)
-                    if isinstance(q, str):
-                        no_object += 1
-                        continue
-                    ratios.append(float(p[k] @ q / (p[k] @ p[k])))
-                bar.update(b)
-                continue
-            small = [torch.nn.functional.interpolate(im, size=(seg.config.resolution,) * 2, mode="area")
-                     for im in imgs]
-            seg_device = next(seg.parameters()).device
-            (lab0, f0), (lab1, f1) = (seg.predict(x.to(seg_device)) for x in small)
+            if seg is not None:
+                small = [torch.nn.functional.interpolate(im, size=(seg.config.resolution,) * 2, mode="area")
+                         for im in imgs]
+                seg_device = next(seg.parameters()).device
+                (lab0, f0), (lab1, f1) = (seg.predict(x.to(seg_device)) for x in small)
             for k in range(b):
-                q = match_displacement(lab0[k].cpu().numpy(), f0[k].cpu().numpy(), small[0][k].cpu().numpy(),
-                                       lab1[k].cpu().numpy(), f1[k].cpu().numpy(), small[1][k].cpu().numpy(),
-                                       before[k].numpy(), cfg)
+                if seg is None:
+                    q = track_patch(imgs[0][k].cpu(), imgs[1][k].cpu(), before[k].numpy(),
+                                    cfg.max_shift + cfg.margin, cfg)
+                else:
+                    q = match_displacement(lab0[k].cpu().numpy(), f0[k].cpu().numpy(), small[0][k].cpu().numpy(),
+                                           lab1[k].cpu().numpy(), f1[k].cpu().numpy(), small[1][k].cpu().numpy(),
+                                           before[k].numpy(), cfg)
                 if isinstance(q, str):
-                    no_object += q == "no_object"
+                    no_object += q in ("no_object", "flat")  # nothing to follow under the centre
                     lost += q == "lost"
                     continue
                 ratios.append(float(p[k] @ q / (p[k] @ p[k])))

@@ -34,8 +34,9 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def train_run(out: Path, flags: list[str], log: Path | None = None) -> tuple[Path, float]:
+def train_run(out: Path, flags: list[str]) -> tuple[Path, float]:
     """Train with `spatialgan-train` (unless `out` already holds a finished export) and export the EMA generator.
+    The trainer's output goes to `<out>.log` beside the run folder.
 
     Returns (checkpoint path, wall seconds spent training here; 0 when reused). A run found in `out` is reused
     or resumed only if it was started with the same recipe, so a table never mixes budgets or settings."""
@@ -51,9 +52,9 @@ def train_run(out: Path, flags: list[str], log: Path | None = None) -> tuple[Pat
     else:
         cmd += ["--out", str(out), *flags]
     print("+", shlex.join(cmd), flush=True)
-    if log is not None:
-        log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log or os.devnull, "a") as fh:
+    log = out.parent / f"{out.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as fh:
         subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT)
     secs = time.monotonic() - t0
     subprocess.run([sys.executable, "-m", "spatialgan.training.cli", "--resume", str(out), "--export", str(ckpt)],

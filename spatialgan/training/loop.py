@@ -56,7 +56,7 @@ class StepStats:
     r1: float
     # Untruncated mean |GradCAM - target| (tau = 0): a progress monitor only. The truncated loss averages just
     # the pixels still off by more than tau, so it can stay flat while fewer and fewer pixels are off.
-    align_l1: float = float("nan")
+    align_l1: float
 
 
 def _seed(*parts: int) -> int:
