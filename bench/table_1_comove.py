@@ -78,8 +78,9 @@ def main() -> int:
         row = {"row": key, "label": label, "checkpoint": str(ckpt), "paper": PAPER[key], **res,
                "patch": patch, "seconds": round(time.monotonic() - t0, 1), **extra}
         if (ckpt.parent / "snapshot.safetensors").is_file():  # trained here: D is at hand, so measure what L_align trains
-            Gs, D, indoor = load_run(ckpt.parent, device)
-            row["alignment"] = heatmap_alignment(Gs, D, indoor, num=256).to_dict()
+            Gs, D, cfg = load_run(ckpt.parent, device)
+            row["alignment"] = heatmap_alignment(Gs, D, cfg.align_indoor, num=256,
+                                                 score=cfg.cam_score).to_dict()  # type: ignore[arg-type]
         rows.append(row)
         print(json.dumps(rows[-1]), flush=True)
     mach = machine()

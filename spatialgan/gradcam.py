@@ -7,13 +7,20 @@ parameters are frozen while they are computed.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from typing import Iterator, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .discriminator import Discriminator, DiscriminatorOutput
+
+# The score GradCAM differentiates. "g_loss": softplus(-D(x)), G's non-saturating loss (EqGAN-SA's choice);
+# "logit": D(x) itself, "maximising the output of D" (paper Sec. 3.1). The paper finds the two maps "almost the
+# same" for a well-trained D. For our small, briefly trained ones they differ, and only L_align on "g_loss" made
+# the pet follow its heatmap (bench/results/table_4_5_ablations.md, steering table).
+CamScore = Literal["g_loss", "logit"]
+CAM_SCORES: tuple[str, ...] = ("g_loss", "logit")
 
 
 @contextlib.contextmanager
@@ -38,9 +45,10 @@ def normalise_per_sample(cam: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num((cam - lo) / (hi - lo), nan=1.0, posinf=1.0)
 
 
-def gradcam(D: Discriminator, images: torch.Tensor, resolutions: Sequence[int]) -> dict[int, torch.Tensor]:
-    """GradCAM_D at each resolution: ReLU(sum_c w_c A_c) with w_c the spatial mean of d score / d A_c,
-    score = softplus(-logits) summed over the batch (EqGAN-SA). Returns resolution -> (B, 1, r, r) in [0, 1].
+def gradcam(D: Discriminator, images: torch.Tensor, resolutions: Sequence[int],
+            score: CamScore = "g_loss") -> dict[int, torch.Tensor]:
+    """GradCAM_D at each resolution: ReLU(sum_c w_c A_c) with w_c the spatial mean of d score / d A_c, the
+    score summed over the batch (see CamScore). Returns resolution -> (B, 1, r, r) in [0, 1].
 
     Gradients reach the generator through the activations A and through the gradients themselves
     (create_graph); images that do not require grad (real ones, for display) are handled too.
@@ -48,15 +56,18 @@ def gradcam(D: Discriminator, images: torch.Tensor, resolutions: Sequence[int]) 
     if not images.requires_grad:
         images = images.detach().requires_grad_(True)
     with frozen(D):
-        return cams_from_output(D(images, feature_resolutions=resolutions), resolutions)
+        return cams_from_output(D(images, feature_resolutions=resolutions), resolutions, score)
 
 
-def cams_from_output(out: DiscriminatorOutput, resolutions: Sequence[int]) -> dict[int, torch.Tensor]:
+def cams_from_output(out: DiscriminatorOutput, resolutions: Sequence[int],
+                     score: CamScore = "g_loss") -> dict[int, torch.Tensor]:
     """GradCAM from a D forward that kept the activations at `resolutions`; lets the trainer share one D
     pass between the adversarial loss and L_align. Run D frozen (see `frozen`)."""
-    score = F.softplus(-out.logits).sum()
+    if score not in CAM_SCORES:
+        raise ValueError(f"score must be one of {CAM_SCORES}, got {score!r}")
+    total = (F.softplus(-out.logits) if score == "g_loss" else out.logits).sum()
     acts = [out.features[r] for r in resolutions]
-    grads = torch.autograd.grad(score, acts, create_graph=torch.is_grad_enabled())
+    grads = torch.autograd.grad(total, acts, create_graph=torch.is_grad_enabled())
     cams = {}
     for r, a, g in zip(resolutions, acts, grads):
         weights = g.mean((2, 3), keepdim=True)

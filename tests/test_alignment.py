@@ -32,12 +32,14 @@ def test_align_gradient_reaches_g_not_d(encoding: str, mode: str, indoor: bool) 
     assert D.training, "D's mode is restored afterwards"
 
 
-def test_gradcam_matches_definition() -> None:
+@pytest.mark.parametrize("score", ["g_loss", "logit"])
+def test_gradcam_matches_definition(score: str) -> None:
     _, D = tiny_models("sel_norm")
     img = torch.randn(2, 3, 32, 32, requires_grad=True)
-    cams = gradcam(D, img, [4, 8, 16])
+    cams = gradcam(D, img, [4, 8, 16], score)  # type: ignore[arg-type]
     out = D(img, feature_resolutions=[8])
-    (g,) = torch.autograd.grad(F.softplus(-out.logits).sum(), [out.features[8]])
+    differentiated = F.softplus(-out.logits) if score == "g_loss" else out.logits
+    (g,) = torch.autograd.grad(differentiated.sum(), [out.features[8]])
     raw = F.relu((g.mean((2, 3), keepdim=True) * out.features[8]).sum(1, keepdim=True))
     lo, hi = raw.amin((1, 2, 3), keepdim=True), raw.amax((1, 2, 3), keepdim=True)
     assert torch.allclose(cams[8], (raw - lo) / (hi - lo), atol=1e-5)
@@ -47,6 +49,16 @@ def test_gradcam_matches_definition() -> None:
     # Differentiable w.r.t. the image: the path L_align uses to train G.
     (gi,) = torch.autograd.grad(cams[16].sum() + cams[8].square().sum(), img)
     assert gi.abs().sum() > 0
+
+
+def test_gradcam_scores_differ_and_unknown_score_is_refused() -> None:
+    _, D = tiny_models("sel_norm")
+    img = torch.randn(2, 3, 32, 32)
+    fake_cam, real_cam = (gradcam(D, img, [8], s)[8] for s in ("g_loss", "logit"))  # type: ignore[arg-type]
+    # The weights of the two scores differ by a per-sample factor of -sigmoid(-D(x)), so ReLU keeps opposite parts.
+    assert not torch.allclose(fake_cam, real_cam)
+    with pytest.raises(ValueError, match="score"):
+        gradcam(D, img, [8], "real")  # type: ignore[arg-type]
 
 
 def test_gradcam_on_real_images_without_grad() -> None:

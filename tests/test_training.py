@@ -138,6 +138,20 @@ def test_config_errors() -> None:
         TrainConfig(encoding="sel_indoor", heatmap_sampling="independent")
     with pytest.raises(ConfigError, match="align_target"):
         TrainConfig(align_target="mean")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="cam_score"):
+        TrainConfig(cam_score="real")
+
+
+def test_cam_score_reaches_the_alignment_loss(tmp_path: Path) -> None:
+    """The same step with the other GradCAM score gives another L_align, and so other G weights."""
+    results = []
+    for score in ("g_loss", "logit"):
+        cfg = tiny_train_config(encoding="sel_norm", heatmap_mode="hierarchical", cam_score=score)
+        t = Trainer(cfg, tmp_path / score, dataset=ToyImages(), progress=False)
+        stats = t.train_step(next(iter(torch.utils.data.DataLoader(ToyImages(), batch_size=cfg.batch))))
+        results.append((stats.loss_align, [p.detach().clone() for p in t.G.parameters()]))
+    assert results[0][0] != results[1][0]
+    assert any(not torch.equal(a, b) for a, b in zip(results[0][1], results[1][1]))
 
 
 @pytest.mark.parametrize("encoding,mode,target,indoor", [

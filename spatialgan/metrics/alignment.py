@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import torch
 
 from ..discriminator import Discriminator
 from ..errors import SpatialGANError
 from ..generator import Generator
-from ..gradcam import gradcam
+from ..gradcam import CamScore, gradcam
 from ..heatmaps import combine, sample_heatmaps
 from ..losses import align_distance
+
+if TYPE_CHECKING:
+    from ..training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def compare(cams: Mapping[int, torch.Tensor], heatmaps: Mapping[int, torch.Tenso
 
 
 def heatmap_alignment(G: Generator, D: Discriminator, indoor: bool, num: int = 256, batch: int = 32, seed: int = 0,
-                      levels: Sequence[int] | None = None) -> AlignmentResult:
+                      levels: Sequence[int] | None = None, score: CamScore = "g_loss") -> AlignmentResult:
     """Alignment of frozen D's GradCAM with the heatmaps of `num` samples of G, per encoded level."""
     if not G.config.uses_heatmaps:
         raise SpatialGANError("heatmap alignment needs a generator with heatmaps (encoding 'none' has none)")
@@ -87,15 +90,16 @@ def heatmap_alignment(G: Generator, D: Discriminator, indoor: bool, num: int = 2
         with torch.no_grad():
             maps = G.render_heatmaps(hb.to(device))
             img = G.synthesis(G.mapping(z), maps, noise_mode="const").image.float()
-        cams = {r: c.detach() for r, c in gradcam(D, img, levels).items()}
+        cams = {r: c.detach() for r, c in gradcam(D, img, levels, score).items()}
         perm = torch.roll(torch.arange(b, device=device), 1)
         for r, vals in compare(cams, {r: maps[r].float() for r in levels}, perm, indoor).items():
             totals[r] = [t + v for t, v in zip(totals[r], vals)]
     return AlignmentResult([LevelAlignment(r, *(v / num for v in totals[r])) for r in levels], num, indoor)
 
 
-def load_run(run: Path, device: torch.device) -> tuple[Generator, Discriminator, bool]:
-    """The EMA generator, the discriminator and the alignment target (Eq. 5?) of a training run's snapshot."""
+def load_run(run: Path, device: torch.device) -> tuple[Generator, Discriminator, TrainConfig]:
+    """The EMA generator, the discriminator and the training settings of a training run's snapshot (the
+    settings say which alignment target, Eq. 4 or 5, and which GradCAM score L_align used)."""
     from ..training.config import TrainConfig
     from ..training.loop import CONFIG, SNAPSHOT
     from ..training.snapshot import load_snapshot
@@ -108,4 +112,4 @@ def load_run(run: Path, device: torch.device) -> tuple[Generator, Discriminator,
     gcfg, dcfg = cfg.model_configs()
     G, D = Generator(gcfg), Discriminator(dcfg)
     load_snapshot(run / SNAPSHOT, {"G_ema": G, "D": D}, {}, device)
-    return G.to(device).eval(), D.to(device).eval(), cfg.align_indoor
+    return G.to(device).eval(), D.to(device).eval(), cfg

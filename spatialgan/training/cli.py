@@ -22,6 +22,7 @@ from ..cli.common import run_cli
 from ..config import ENCODINGS, HEATMAP_SAMPLINGS
 from ..device import describe, pick_device
 from ..errors import SpatialGANError
+from ..gradcam import CAM_SCORES
 from .config import TrainConfig
 from .distributed import init_from_env
 from .loop import CONFIG, MODEL, SNAPSHOT, Trainer, TrainingStopped
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--align-weight", type=float)
     g.add_argument("--align-target", choices=("auto", "sum", "indoor"),
                    help="alignment target: sum of heatmaps (Eq. 4), min over objects (Eq. 5); auto: Eq. 5 for multi")
+    g.add_argument("--cam-score", choices=CAM_SCORES,
+                   help="what L_align's GradCAM differentiates: g_loss = softplus(-D(x)) (default, EqGAN-SA) or "
+                        "logit = D(x) (paper Sec. 3.1)")
     g.add_argument("--heatmap-sampling", choices=HEATMAP_SAMPLINGS,
                    help="paper (default); ablations: independent levels (Non-Hie) or Gaussian noise maps")
     g.add_argument("--batch", type=int, help="global batch over all processes (default 16)")

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from ..config import DiscriminatorConfig, Encoding, GeneratorConfig, HeatmapMode, HeatmapSampling, _from_dict, preset
 from ..errors import ConfigError
+from ..gradcam import CAM_SCORES
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class TrainConfig:
     # (their sum) otherwise; "sum" forces Eq. 4, as in Table I's rows before "+ L_align_indoor".
     align_target: Literal["auto", "sum", "indoor"] = "auto"
     align_weight: float = 1.0
+    cam_score: str = "g_loss"  # what GradCAM differentiates, see gradcam.CamScore
     align_tau: float = 0.25
     batch: int = 16  # global batch, split over processes
     g_lr: float = 0.0025
@@ -69,6 +71,8 @@ class TrainConfig:
             raise ConfigError("alignment needs heatmaps: use --no-align with encoding 'none' (the baseline)")
         if self.align and self.heatmap_sampling == "noise":
             raise ConfigError("noise maps give L_align nothing to align to: use --no-align with --heatmap-sampling noise")
+        if self.cam_score not in CAM_SCORES:
+            raise ConfigError(f"cam_score must be one of {', '.join(CAM_SCORES)}, got {self.cam_score!r}")
         if self.align_target not in ("auto", "sum", "indoor"):
             raise ConfigError(f"align_target must be auto, sum or indoor, got {self.align_target!r}")
         self.model_configs()  # validates the architecture early, with the field named
