@@ -79,8 +79,7 @@ def main() -> int:
                "patch": patch, "seconds": round(time.monotonic() - t0, 1), **extra}
         if (ckpt.parent / "snapshot.safetensors").is_file():  # trained here: D is at hand, so measure what L_align trains
             Gs, D, cfg = load_run(ckpt.parent, device)
-            row["alignment"] = heatmap_alignment(Gs, D, cfg.align_indoor, num=256,
-                                                 score=cfg.cam_score).to_dict()  # type: ignore[arg-type]
+            row["alignment"] = heatmap_alignment(Gs, D, cfg.align_indoor, num=256, score=cfg.cam_score).to_dict()
         rows.append(row)
         print(json.dumps(rows[-1]), flush=True)
     mach = machine()

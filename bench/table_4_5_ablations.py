@@ -43,6 +43,7 @@ RUN_NAMES = {"baseline": "none", "hier": "sel_norm", "noise": "noise", "nonhier"
 TABLES = {4: (["baseline", "noise", "nonhier", "hier"], "Baseline 8.36, Gau. Noise 8.33, Non-Hie 7.03, Hie 6.57"),
           5: (["baseline", "sel_concat", "hier"], "Baseline 8.36, Flatten 8.52, SEL_concat 6.73, SEL_norm 6.57")}
 STEERING = ["noise", "nonhier", "sel_concat", "no_align", "hier", "logit"]  # the rows with heatmaps to move
+STEERING_ONLY = ("no_align", "logit")  # trained for the steering table even when no FID table asks for them
 
 
 def main() -> int:
@@ -55,7 +56,7 @@ def main() -> int:
     args = ap.parse_args()
     device = pick_device(args.device)
     names = list(dict.fromkeys(n for t in args.tables for n in TABLES[t][0]))
-    steering = [n for n in STEERING if n in names or n in ("no_align", "logit")] if args.moves else []
+    steering = [n for n in STEERING if n in names or n in STEERING_ONLY] if args.moves else []
     names += [n for n in steering if n not in names]
     targets = []
     for name in names:

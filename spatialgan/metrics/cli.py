@@ -100,8 +100,7 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
         from .alignment import heatmap_alignment, load_run
 
         G, D, cfg = load_run(args.run, device)
-        res = heatmap_alignment(G, D, cfg.align_indoor, args.num, args.batch, args.seed,
-                                score=cfg.cam_score)  # type: ignore[arg-type]
+        res = heatmap_alignment(G, D, cfg.align_indoor, args.num, args.batch, args.seed, score=cfg.cam_score)
         if progress:
             for lv in res.levels:
                 print(f"level {lv.resolution:>3}: |GradCAM - H| matched {lv.l1_matched:.4f} vs shuffled "

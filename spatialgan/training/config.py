@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from ..config import DiscriminatorConfig, Encoding, GeneratorConfig, HeatmapMode, HeatmapSampling, _from_dict, preset
 from ..errors import ConfigError
-from ..gradcam import CAM_SCORES
+from ..gradcam import CAM_SCORES, CamScore
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class TrainConfig:
     # (their sum) otherwise; "sum" forces Eq. 4, as in Table I's rows before "+ L_align_indoor".
     align_target: Literal["auto", "sum", "indoor"] = "auto"
     align_weight: float = 1.0
-    cam_score: str = "g_loss"  # what GradCAM differentiates, see gradcam.CamScore
+    cam_score: CamScore = "g_loss"  # what GradCAM differentiates, see gradcam.CamScore
     align_tau: float = 0.25
     batch: int = 16  # global batch, split over processes
     g_lr: float = 0.0025

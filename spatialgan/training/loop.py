@@ -179,7 +179,7 @@ class Trainer:
             loss_g = g_nonsaturating(out.logits)
             loss_align = align_l1 = torch.zeros((), device=self.device)
             if cfg.align:
-                cams = cams_from_output(out, self.levels, cfg.cam_score)  # type: ignore[arg-type]
+                cams = cams_from_output(out, self.levels, cfg.cam_score)
                 targets = {r: hm[r] for r in self.levels}
                 loss_align = align_distance(cams, targets, self.indoor, cfg.align_tau)
                 with torch.no_grad():
