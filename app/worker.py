@@ -23,6 +23,7 @@ from spatialgan import Generator, HeatmapSpec, load_checkpoint, preset, sample_h
 from spatialgan.device import describe
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import resample_code
+from spatialgan.graphed import GraphedRenderer
 from spatialgan.heatmaps.render import combine
 from spatialgan.visual import to_uint8
 
@@ -60,6 +61,7 @@ def _error_text(exc: BaseException) -> str:
 class Worker:
     def __init__(self, G: Generator, device: torch.device, source: str) -> None:
         self.G, self.device = G.eval(), device
+        self._renderer = GraphedRenderer(self.G)  # CUDA graph replays on a GPU, the same code eagerly elsewhere
         cfg = G.config
         self.info = ModelInfo(source=source, resolution=cfg.resolution, encoding=cfg.encoding,
                               heatmap_mode=cfg.heatmap.mode, levels=tuple(G.heatmap_resolutions),
@@ -195,8 +197,8 @@ class Worker:
             with torch.inference_mode():
                 ws = self._ws(req.latent)
                 spec = self._spec(req.spec)
-                heat = self.G.render_heatmaps(spec.to_batch(self.device)) if spec is not None else None
-                image = to_uint8(self.G.synthesis(ws, heat).image)
+                image_t, heat = self._renderer(ws, spec.to_batch(self.device) if spec is not None else None)
+                image = to_uint8(image_t)
                 panels = self._panels(heat, spec)
             self.renders += 1
             return RenderResult(req.generation, image, panels, (time.perf_counter() - t0) * 1000)
@@ -255,9 +257,8 @@ class Worker:
                                 list(r.distances), ms=(time.perf_counter() - t_step) * 1000))
                             continue
                         final_spec = session.spec()
-                        with torch.no_grad():
-                            heat = self.G.render_heatmaps(final_spec.to_batch(self.device)) if final_spec else None
-                            image = to_uint8(self.G.synthesis(session.ws(), heat).image)
+                        image = to_uint8(self._renderer(
+                            session.ws().detach(), final_spec.to_batch(self.device) if final_spec else None)[0])
                         self._results.put(RefineProgress(
                             req.generation, r.step, req.max_steps, image, list(r.points), list(r.distances),
                             done=True, cancelled=session.cancelled, ms=(time.perf_counter() - t0) * 1000,

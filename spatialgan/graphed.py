@@ -1,0 +1,112 @@
+"""The editor's render (heatmaps from centres, then synthesis from fixed ws) replayed as a CUDA graph.
+
+At batch 1 a 128 px generator is a few hundred small kernels, and on a GPU their launch cost, not their
+arithmetic, sets the latency (8.3 ms eager on an H100 for the hierarchical preset, see
+bench/results/generator_latency_cuda.md). `GraphedRenderer` captures the whole render once per input shape
+and replays it: new centres and ws are copied into the captured inputs, one replay runs every kernel.
+On any other device, and for models whose render draws random numbers, it runs the same code eagerly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .generator import Generator
+from .heatmaps import HeatmapBatch, HeatmapLevel
+
+Rendered = tuple[torch.Tensor, dict[int, torch.Tensor] | None]  # image (B, C, R, R), sub-maps per resolution
+
+
+@dataclass
+class _Graph:
+    graph: torch.cuda.CUDAGraph
+    ws: torch.Tensor
+    batch: HeatmapBatch | None
+    image: torch.Tensor
+    heat: dict[int, torch.Tensor] | None
+    weights_key: tuple
+
+
+def _signature(ws: torch.Tensor, batch: HeatmapBatch | None) -> tuple:
+    """What a captured graph is specialised to: shapes, dtypes and the hierarchy (parents do not enter the
+    render, but a different hierarchy is a different model input, so it gets its own graph)."""
+    if batch is None:
+        return tuple(ws.shape), ws.dtype, None
+    levels = tuple((tuple(lv.centres.shape), lv.centres.dtype) for lv in batch.levels)
+    return tuple(ws.shape), ws.dtype, batch.mode, levels
+
+
+class GraphedRenderer:
+    """`renderer(ws, batch) -> (image, sub-maps)`: `G.synthesis(ws, G.render_heatmaps(batch))` with constant
+    noise, as CUDA graph replays on a CUDA device (eager elsewhere). Outputs are fresh tensors.
+
+    Weights must not change while graphs are alive, except through in-place edits that `_weights_key` sees
+    (optimizer steps, `load_state_dict`): those drop the graphs, which are captured again on the next call.
+    """
+
+    def __init__(self, G: Generator, max_graphs: int = 8, warmup: int = 2) -> None:
+        self.G = G
+        self.max_graphs = max_graphs
+        self.warmup = warmup
+        device = next(G.parameters()).device
+        # "noise" ablation models draw fresh maps every render; replaying one capture would freeze them
+        self.enabled = device.type == "cuda" and G.config.heatmap.sampling != "noise"
+        self._graphs: dict[tuple, _Graph] = {}
+        self.captures = 0  # graphs captured so far (tests and benchmarks read it)
+
+    def _eager(self, ws: torch.Tensor, batch: HeatmapBatch | None) -> Rendered:
+        heat = self.G.render_heatmaps(batch) if batch is not None else None
+        return self.G.synthesis(ws, heat, noise_mode="const").image, heat
+
+    def _weights_key(self) -> tuple:
+        return tuple((p.data_ptr(), p._version) for p in self.G.parameters())
+
+    def __call__(self, ws: torch.Tensor, batch: HeatmapBatch | None) -> Rendered:
+        with torch.inference_mode():
+            if not self.enabled:
+                return self._eager(ws, batch)
+            key = _signature(ws, batch)
+            entry = self._graphs.get(key)
+            if entry is not None and entry.weights_key != self._weights_key():
+                self._graphs.clear()
+                entry = None
+            if entry is None:
+                entry = self._capture(key, ws, batch)
+            entry.ws.copy_(ws)
+            if batch is not None:
+                assert entry.batch is not None
+                for dst, src in zip(entry.batch.levels, batch.levels):
+                    dst.centres.copy_(src.centres)
+                    dst.sigmas.copy_(src.sigmas)
+                    dst.weights.copy_(src.weights)
+            entry.graph.replay()
+            # The replay overwrites its outputs in place: hand out copies so results stay valid.
+            heat = {r: h.clone() for r, h in entry.heat.items()} if entry.heat is not None else None
+            return entry.image.clone(), heat
+
+    def _capture(self, key: tuple, ws: torch.Tensor, batch: HeatmapBatch | None) -> _Graph:
+        if len(self._graphs) >= self.max_graphs:  # bounded: drop the oldest capture
+            self._graphs.pop(next(iter(self._graphs)))
+        static_ws = ws.clone()
+        static_batch = None
+        if batch is not None:
+            static_batch = HeatmapBatch(batch.mode, [HeatmapLevel(lv.centres.clone(), lv.sigmas.clone(),
+                                                                  lv.weights.clone()) for lv in batch.levels],
+                                        batch.parents)
+        # Warm-up on a side stream (as torch.cuda.graphs requires): it also fills the fast path's weight caches,
+        # so the capture only records kernels that read them.
+        stream = torch.cuda.Stream(device=ws.device)
+        stream.wait_stream(torch.cuda.current_stream(ws.device))
+        with torch.cuda.stream(stream):
+            for _ in range(self.warmup):
+                self._eager(static_ws, static_batch)
+        torch.cuda.current_stream(ws.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            image, heat = self._eager(static_ws, static_batch)
+        self.captures += 1
+        entry = _Graph(graph, static_ws, static_batch, image, heat, self._weights_key())
+        self._graphs[key] = entry
+        return entry
