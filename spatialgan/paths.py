@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .checkpoint import SUFFIX
+from .checkpoint import SUFFIX, read_info
+from .errors import CheckpointError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL_NAME = "rooms128"  # the editor opens the multi-object rooms model by default
@@ -17,8 +18,17 @@ def checkpoint_dir() -> Path:
 
 
 def list_checkpoints() -> list[Path]:
+    """The generator checkpoints in `checkpoint_dir()`; other safetensors files there (the co-move measure's
+    segmenter) are not models the editor can open, so they are left out. Reads headers only."""
     d = checkpoint_dir()
-    return sorted(d.glob(f"*{SUFFIX}")) if d.is_dir() else []
+    found = []
+    for path in sorted(d.glob(f"*{SUFFIX}")) if d.is_dir() else []:
+        try:
+            read_info(path)
+        except CheckpointError:
+            continue
+        found.append(path)
+    return found
 
 
 def default_checkpoint() -> Path | None:

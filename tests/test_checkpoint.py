@@ -175,3 +175,16 @@ def test_bad_header_config(good: Path, tmp_path: Path) -> None:
     _expect_error(_rewrite(good, tmp_path, unknown_field), "bad config", "turbo")
     _expect_error(_rewrite(good, tmp_path, lambda t, m: (t, {**m, "generator": "{not json"})), "bad config")
     _expect_error(_rewrite(good, tmp_path, lambda t, m: (t, {**m, "format_version": "99"})), "version")
+
+
+def test_bundled_list_holds_only_generator_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The editor's model list: a segmenter or any other safetensors file beside the models is left out."""
+    from spatialgan.paths import default_checkpoint, list_checkpoints
+
+    G, _ = tiny_models()
+    save_checkpoint(tmp_path / "b_model.safetensors", G)
+    save_checkpoint(tmp_path / "a_model.safetensors", G)
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "seg.safetensors"), metadata={"format": "segmenter"})
+    monkeypatch.setenv("SPATIALGAN_CHECKPOINTS", str(tmp_path))
+    assert [p.name for p in list_checkpoints()] == ["a_model.safetensors", "b_model.safetensors"]
+    assert default_checkpoint() == tmp_path / "a_model.safetensors"  # no rooms128 here: the first model
