@@ -1,7 +1,7 @@
 """Paper Table III on our data: FID (and KID) of the plain StyleGAN2 baseline vs SpatialGAN, equal budget, plus
-the bundled 128 px models against their datasets.
+the bundled models against their datasets.
 
-  --bundled            checkpoints/rooms128 vs rooms and checkpoints/pets128 vs pets, --num samples each
+  --bundled            every bundled model (checkpoints/*) against the data it was trained on, --num samples each
   --train pets rooms   for each dataset train `--encoding none --no-align` and SpatialGAN (pets: SEL_norm,
                        hierarchical; rooms: SEL_indoor, multi) with the same seed, kimg and architecture
 
@@ -21,6 +21,7 @@ from pathlib import Path
 from spatialgan import load_checkpoint, pick_device
 from spatialgan.checkpoint import read_info
 from spatialgan.metrics import InceptionFeatures, model_fid
+from spatialgan.paths import list_checkpoints
 from spatialgan.metrics.report import command_line, machine, train_run, write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,11 +91,10 @@ def main() -> int:
     net = InceptionFeatures(device)
     targets: list[tuple[str, str, Path, dict]] = []
     if args.bundled:
-        for data in ("rooms", "pets"):
-            path = ROOT / "checkpoints" / f"{data}128.safetensors"
-            kimg = read_info(path).meta.get("kimg", 0)
-            targets.append((data, f"bundled {data}128 (SpatialGAN, {kimg:.0f} kimg on an H100)", path,
-                            {"budget": f"see checkpoints/{data}128.md"}))
+        for path in list_checkpoints():
+            meta = read_info(path).meta
+            targets.append((meta["data"], f"bundled {path.stem} (SpatialGAN, {meta.get('kimg', 0):.0f} kimg)", path,
+                            {"budget": f"see checkpoints/{path.stem}.md"}))
     for data in args.train:
         for name, flags in (("StyleGAN2 baseline", BASELINE), ("SpatialGAN", SPATIAL[data])):
             all_flags = train_flags(data, args.resolution, args.kimg, device, flags)

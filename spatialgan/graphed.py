@@ -9,6 +9,8 @@ On any other device, and for models whose render draws random numbers, it runs t
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -44,6 +46,7 @@ class GraphedRenderer:
 
     Weights must not change while graphs are alive, except through in-place edits that `_weights_key` sees
     (optimizer steps, `load_state_dict`): those drop the graphs, which are captured again on the next call.
+    If a capture fails, the renderer warns once and renders eagerly from then on: slower, never broken.
     """
 
     def __init__(self, G: Generator, max_graphs: int = 8, warmup: int = 2) -> None:
@@ -61,7 +64,7 @@ class GraphedRenderer:
         return self.G.synthesis(ws, heat, noise_mode="const").image, heat
 
     def _weights_key(self) -> tuple:
-        return tuple((p.data_ptr(), p._version) for p in self.G.parameters())
+        return tuple((t.data_ptr(), t._version) for t in itertools.chain(self.G.parameters(), self.G.buffers()))
 
     def __call__(self, ws: torch.Tensor, batch: HeatmapBatch | None) -> Rendered:
         with torch.inference_mode():
@@ -73,7 +76,13 @@ class GraphedRenderer:
                 self._graphs.clear()
                 entry = None
             if entry is None:
-                entry = self._capture(key, ws, batch)
+                try:
+                    entry = self._capture(key, ws, batch)
+                except RuntimeError as exc:  # an op that cannot be captured on this torch / driver
+                    self.enabled = False
+                    warnings.warn(f"CUDA graph capture failed, rendering eagerly: {exc}", RuntimeWarning,
+                                  stacklevel=2)
+                    return self._eager(ws, batch)
             entry.ws.copy_(ws)
             if batch is not None:
                 assert entry.batch is not None

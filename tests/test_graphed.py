@@ -80,3 +80,20 @@ def test_cuda_new_shape_or_weights_capture_again() -> None:
     image, _ = renderer(ws, hb)
     assert renderer.captures == 3
     torch.testing.assert_close(image, _eager(G, ws, hb)[0], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("encoding,mode", VARIANTS)
+def test_rendering_leaves_the_weights_key_alone(encoding: str, mode: str) -> None:
+    """A render (or a truncated mapping) must not bump any parameter or buffer, else every replay would
+    capture again; an in-place weight edit must change the key."""
+    G, _ = tiny_models(encoding, mode)
+    renderer = GraphedRenderer(G)
+    key = renderer._weights_key()
+    ws, hb = _inputs(G, 1, 3, "cpu")
+    with torch.inference_mode():
+        G.mapping(G.sample_z(1, seed=4), psi=0.7)
+    renderer(ws, hb)
+    assert renderer._weights_key() == key
+    with torch.no_grad():
+        G.synthesis.blocks[0].torgb.conv.weight.mul_(1.5)
+    assert renderer._weights_key() != key
