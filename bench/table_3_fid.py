@@ -21,8 +21,8 @@ from pathlib import Path
 from spatialgan import load_checkpoint, pick_device
 from spatialgan.checkpoint import read_info
 from spatialgan.metrics import InceptionFeatures, model_fid
-from spatialgan.paths import list_checkpoints
 from spatialgan.metrics.report import command_line, machine, train_run, write
+from spatialgan.paths import list_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 SPATIAL = {"pets": ["--encoding", "sel_norm", "--heatmap-mode", "hierarchical"],

@@ -1,8 +1,8 @@
 """The editor's render (heatmaps from centres, then synthesis from fixed ws) replayed as a CUDA graph.
 
 At batch 1 a 128 px generator is a few hundred small kernels, and on a GPU their launch cost, not their
-arithmetic, sets the latency (8.3 ms eager on an H100 for the hierarchical preset, see
-bench/results/generator_latency_cuda.md). `GraphedRenderer` captures the whole render once per input shape
+arithmetic, sets the latency: 9-15 ms eager on an H200 at any resolution, about 2 ms replayed
+(bench/results/generator_latency_cuda.md). `GraphedRenderer` captures the whole render once per input shape
 and replays it: new centres and ws are copied into the captured inputs, one replay runs every kernel.
 On any other device, and for models whose render draws random numbers, it runs the same code eagerly.
 """
