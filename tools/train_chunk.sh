@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
-# One device command's worth of training for the 64 px bundled models, both runs at once on one GPU, then the
-# float16 export, model cards and figures of each:
-#   bash tools/train_chunk64.sh SECONDS OUTDIR
+# One device command's worth of training for a pair of bundled models (rooms<RES>, pets<RES>), both runs at
+# once on one GPU, then the float16 export, model cards and figures of each:
+#   bash tools/train_chunk.sh SECONDS OUTDIR [RES]      # RES: 64 (default) or 128
 # A run whose folder holds a snapshot continues it (carry RUNS/NAME/{snapshot.safetensors,train_config.json,
-# log.jsonl,command.txt} to the device); otherwise a new run starts with the narrow 64 px recipe that
-# runs/pets64 was trained with on the CPU. Everything comes back as one tar in 15 MB parts:
+# log.jsonl,command.txt} to the device, and only in the first call: a carried path replaces what a warm machine
+# has); otherwise a new run starts with the narrow recipe (channels up to 64) that steers best at our budgets
+# (README, steering table). Everything comes back as one tar in 15 MB parts:
 #   cat OUTDIR/chunk.tar.part* | tar x
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-secs="${1:?usage: tools/train_chunk64.sh SECONDS OUTDIR}"
-out="${2:?usage: tools/train_chunk64.sh SECONDS OUTDIR}"
+secs="${1:?usage: tools/train_chunk.sh SECONDS OUTDIR [RES]}"
+out="${2:?usage: tools/train_chunk.sh SECONDS OUTDIR [RES]}"
+res="${3:-64}"
 runs="${RUNS:-runs}"
 device="${DEVICE:-cuda}"
 mkdir -p "$out" "$runs"
-NARROW="--resolution 64 --channel-base 4096 --channel-max 64 --w-dim 256 --mapping-layers 4 --kimg 1000"
+NARROW="--resolution $res --channel-base 4096 --channel-max 64 --w-dim 256 --mapping-layers 4 --kimg 1000"
 declare -A NEW=(
-    [pets64]="--data pets --encoding sel_norm --heatmap-mode hierarchical --batch 16"
-    [rooms64]="--data rooms --encoding sel_indoor --batch 32"
+    [pets$res]="--data pets --encoding sel_norm --heatmap-mode hierarchical --batch 16"
+    [rooms$res]="--data rooms --encoding sel_indoor --batch 32"
 )
 OFTEN="--workers 6 --snapshot-kimg 50 --sample-kimg 50 --no-progress"
 declare -A PID
-for r in pets64 rooms64; do
+for r in "pets$res" "rooms$res"; do
     if [[ -f "$runs/$r/snapshot.safetensors" ]]; then args="--resume $runs/$r $OFTEN"
     else args="${NEW[$r]} $NARROW $OFTEN --out $runs/$r"; fi
     # shellcheck disable=SC2086
@@ -37,7 +39,7 @@ done
 machine="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)"
 machine="${machine:-$device}, shared by both runs"
 files=()
-for r in pets64 rooms64; do
+for r in "pets$res" "rooms$res"; do
     echo "== $r"; tail -n 3 "$runs/$r.out"
     python3 -m spatialgan.training.cli --resume "$runs/$r" --export "checkpoints/$r.safetensors" --half || continue
     python3 tools/model_figures.py "checkpoints/$r.safetensors" --run "$runs/$r" \
@@ -45,7 +47,7 @@ for r in pets64 rooms64; do
     files+=("checkpoints/$r.safetensors" "checkpoints/$r.md" assets/"$r"-*.png "$runs/$r/model.safetensors"
             "$runs/$r/log.jsonl" "$runs/$r/train_config.json" "$runs/$r/command.txt" "$runs/$r.out")
 done
-# rooms64's snapshot comes back too, so that the run can go on (pets64's would not fit the 64 MB a call returns)
-[[ -f "$runs/rooms64/snapshot.safetensors" ]] && files+=("$runs/rooms64/snapshot.safetensors")
+# rooms' snapshot comes back too, so that the run can go on (both would not fit the 64 MB a call returns)
+[[ -f "$runs/rooms$res/snapshot.safetensors" ]] && files+=("$runs/rooms$res/snapshot.safetensors")
 tar cf - "${files[@]}" | split -b 15M - "$out/chunk.tar.part"
 ls -la "$out"
