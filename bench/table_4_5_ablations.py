@@ -4,7 +4,8 @@ every row trained with the same seed, budget and architecture as bench/table_3_f
   Table IV  baseline | Gaussian noise maps | Non-Hie (levels drawn independently) | hierarchical (the paper's)
   Table V   baseline | SEL_concat | SEL_norm            (the paper's "Flatten" row is not built)
   Steering  patch co-move of every row with heatmaps, plus SEL_norm without L_align: how far L_align is what
-            makes the pet follow its heatmap (the paper's Table I asks this of bedrooms)
+            makes the pet follow its heatmap (the paper's Table I asks this of bedrooms); the GradCAM score; and
+            SpatialGAN with channels up to 256 instead of 64 at 4-16 px, where the heatmaps enter
 
 The baseline and hierarchical SEL_norm rows are the runs Table III trains; point --runs at the same folder to
 reuse them (a reused run must have been trained with exactly these settings, which is checked).
@@ -37,13 +38,14 @@ ROWS = {
     "no_align": ("SEL_norm, hierarchical, no L_align", [*HIER, "--no-align"]),
     "logit": ("SEL_norm, hierarchical (+ L_align on the GradCAM of D(x), paper Sec. 3.1)", [*HIER, "--cam-score", "logit"]),
     "hier": ("SEL_norm, hierarchical (+ L_align): SpatialGAN", HIER),
+    "wide": ("SpatialGAN with channels up to 256 (4x wider at 4-8 px, 2x at 16 px)", [*HIER, "--channel-max", "256"]),
 }
 RUN_NAMES = {"baseline": "none", "hier": "sel_norm", "noise": "noise", "nonhier": "nonhier", "sel_concat": "sel_concat",
-             "no_align": "sel_norm_noalign", "logit": "sel_norm_logit"}
+             "no_align": "sel_norm_noalign", "logit": "sel_norm_logit", "wide": "sel_norm_wide"}
 TABLES = {4: (["baseline", "noise", "nonhier", "hier"], "Baseline 8.36, Gau. Noise 8.33, Non-Hie 7.03, Hie 6.57"),
           5: (["baseline", "sel_concat", "hier"], "Baseline 8.36, Flatten 8.52, SEL_concat 6.73, SEL_norm 6.57")}
-STEERING = ["noise", "nonhier", "sel_concat", "no_align", "hier", "logit"]  # the rows with heatmaps to move
-STEERING_ONLY = ("no_align", "logit")  # trained for the steering table even when no FID table asks for them
+STEERING = ["noise", "nonhier", "sel_concat", "no_align", "hier", "logit", "wide"]  # the rows with heatmaps to move
+STEERING_ONLY = ("no_align", "logit", "wide")  # trained for the steering table even when no FID table asks for them
 
 
 def main() -> int:
