@@ -135,11 +135,11 @@ class Controller:
         self._changed()
 
     def set_enabled(self, level: int, index: int, enabled: bool) -> None:
-        """Remove (False) or restore (True) one object; its weight is kept for restoring."""
+        """Remove (False) or restore (True) one object: the centre with its sub-tree (`HeatmapSpec.set_enabled`)."""
         self._spec()
         spec = self._begin().spec
         assert spec is not None
-        spec.levels[level][index].enabled = bool(enabled)
+        spec.set_enabled(level, index, enabled)
         self._changed()
 
     # ---- latent edits ---------------------------------------------------------------------------------

@@ -77,6 +77,17 @@ def test_drag_level0_carries_children_and_undo_redo(hier_worker: Worker) -> None
     assert not c.redo() or True
 
 
+def test_removing_a_root_removes_its_object_in_one_undo_step(hier_worker: Worker) -> None:
+    c = make(hier_worker)
+    base = render(hier_worker, c).image.astype(int)
+    c.set_enabled(0, 0, False)
+    assert not any(enabled for *_, enabled in c.centres())  # the root and every descendant
+    assert np.abs(render(hier_worker, c).image.astype(int) - base).mean() > 1
+    assert len(c.state.undo_stack) == 1 and c.undo()
+    assert all(enabled for *_, enabled in c.centres())
+    assert np.array_equal(render(hier_worker, c).image, base.astype(np.uint8))
+
+
 def test_move_is_clamped_and_never_breaks_the_spec(hier_worker: Worker) -> None:
     c = make(hier_worker)
     c.move_centre(0, 0, 5.0, -5.0, gesture=c.new_gesture())

@@ -682,3 +682,21 @@ def test_independent_sampling_drops_the_hierarchy():
     cfg = HeatmapConfig(sampling="independent")
     assert torch.equal(sample_heatmaps(cfg, 8, seed=3).levels[2].centres,
                        sample_hierarchical(8, (1, 2, 4), seed=3, independent=True).levels[2].centres)
+
+
+def test_removing_a_centre_takes_its_subtree():
+    """A hierarchical object is a root with its sub-tree: removing a centre switches off its descendants too
+    (weights kept), restoring brings them back; in multi mode an object is one centre."""
+    spec = _hier_spec()
+    assert spec.subtree(1, 1) == [(1, 1), (2, 2), (2, 3)]
+    assert spec.subtree(0, 0) == [(0, 0), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2), (2, 3)]
+    spec.set_enabled(1, 1, False)
+    assert [[c.enabled for c in lv] for lv in spec.levels] == [[True], [True, False], [True, True, False, False]]
+    assert spec.to_batch().levels[2].weights.tolist() == [[1.0, 1.0, 0.0, 0.0]]
+    spec.set_enabled(0, 0, False)
+    assert not any(c.enabled for lv in spec.levels for c in lv)
+    spec.set_enabled(0, 0, True)
+    assert all(c.enabled and c.weight == 1.0 for lv in spec.levels for c in lv)
+    multi = _multi_spec()
+    multi.set_enabled(0, 1, False)
+    assert [c.enabled for c in multi.levels[0]] == [True, False, True]

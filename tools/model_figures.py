@@ -38,7 +38,7 @@ def move_strip(G, seeds: list[int], psi: float, scale: int) -> tuple[np.ndarray,
         moved.move_by(0, 0, dx, 0.0)
         after = render(G, ws, moved)
         removed = spec.copy()
-        removed.levels[0][0].enabled = False
+        removed.set_enabled(0, 0, False)  # the object: object 0, or the root with its sub-tree
         gone = render(G, ws, removed)
         tiles += [draw_centres(upscale(before, scale), spec, scale), draw_centres(upscale(after, scale), moved, scale),
                   upscale(gone, scale)]
@@ -64,6 +64,8 @@ def main() -> int:
     ap.add_argument("--reference", type=Path, help="the float32 model to compare a float16 export against")
     ap.add_argument("--machine", default=f"{platform.processor() or platform.machine()} host",
                     help="where it was trained, in words, for the card")
+    ap.add_argument("--figures-only", action="store_true",
+                    help="remake the two figures and leave the card as it is (its run folder may be gone)")
     args = ap.parse_args()
     ck = load_checkpoint(args.checkpoint)
     G, name, cfg = ck.generator, args.checkpoint.stem, ck.info.generator
@@ -73,6 +75,9 @@ def main() -> int:
     Image.fromarray(sample_grid(G, list(range(32)), args.psi, scale)).save(grid_path)
     strip, moves = move_strip(G, [0, 1, 2, 3], args.psi, scale)
     Image.fromarray(strip).save(strip_path)
+    if args.figures_only:
+        print(f"wrote {grid_path}, {strip_path}")
+        return 0
     meta = ck.info.meta
     half_note = ("- Half precision check: not run for this file (its float32 weights were not kept); "
                  "tests/test_checkpoint.py checks float16 against float32 rendering on random models.\n"

@@ -67,6 +67,23 @@ class HeatmapSpec:
         x, y = self.absolute(level, index)
         self.move_to(level, index, x + dx, y + dy)
 
+    def subtree(self, level: int, index: int) -> list[tuple[int, int]]:
+        """(level, index) of a centre and of all its descendants, coarse to fine: in hierarchical mode one
+        object is a root with its sub-tree; in multi mode each object is a single centre."""
+        found = [(level, index)]
+        frontier = {index}
+        for lv in range(level + 1, len(self.levels)) if self.mode == "hierarchical" else ():
+            frontier = {i for i, c in enumerate(self.levels[lv]) if c.parent in frontier}
+            found += [(lv, i) for i in sorted(frontier)]
+        return found
+
+    def set_enabled(self, level: int, index: int, enabled: bool) -> None:
+        """Remove (False) or restore (True) a centre with its whole sub-tree; weights are kept for restoring.
+        The finer levels alone still draw the object (bundled pets64: removing the root changes the image by
+        a mean of 0.02, removing its sub-tree by 0.15), so a removal takes them too."""
+        for lv, i in self.subtree(level, index):
+            self.levels[lv][i].enabled = bool(enabled)
+
     def copy(self) -> "HeatmapSpec":
         return HeatmapSpec.from_dict(self.to_dict())
 
