@@ -7,7 +7,7 @@ image size and the fraction of edits that arrived (every handle within the stop 
 `run` appends one JSON line per (edit, mode) to --log and skips those already there, so a long run can be split
 into chunks, stopped at --deadline-min, or spread over processes (one per distance). Edit i is run in every mode
 before edit i + 1, so a stopped run still compares the modes on the same edits. `report` writes
-bench/results/drag_table2_<device>.{json,md} from the edits finished in all modes.
+bench/results/drag_table2_<model>_<device>.{json,md} from the edits finished in all modes.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def report(args: argparse.Namespace) -> int:
     meta = {"checkpoint": str(args.checkpoint), "device": device, "resolution": res,
             "max_steps": sorted({r["max_steps"] for r in recs}), "lr": sorted({r["lr"] for r in recs}),
             "threads": sorted({r["threads"] for r in recs}), "date": time.strftime("%Y-%m-%d"), "note": args.note}
-    stem = args.out / f"drag_table2_{device.split()[0]}"
+    stem = args.out / f"drag_table2_{args.checkpoint.stem}_{device.split()[0]}"
     args.out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps({**meta, "rows": rows, "edits": paired}, indent=1) + "\n")
     lines = [f"# Drag edits, Table II analogue ({args.checkpoint.name}, {res} px, {device}, {meta['date']})", "",
