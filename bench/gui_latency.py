@@ -1,12 +1,12 @@
 """Editor latency: from a centre-move request to the new image being available from the worker.
 
-    python bench/gui_latency.py [--moves 60] [--device cpu]
+    python bench/gui_latency.py [--moves 60] [--device cpu] [--checkpoint checkpoints/pets64.safetensors]
 
-Uses the editor's own controller and worker on the bundled default model (checkpoints/rooms128.safetensors),
-or the preset 64 px sel_indoor network when it is absent. Each move is submitted the way the GUI does it and the time until `poll()`
+Uses the editor's own controller and worker on the bundled default model (checkpoints/rooms128.safetensors) or
+the given checkpoint, or the preset 64 px sel_indoor network when neither is there. Each move is submitted the way the GUI does it and the time until `poll()`
 returns its image is measured, p50/p95. A second run replays a fast drag (a move every 8 ms, faster than the
 worker renders) and reports how many renders the stale-request dropping saved. Writes
-bench/results/gui_latency_<device>.md.
+bench/results/gui_latency_<device>.md (gui_latency_<model>_<device>.md for another --checkpoint).
 """
 
 from __future__ import annotations
@@ -47,12 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--moves", type=int, default=60)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--checkpoint", type=Path, default=None, help="a model other than the editor's default")
     args = ap.parse_args(argv)
     device = pick_device(args.device)
     default = Path(__file__).resolve().parents[1] / "checkpoints" / "rooms128.safetensors"
-    if default.exists():  # the editor's default model
-        G = load_checkpoint(default, device).generator.eval()
-        model = f"bundled {default.name} ({G.config.resolution} px {G.config.encoding})"
+    path = args.checkpoint or default
+    if path.exists():
+        G = load_checkpoint(path, device).generator.eval()
+        model = f"{'bundled ' if path.resolve().parent == default.parent else ''}{path.name} ({G.config.resolution} px {G.config.encoding})"
     else:
         torch.manual_seed(0)
         G = Generator(preset(64, "sel_indoor")[0]).to(device).eval()
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu = platform.processor() or platform.machine()
     text = f"""# Editor latency: centre move -> new image from the worker ({device.type})
 
-`python bench/gui_latency.py --device {device.type}`, {date.today().isoformat()}, torch {torch.__version__},
+`python bench/gui_latency.py --device {device.type}{f' --checkpoint {path}' if args.checkpoint else ''}`, {date.today().isoformat()}, torch {torch.__version__},
 {torch.get_num_threads()} torch threads, {cpu}. Model: {model}. Latency is measured from `Worker.submit` of the move's render request to `Worker.poll` returning
 its image (heatmap rendering, synthesis, conversion to uint8 and the heatmap panel), {args.moves} moves after
 5 warm-up moves. It excludes the GUI's texture upload and the next display frame (~16 ms at 60 Hz).
@@ -111,7 +113,8 @@ roughly bench/results/generator_latency_cpu.md's synthesis time plus a few ms).
 Fast drag: {n_fast} move requests over {drag_s:.2f} s (one every 8 ms) made {fast_renders} renders; the rest
 were dropped as stale. The last move's image arrived {tail:.1f} ms after its request.
 """
-    out = args.out or Path(__file__).resolve().parent / "results" / f"gui_latency_{device.type}.md"
+    name = f"gui_latency_{path.stem}_{device.type}.md" if args.checkpoint else f"gui_latency_{device.type}.md"
+    out = args.out or Path(__file__).resolve().parent / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)
