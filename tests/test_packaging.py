@@ -41,3 +41,12 @@ def test_dependency_direction() -> None:
     bad = {(f, m) for f, m in _imports("spatialgan") if m in ("draggan", "app", "dearpygui")}
     bad |= {(f, m) for f, m in _imports("draggan") if m in ("app", "dearpygui")}
     assert not bad, f"imports against app -> draggan -> spatialgan: {sorted(bad)}"
+
+
+def test_shell_scripts_parse() -> None:
+    """The device and training scripts run where no test runs them (a GPU machine): at least they must parse."""
+    scripts = sorted([*ROOT.glob("tools/*.sh"), *ROOT.glob("bench/*.sh"), ROOT / ".ci" / "run"])
+    assert len(scripts) >= 4
+    for path in scripts:
+        res = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0, f"{path.relative_to(ROOT)}: {res.stderr}"
