@@ -2,11 +2,13 @@
 # One device command's worth of training for a pair of bundled models (rooms<RES>, pets<RES>), both runs at
 # once on one GPU, then the float16 export, model cards and figures of each:
 #   bash tools/train_chunk.sh SECONDS OUTDIR [RES]      # RES: 64 (default) or 128
+#   KINDS=rooms bash tools/train_chunk.sh ...           # only one of the pair (default: KINDS="pets rooms")
 # A run whose folder holds a snapshot continues it (carry RUNS/NAME/{snapshot.safetensors,train_config.json,
 # log.jsonl,command.txt} to the device, and only in the first call: a carried path replaces what a warm machine
 # has. The working tree (about 38 MB) and what is carried must stay under 64 MB, so carry one run's snapshot,
-# e.g. rooms64's 18 MB); otherwise a new run starts with the narrow recipe (channels up to 64) that steers best at our budgets
-# (README, steering table). Everything comes back as one tar in 15 MB parts:
+# e.g. rooms64's 18 MB, and name that run alone in KINDS); otherwise a new run starts with the narrow recipe
+# (channels up to 64) that steers best at our budgets (README, steering table). Everything comes back as one
+# tar in 15 MB parts:
 #   cat OUTDIR/chunk.tar.part* | tar x
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 secs="${1:?usage: tools/train_chunk.sh SECONDS OUTDIR [RES]}"
 out="${2:?usage: tools/train_chunk.sh SECONDS OUTDIR [RES]}"
 res="${3:-64}"
+read -r -a kinds <<<"${KINDS:-pets rooms}"
 runs="${RUNS:-runs}"
 device="${DEVICE:-cuda}"
 mkdir -p "$out" "$runs"
@@ -24,7 +27,9 @@ declare -A NEW=(
 )
 OFTEN="--workers 6 --snapshot-kimg 50 --sample-kimg 50 --no-progress"
 declare -A PID
-for r in "pets$res" "rooms$res"; do
+for kind in "${kinds[@]}"; do
+    r="$kind$res"
+    [[ -n "${NEW[$r]:-}" ]] || { echo "unknown kind $kind (pets or rooms)"; exit 2; }
     if [[ -f "$runs/$r/snapshot.safetensors" ]]; then args="--resume $runs/$r $OFTEN"
     else args="${NEW[$r]} $NARROW $OFTEN --out $runs/$r"; fi
     # shellcheck disable=SC2086
@@ -38,9 +43,10 @@ for _ in $(seq 120); do
     (( alive )) || break; sleep 1
 done
 machine="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)"
-machine="${machine:-$device}, shared by both runs"
+machine="${machine:-$device}$( (( ${#kinds[@]} > 1 )) && echo ", shared by both runs")"
 files=()
-for r in "pets$res" "rooms$res"; do
+for kind in "${kinds[@]}"; do
+    r="$kind$res"
     echo "== $r"; tail -n 3 "$runs/$r.out"
     python3 -m spatialgan.training.cli --resume "$runs/$r" --export "checkpoints/$r.safetensors" --half || continue
     python3 tools/model_figures.py "checkpoints/$r.safetensors" --run "$runs/$r" \
