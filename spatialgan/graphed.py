@@ -32,8 +32,8 @@ class _Graph:
 
 
 def _signature(ws: torch.Tensor, batch: HeatmapBatch | None) -> tuple:
-    """What a captured graph is specialised to: shapes, dtypes and the hierarchy (parents do not enter the
-    render, but a different hierarchy is a different model input, so it gets its own graph)."""
+    """What a captured graph is specialised to: the shapes and dtypes of its inputs and the heatmap mode.
+    Parent links do not enter the render (centres arrive absolute), so they are not part of it."""
     if batch is None:
         return tuple(ws.shape), ws.dtype, None
     levels = tuple((tuple(lv.centres.shape), lv.centres.dtype) for lv in batch.levels)
