@@ -61,14 +61,13 @@ def coarse_move(spec: HeatmapSpec, handles: Sequence[Point], targets: Sequence[P
         d = (alpha * (tx - px) / resolution, alpha * (ty - py) / resolution)
         moved: set[tuple[int, int]] = set()
         for li, level in enumerate(spec.levels):
-            for ci, c in enumerate(level):
-                ancestor_moved = c.parent is not None and li > 0 and (li - 1, c.parent) in moved
+            for ci in range(len(level)):
+                if (li, ci) in moved:
+                    continue
                 x, y = spec.absolute(li, ci)
-                if ancestor_moved:
-                    moved.add((li, ci))
-                elif math.hypot(x - p[0], y - p[1]) <= radius:
+                if math.hypot(x - p[0], y - p[1]) <= radius:
                     spec.move_by(li, ci, *d)
-                    moved.add((li, ci))
+                    moved.update(spec.subtree(li, ci))
         priors.append((px + alpha * (tx - px), py + alpha * (ty - py)) if moved else (px, py))
     return spec, priors
 
