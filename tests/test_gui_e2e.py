@@ -128,6 +128,7 @@ class App:
             self.xdotool("key", "--delay", "200", "a")
             self.xdotool("keyup", "ctrl")
             self.xdotool("type", "--delay", "30", text)
+            time.sleep(0.5)  # let the last characters reach a frame before Return commits the field
             self.xdotool("key", "--delay", "200", "Return")
             end = time.monotonic() + 3  # the state file is rewritten every 30 frames when nothing renders
             while time.monotonic() < end:
