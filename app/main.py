@@ -62,11 +62,11 @@ def main(argv: list[str] | None = None) -> int:
             print('Dear PyGui is not installed: pip install -c constraints.txt -e ".[gui]"')
             return 0
         # torch is imported here, after the cheap checks, and only through the worker module.
-        from spatialgan import pick_device
+        from spatialgan import load_generator, pick_device
 
         from .controller import Controller
         from .ui.view import EditorView, ViewOptions
-        from .worker import Worker, load_generator
+        from .worker import Worker
 
         device = pick_device(args.device)
         G, source = load_generator(args.checkpoint or (None if args.untrained else default_checkpoint()),

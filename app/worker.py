@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from draggan import DragConfig, DragSession
-from spatialgan import Generator, HeatmapSpec, load_checkpoint, preset, sample_heatmaps
+from spatialgan import Generator, HeatmapSpec, sample_heatmaps
 from spatialgan.device import describe
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import resample_code
@@ -33,23 +33,6 @@ from .messages import (ExportProgress, ExportRequest, LatentSpec, ModelInfo, Ref
 
 Request = Union[RenderRequest, RefineRequest, ExportRequest]
 Result = Union[RenderResult, RefineProgress, ExportProgress]
-
-
-def load_generator(checkpoint: str | None, untrained: str | None, device: torch.device) -> tuple[Generator, str]:
-    """A checkpoint's generator, or an untrained preset given as 'RES:ENCODING' (for trying the editor)."""
-    if untrained:
-        res_text, _, enc = untrained.partition(":")
-        try:
-            gcfg, _ = preset(int(res_text), enc or "sel_indoor")  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise SpatialGANError(f"--untrained expects RES:ENCODING such as 64:sel_indoor ({exc})") from None
-        torch.manual_seed(0)
-        return Generator(gcfg).to(device).eval(), f"untrained {gcfg.resolution} px {gcfg.encoding} network"
-    if checkpoint is None:
-        raise SpatialGANError("no checkpoint given and none is bundled in checkpoints/ yet; pass --checkpoint "
-                              "PATH, or --untrained 64:sel_indoor to try an untrained network")
-    ck = load_checkpoint(checkpoint, device=device)
-    return ck.generator.eval(), str(ck.info.path)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -3,7 +3,7 @@
 Importing this package needs neither a GPU nor any GUI package.
 """
 
-from .checkpoint import Checkpoint, CheckpointInfo, load_checkpoint, read_info, save_checkpoint
+from .checkpoint import Checkpoint, CheckpointInfo, load_checkpoint, load_generator, read_info, save_checkpoint
 from .config import DiscriminatorConfig, GeneratorConfig, HeatmapConfig, preset
 from .device import pick_device
 from .discriminator import Discriminator, DiscriminatorOutput, build_discriminator
@@ -19,7 +19,7 @@ __all__ = [
     "Centre", "Checkpoint", "CheckpointError", "CheckpointInfo", "ConfigError", "Discriminator",
     "DiscriminatorConfig", "DiscriminatorOutput", "Generator", "GeneratorConfig", "HeatmapBatch", "HeatmapConfig",
     "HeatmapSpec", "HeatmapSpecError", "SpatialGANError", "SynthesisOutput", "alignment_loss", "build_discriminator",
-    "build_generator", "d_logistic", "g_nonsaturating", "gradcam", "load_checkpoint", "pick_device", "preset",
+    "build_generator", "d_logistic", "g_nonsaturating", "gradcam", "load_checkpoint", "load_generator", "pick_device", "preset",
     "r1_penalty", "read_info", "render_heatmaps", "replace_code", "resample_code", "sample_heatmaps",
     "save_checkpoint",
 ]

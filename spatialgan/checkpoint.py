@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .config import DiscriminatorConfig, GeneratorConfig
+from .config import DiscriminatorConfig, GeneratorConfig, preset
 from .discriminator import Discriminator
 from .errors import CheckpointError, ConfigError
 from .generator import Generator
@@ -186,3 +186,23 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu",
         _load_into(D, tensors, "D.", info.path, device)
     G.eval()
     return Checkpoint(info, G, D)
+
+
+def load_generator(checkpoint: str | os.PathLike | None, untrained: str | None = None,
+                   device: torch.device | str = "cpu") -> tuple[Generator, str]:
+    """The generator a user asked for, and where it came from: a checkpoint, or with `untrained` a randomly
+    initialised preset given as 'RES' or 'RES:ENCODING' (default sel_indoor), for trying the pipeline."""
+    device = torch.device(device)
+    if untrained:
+        res_text, _, enc = untrained.partition(":")
+        try:
+            gcfg, _ = preset(int(res_text), enc or "sel_indoor")  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ConfigError(f"--untrained expects RES:ENCODING such as 64:sel_indoor ({exc})") from None
+        torch.manual_seed(0)
+        return Generator(gcfg).to(device).eval(), f"untrained {gcfg.resolution} px {gcfg.encoding} network"
+    if checkpoint is None:
+        raise CheckpointError("no checkpoint given and none is bundled in checkpoints/ yet; pass --checkpoint "
+                              "PATH, or --untrained 64:sel_indoor to try an untrained network")
+    ck = load_checkpoint(checkpoint, device=device)
+    return ck.generator.eval(), str(ck.info.path)

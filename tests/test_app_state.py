@@ -13,8 +13,8 @@ from app.controller import Controller
 from app.export import ExportError, history_frame
 from app.messages import ExportProgress, LatentSpec, RefineProgress, RefineRequest, RenderRequest, RenderResult
 from app.state import SessionError, mask_from_rle, mask_to_rle
-from app.worker import Worker, load_generator
-from spatialgan import save_checkpoint
+from app.worker import Worker
+from spatialgan import load_generator, save_checkpoint
 from PIL import Image
 
 from spatialgan.errors import SpatialGANError

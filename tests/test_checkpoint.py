@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import VARIANTS, tiny_models
-from spatialgan import (CheckpointError, SpatialGANError, load_checkpoint, read_info, sample_heatmaps,
+from spatialgan import (CheckpointError, SpatialGANError, load_checkpoint, load_generator, read_info, sample_heatmaps,
                         save_checkpoint)
 
 
@@ -188,3 +188,22 @@ def test_bundled_list_holds_only_generator_checkpoints(tmp_path: Path, monkeypat
     monkeypatch.setenv("SPATIALGAN_CHECKPOINTS", str(tmp_path))
     assert [p.name for p in list_checkpoints()] == ["a_model.safetensors", "b_model.safetensors"]
     assert default_checkpoint() == tmp_path / "a_model.safetensors"  # no rooms128 here: the first model
+
+
+def test_load_generator_untrained_preset_and_checkpoint(tmp_path: Path) -> None:
+    """'RES' alone is the rooms encoding; a bad spec or no source at all is a clear error, not a traceback."""
+    G, source = load_generator(None, "64")
+    assert G.config.encoding == "sel_indoor" and G.config.resolution == 64 and "untrained" in source
+    G, _ = load_generator(None, "32:sel_norm")
+    assert G.config.heatmap.mode == "hierarchical"
+    for bad in ("64:nope", "sixty-four", "48:sel_norm"):
+        with pytest.raises(SpatialGANError, match="--untrained expects"):
+            load_generator(None, bad)
+    with pytest.raises(CheckpointError, match="no checkpoint given"):
+        load_generator(None, None)
+    G0, _ = tiny_models("sel_norm", "hierarchical", seed=0)
+    save_checkpoint(tmp_path / "m.safetensors", G0)
+    G1, source = load_generator(tmp_path / "m.safetensors")
+    assert source.endswith("m.safetensors") and not G1.training
+    for a, b in zip(G0.state_dict().values(), G1.state_dict().values()):
+        assert torch.equal(a, b)

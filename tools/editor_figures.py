@@ -30,7 +30,8 @@ sys.path.insert(0, str(REPO))
 
 from app.controller import Controller  # noqa: E402
 from app.messages import RefineProgress, RenderResult  # noqa: E402
-from app.worker import Worker, load_generator  # noqa: E402
+from app.worker import Worker  # noqa: E402
+from spatialgan import load_generator  # noqa: E402
 from spatialgan.errors import SpatialGANError  # noqa: E402
 from spatialgan.visual import MARKER_COLOURS, upscale  # noqa: E402
 

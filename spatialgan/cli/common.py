@@ -8,8 +8,8 @@ from typing import Callable
 
 import torch
 
-from ..checkpoint import load_checkpoint
-from ..config import ENCODINGS, preset
+from ..checkpoint import load_generator
+from ..config import ENCODINGS
 from ..errors import SpatialGANError
 from ..generator import Generator
 from ..paths import default_checkpoint
@@ -36,17 +36,5 @@ def add_model_args(ap: argparse.ArgumentParser) -> None:
 
 def load_model(args: argparse.Namespace, device: torch.device) -> tuple[Generator, str]:
     """The generator the arguments ask for, and a one-line description of where it came from."""
-    if args.untrained:
-        try:
-            res_text, _, enc = args.untrained.partition(":")
-            gcfg, _ = preset(int(res_text), enc or "sel_norm")  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise SpatialGANError(f"--untrained expects RES:ENCODING such as 64:sel_indoor ({exc})") from None
-        torch.manual_seed(0)
-        return Generator(gcfg).to(device).eval(), f"untrained {gcfg.resolution} px {gcfg.encoding} network"
-    path = args.checkpoint or default_checkpoint()
-    if path is None:
-        raise SpatialGANError("no checkpoint given and none is bundled in checkpoints/ yet; pass --checkpoint "
-                              "PATH, or --untrained 64:sel_indoor to try an untrained network")
-    ck = load_checkpoint(path, device=device)
-    return ck.generator, str(ck.info.path)
+    return load_generator(None if args.untrained else (args.checkpoint or default_checkpoint()), args.untrained,
+                          device)
