@@ -342,3 +342,22 @@ def test_patch_co_move_needs_no_segmenter() -> None:
     res = co_move_ratio(G, None, 6, batch=4, progress=False, cfg=CoMoveConfig(min_patch_std=0.0))
     assert res.method == "patch" and res.measured + res.no_object == res.attempted == 6 and res.lost == 0
     assert np.isfinite(res.ratio)
+    # One entry per attempted move, None where unmeasured; the same seed draws the same moves again.
+    assert len(res.per_move) == 6 and sum(r is not None for r in res.per_move) == res.measured
+    assert res.ratio == pytest.approx(np.mean([r for r in res.per_move if r is not None]))
+    again = co_move_ratio(G, None, 6, batch=4, progress=False, cfg=CoMoveConfig(min_patch_std=0.0))
+    assert again.per_move == res.per_move
+    assert "per_move" not in res.to_dict() and len(res.to_dict(per_move=True)["per_move"]) == 6
+
+
+def test_comove_cli_writes_the_per_move_list_to_json_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from spatialgan import save_checkpoint
+
+    G, _ = tiny_models("sel_norm", "hierarchical")
+    ckpt = save_checkpoint(tmp_path / "g.safetensors", G)
+    capsys.readouterr()
+    assert metrics_main(["comove", str(ckpt), "--num", "4", "--no-progress", "--device", "cpu",
+                         "--json", str(tmp_path / "c.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "per_move" not in printed and "ratio" in printed
+    assert len(json.loads((tmp_path / "c.json").read_text())["per_move"]) == 4

@@ -12,7 +12,7 @@ segmenter reads as all background.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -45,9 +45,15 @@ class CoMoveResult:
     no_object: int             # centre fell on background before the move (patch tracking: on a flat patch)
     lost: int                  # no object left in the moved image to match
     method: str = "segment"    # "segment" (the paper's) or "patch" (patch tracking)
+    # Every attempted move's ratio in draw order, None where unmeasured: two models measured with the same
+    # seed see the same draws, so their ratios can be compared move by move (a paired test).
+    per_move: tuple[float | None, ...] = field(default=(), repr=False)
 
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+    def to_dict(self, per_move: bool = False) -> dict:
+        out = asdict(self)
+        if not per_move:
+            del out["per_move"]
+        return out
 
 
 def components(labels: np.ndarray, min_area: int) -> list[tuple[int, np.ndarray]]:
@@ -159,6 +165,7 @@ def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int 
     dtype = next(G.parameters()).dtype
     gen = torch.Generator().manual_seed(seed)
     ratios: list[float] = []
+    per_move: list[float | None] = []
     no_object = lost = 0
     with tqdm(total=num, desc="co-move", disable=not progress, leave=False) as bar:
         for s in range(0, num, batch):
@@ -196,8 +203,10 @@ def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int 
                 if isinstance(q, str):
                     no_object += q in ("no_object", "flat")  # nothing to follow under the centre
                     lost += q == "lost"
+                    per_move.append(None)
                     continue
                 ratios.append(float(p[k] @ q / (p[k] @ p[k])))
+                per_move.append(ratios[-1])
             bar.update(b)
     if not ratios:
         if seg is None:
@@ -206,4 +215,4 @@ def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int 
                               f"objects lost: {lost}); is the segmenter trained on this kind of image?")
     arr = np.asarray(ratios)
     return CoMoveResult(float(arr.mean()), float(arr.std()), float(np.median(arr)), len(arr), num, no_object, lost,
-                        "segment" if seg is not None else "patch")
+                        "segment" if seg is not None else "patch", tuple(per_move))
