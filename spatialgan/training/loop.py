@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..checkpoint import save_checkpoint
+from ..device import keep_freed_memory
 from ..discriminator import Discriminator
 from ..errors import SpatialGANError
 from ..generator import Generator
@@ -72,6 +73,8 @@ class Trainer:
         self.cfg, self.run_dir, self.dist = cfg, Path(run_dir), dist
         self.device = torch.device(device)
         self.progress = progress and dist.main
+        if self.device.type == "cpu":
+            keep_freed_memory()  # activations above 32 MB would otherwise be unmapped and refaulted every step
         gcfg, dcfg = cfg.model_configs()
         torch.manual_seed(cfg.seed)  # identical initial weights on every process (and broadcast below)
         self.G = Generator(gcfg).to(self.device).train()
