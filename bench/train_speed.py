@@ -3,7 +3,7 @@
 Each measurement is a fresh process that builds the shipped 64 px recipe (the default preset), runs warm-up
 steps on one fixed real batch, then times training steps: wall time, CPU time split into user and kernel, and
 minor page faults. The two settings alternate, so a load change on a shared machine hits both alike, and the
-ratio of their medians is the result. Writes bench/results/train_speed_cpu.{json,md}.
+ratio of their medians is the result. Writes bench/results/train_speed_cpu_<N>thread.{json,md}.
 
     python bench/train_speed.py                    # rooms (batch 32) and pets (batch 16), 1 thread
     python bench/train_speed.py --threads 2 --repeats 3
@@ -84,7 +84,7 @@ def main() -> int:
     machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": args.threads,
                "date": time.strftime("%Y-%m-%d"), "load_avg": [round(v, 2) for v in os.getloadavg()]}
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / "train_speed_cpu"
+    stem = args.out / f"train_speed_cpu_{args.threads}thread"
     stem.with_suffix(".json").write_text(json.dumps({"machine": machine, "args": vars(args) | {"out": str(args.out)},
                                                      "rows": rows}, indent=2) + "\n")
     lines = ["# CPU training speed: glibc's default allocator settings against keep_freed_memory()", "",
