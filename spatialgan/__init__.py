@@ -19,7 +19,7 @@ __all__ = [
     "Centre", "Checkpoint", "CheckpointError", "CheckpointInfo", "ConfigError", "Discriminator",
     "DiscriminatorConfig", "DiscriminatorOutput", "Generator", "GeneratorConfig", "HeatmapBatch", "HeatmapConfig",
     "HeatmapSpec", "HeatmapSpecError", "SpatialGANError", "SynthesisOutput", "alignment_loss", "build_discriminator",
-    "build_generator", "d_logistic", "g_nonsaturating", "gradcam", "load_checkpoint", "load_generator", "pick_device", "preset",
-    "r1_penalty", "read_info", "render_heatmaps", "replace_code", "resample_code", "sample_heatmaps",
-    "save_checkpoint",
+    "build_generator", "d_logistic", "g_nonsaturating", "gradcam", "load_checkpoint", "load_generator",
+    "pick_device", "preset", "r1_penalty", "read_info", "render_heatmaps", "replace_code", "resample_code",
+    "sample_heatmaps", "save_checkpoint",
 ]

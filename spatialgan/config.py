@@ -197,7 +197,7 @@ def preset(resolution: int, encoding: Encoding = "sel_norm", heatmap_mode: Heatm
     4 mapping layers. At the budgets a CPU or a short GPU run reaches, width costs steering: at 32 px and
     16 kimg, channels up to 256 took the pets' patch co-move from 0.43 to 0.03 at a similar FID (README,
     steering table), and the 128 px models trained that wide steer less than the narrow 64 px ones. Narrow
-    also renders the 64 px models in about 16 ms on 2 CPU cores. 256 px keeps channels up to 256 (the
+    also renders the 64 px models in 11-17 ms on 2 CPU cores. 256 px keeps channels up to 256 (the
     paper's resolution, narrower than its paper256 config); larger sizes use StyleGAN2's widths.
     """
     if heatmap_mode is None:

@@ -47,8 +47,9 @@ def keep_freed_memory() -> bool:
 
     A CPU training step allocates and frees activations of tens of MB. By default glibc serves blocks above
     32 MB with a fresh mmap and unmaps them on free, so every step refaults them page by page: at 64 px and
-    batch 32, over a third of the step's CPU time went to the kernel (bench/cpu_allocator.py measures it). Raising the mmap
-    and trim thresholds makes freed blocks reusable; the price is that the process keeps its peak memory.
+    batch 32, over a third of the step's CPU time went to the kernel (bench/cpu_allocator.py measures it).
+    Raising the mmap and trim thresholds makes freed blocks reusable; the price is that the process keeps its
+    peak memory.
     Returns whether the setting took (False off glibc, or with SPATIALGAN_MALLOC=default in the environment).
     """
     if os.environ.get("SPATIALGAN_MALLOC", "").lower() == "default":
