@@ -361,3 +361,21 @@ def test_comove_cli_writes_the_per_move_list_to_json_only(tmp_path: Path, capsys
     printed = capsys.readouterr().out
     assert "per_move" not in printed and "ratio" in printed
     assert len(json.loads((tmp_path / "c.json").read_text())["per_move"]) == 4
+
+
+def test_comove_paired_compares_moves_measured_in_both() -> None:
+    """bench/comove_paired.py: moves unmeasured in either file drop out; the difference is B - A per move."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "comove_paired.py"
+    spec = importlib.util.spec_from_file_location("comove_paired", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a = {"per_move": [0.0, 0.5, None, 1.0, 0.2]}
+    b = {"per_move": [0.5, 0.5, 0.3, None, 0.4]}
+    r = mod.paired(a, b)
+    assert r["moves"] == 3 and r["mean_a"] == pytest.approx(0.7 / 3) and r["diff"] == pytest.approx(0.7 / 3)
+    assert r["b_higher"] == pytest.approx(2 / 3) and r["b_lower"] == 0.0
+    with pytest.raises(SystemExit):
+        mod.paired(a, {"per_move": [0.1]})
