@@ -24,10 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generator_latency import cpu_name  # noqa: E402
+from spatialgan.metrics.report import machine as describe_machine
 
 TRAIN = {"rooms": ("sel_indoor", 32), "pets": ("sel_norm", 16)}  # the batches the bundled 64 px models used
 WORKLOADS = (*TRAIN, "inception")
@@ -104,18 +101,18 @@ def main() -> int:
                      "img_per_s": {name: batch / m["wall_s"] for name, m in med.items()},
                      "speedup": med["default"]["wall_s"] / med["keep"]["wall_s"]})
 
-    machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": args.threads,
-               "date": time.strftime("%Y-%m-%d"), "load_avg": [round(v, 2) for v in os.getloadavg()]}
+    # torch_threads there is this parent's; the measured processes ran with `threads`.
+    machine = {**describe_machine(), "threads": args.threads, "date": time.strftime("%Y-%m-%d")}
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"cpu_allocator_{args.threads}thread"
     stem.with_suffix(".json").write_text(json.dumps({"machine": machine, "args": vars(args) | {"out": str(args.out)},
                                                      "rows": rows}, indent=2) + "\n")
     lines = ["# CPU speed: glibc's default allocator settings against keep_freed_memory()", "",
-             f"Machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, {args.threads} "
+             f"Machine: {machine['cpu_model']}, {machine['cpu_count']} cores, torch {machine['torch']}, {args.threads} "
              f"thread(s) per process, measured {machine['date']}. Training steps of the 64 px default recipe, and "
              f"one batch through FID's Inception network; {args.warmup} warm-up and {args.steps} timed repeats per "
              f"process, {args.repeats} processes per setting, alternating; medians. Load average at the end: "
-             f"{machine['load_avg']}.", "",
+             f"{machine['load_average']}.", "",
              "| workload | batch | setting | s per repeat | img/s | user s | kernel s | page faults |",
              "|---|---|---|---|---|---|---|---|"]
     for row in rows:

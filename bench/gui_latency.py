@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.controller import Controller  # noqa: E402
 from app.messages import RenderResult  # noqa: E402
 from app.worker import Worker  # noqa: E402
-from spatialgan import Generator, load_checkpoint, pick_device, preset  # noqa: E402
+from spatialgan import load_checkpoint, load_generator, pick_device  # noqa: E402
 
 
 def wait_for(worker: Worker, generation: int, timeout: float = 30.0) -> RenderResult:
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         G = load_checkpoint(path, device).generator.eval()
         model = f"{'bundled ' if path.resolve().parent == default.parent else ''}{path.name} ({G.config.resolution} px {G.config.encoding})"
     else:
-        torch.manual_seed(0)
-        G = Generator(preset(64, "sel_indoor")[0]).to(device).eval()
+        G, _ = load_generator(None, "64:sel_indoor", device)
         model = "preset 64 px sel_indoor (untrained weights; the cost is the same)"
     worker = Worker(G, device, model)
     c = Controller.create(model, G.config.resolution, G.config.num_codes, 3, 0.7, worker.default_spec)
