@@ -20,6 +20,7 @@ read -r -a kinds <<<"${KINDS:-pets rooms}"
 runs="${RUNS:-runs}"
 device="${DEVICE:-cuda}"
 mkdir -p "$out" "$runs"
+# The 64 and 128 px presets' recipe, spelled out so that a run started here keeps it if the presets change.
 NARROW="--resolution $res --channel-base 4096 --channel-max 64 --w-dim 256 --mapping-layers 4 --kimg 1000"
 declare -A NEW=(
     [pets$res]="--data pets --encoding sel_norm --heatmap-mode hierarchical --batch 16"
