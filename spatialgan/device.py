@@ -31,6 +31,17 @@ def pick_device(preference: str | None = None) -> torch.device:
     return dev
 
 
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX). Elsewhere oneDNN emulates it, and
+    bfloat16 autocast can be slower than float32. Read from /proc/cpuinfo; False where that is missing."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
@@ -47,7 +58,7 @@ def keep_freed_memory() -> bool:
 
     A CPU training step allocates and frees activations of tens of MB. By default glibc serves blocks above
     32 MB with a fresh mmap and unmaps them on free, so every step refaults them page by page: at 64 px and
-    batch 32, over a third of the step's CPU time went to the kernel (bench/cpu_allocator.py measures it).
+    batch 32, over a third of the step's CPU time went to the kernel (bench/cpu_speed.py measures it).
     Raising the mmap and trim thresholds makes freed blocks reusable; the price is that the process keeps its
     peak memory.
     Returns whether the setting took (False off glibc, or with SPATIALGAN_MALLOC=default in the environment).

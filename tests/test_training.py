@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -154,6 +156,29 @@ def test_cam_score_reaches_the_alignment_loss(tmp_path: Path) -> None:
     assert any(not torch.equal(a, b) for a, b in zip(results[0][1], results[1][1]))
 
 
+def test_amp_autocasts_the_main_passes_on_the_cpu(tmp_path: Path) -> None:
+    """--amp on the CPU: G's synthesis runs under bfloat16 autocast, and the step stays finite and close to the
+    float32 one without being equal to it."""
+    real = next(iter(torch.utils.data.DataLoader(ToyImages(), batch_size=4)))
+    stats, casts = {}, {}
+
+    def record(amp: bool) -> Callable:
+        def hook(module, inputs) -> None:
+            on = torch.is_autocast_enabled("cpu")
+            casts.setdefault(amp, set()).add(torch.get_autocast_dtype("cpu") if on else torch.float32)
+        return hook
+
+    for amp in (False, True):
+        t = Trainer(tiny_train_config(amp=amp), tmp_path / str(amp), dataset=ToyImages(), progress=False)
+        t.G.synthesis.register_forward_pre_hook(record(amp))
+        stats[amp] = t.train_step(real)
+    assert casts == {False: {torch.float32}, True: {torch.bfloat16}}, "both synthesis passes of the step autocast"
+    a, b = stats[False], stats[True]
+    assert math.isfinite(b.loss_g) and math.isfinite(b.loss_d) and math.isfinite(b.loss_align)
+    assert b.loss_g != a.loss_g and b.loss_g == pytest.approx(a.loss_g, rel=0.05)
+    assert b.loss_d == pytest.approx(a.loss_d, rel=0.05)
+
+
 @pytest.mark.parametrize("encoding,mode,target,indoor", [
     ("sel_indoor", None, "auto", True), ("sel_norm", "multi", "auto", True), ("sel_norm", "hierarchical", "auto", False),
     ("sel_indoor", None, "sum", False), ("sel_norm", "hierarchical", "indoor", True)])
@@ -181,16 +206,19 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
 
 def test_cli_resume_refuses_recipe_changes_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    t = Trainer(tiny_train_config(total_kimg=0.008), tmp_path, dataset=ToyImages(), progress=False)
+    # data "pets": the resumed CLI run below builds its dataset by name (the procedural pets, at 32 px)
+    t = Trainer(tiny_train_config(total_kimg=0.008, data="pets"), tmp_path, dataset=ToyImages(), progress=False)
     t.run()
     assert train_main(["--resume", str(tmp_path), "--g-lr", "0.1"]) == 2
     assert "cannot change g_lr" in capsys.readouterr().err
+    assert train_main(["--resume", str(tmp_path), "--amp", "--kimg", "0.012"]) == 0, "a speed setting may change"
+    assert TrainConfig.load(tmp_path / "train_config.json").amp
     assert train_main(["--out", str(tmp_path)]) == 2
     assert "already holds a run" in capsys.readouterr().err
     out = tmp_path / "shipped.safetensors"
     assert train_main(["--resume", str(tmp_path), "--export", str(out), "--half"]) == 0
     ck = load_checkpoint(out)
-    assert ck.info.dtype == "float16" and ck.info.meta["steps"] == 2
+    assert ck.info.dtype == "float16" and ck.info.meta["steps"] == 3
 
 
 _FAULTS = """

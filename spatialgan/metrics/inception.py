@@ -64,7 +64,7 @@ class InceptionFeatures:
             raise InceptionMissingError(f"no Inception file at {self.path}; run: {INSTALL_HINT}")
         self.device = torch.device(device)
         if self.device.type == "cpu":
-            keep_freed_memory()  # a batch of 32 at 299 px makes blocks above 32 MB (bench/cpu_allocator.py)
+            keep_freed_memory()  # a batch of 32 at 299 px makes blocks above 32 MB (bench/cpu_speed.py)
         # The TorchScript archive holds only weights and a graph of standard ops: loading runs no Python code.
         with warnings.catch_warnings():  # torch 2.13 marks jit.load deprecated; the file is TorchScript
             warnings.simplefilter("ignore", DeprecationWarning)

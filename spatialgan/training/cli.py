@@ -20,7 +20,7 @@ import torch
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..cli.common import run_cli
 from ..config import ENCODINGS, HEATMAP_SAMPLINGS
-from ..device import describe, pick_device
+from ..device import describe, native_bfloat16, pick_device
 from ..errors import SpatialGANError
 from ..gradcam import CAM_SCORES
 from .config import TrainConfig
@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--style-mixing", type=float)
     g.add_argument("--kimg", dest="total_kimg", type=float, help="train until this many thousand real images")
     g.add_argument("--seed", type=int)
-    g.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
+    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="bfloat16 autocast of the main G and D passes (CUDA, or a CPU with AVX512-BF16/AMX); may be "
+                        "turned on or off when resuming")
     g.add_argument("--workers", type=int, help="data-loading processes per training process (default 2)")
     g.add_argument("--snapshot-kimg", type=float)
     g.add_argument("--sample-kimg", type=float)
@@ -98,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             if not (run / SNAPSHOT).exists():
                 raise SpatialGANError(f"{run} has no {SNAPSHOT} to resume from")
             base = TrainConfig.load(run / CONFIG).to_dict()
-            # A resumed run keeps its recipe; only how long and how often may change.
-            changeable = {"total_kimg", "snapshot_kimg", "sample_kimg", "workers", "log_steps"}
+            # A resumed run keeps its recipe; only how long, how often and the speed setting --amp may change.
+            changeable = {"total_kimg", "snapshot_kimg", "sample_kimg", "workers", "log_steps", "amp"}
             fixed = {k for k in given if k not in changeable and given[k] != base.get(k)}
             if fixed:
                 raise SpatialGANError(f"cannot change {', '.join(sorted(fixed))} when resuming; start a new run")
@@ -112,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise SpatialGANError(f"{run} already holds a run; continue it with --resume {run} or pick another --out")
             cfg = TrainConfig(**given)
         device = pick_device(args.device)
+        if cfg.amp and device.type == "cpu" and not native_bfloat16():
+            print("note: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so --amp emulates them and "
+                  "may train slower than float32; --no-amp turns it off", file=sys.stderr)
+        elif cfg.amp and device.type not in ("cuda", "cpu"):
+            print(f"note: --amp applies on CUDA and the CPU; on {device.type} the run trains in float32", file=sys.stderr)
         dist = init_from_env(device.type)
         if device.type == "cuda" and dist.world > 1:
             device = torch.device("cuda", dist.local_rank)

@@ -40,7 +40,9 @@ class TrainConfig:
     noise_mode: str = "random"  # per-pixel noise while training ("const" makes runs comparable in tests)
     total_kimg: float = 200.0  # thousands of real images shown to D
     seed: int = 0
-    amp: bool = False  # bfloat16 autocast of the main G/D passes on CUDA; regularisers stay in float32
+    # bfloat16 autocast of the main G/D passes on CUDA or the CPU; regularisers stay in float32. A speed setting,
+    # so a resumed run may change it (bench/cpu_speed.py measures it on the CPU).
+    amp: bool = False
     workers: int = 2  # data-loading processes per training process
     snapshot_kimg: float = 4.0
     sample_kimg: float = 4.0

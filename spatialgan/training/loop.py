@@ -165,8 +165,8 @@ class Trainer:
         return img.float(), hm
 
     def _autocast(self):
-        if self.cfg.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.cfg.amp and self.device.type in ("cuda", "cpu"):
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def train_step(self, real: torch.Tensor) -> StepStats:
