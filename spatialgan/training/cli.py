@@ -63,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--kimg", dest="total_kimg", type=float, help="train until this many thousand real images")
     g.add_argument("--seed", type=int)
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                   help="bfloat16 autocast of the main G and D passes (CUDA, or a CPU with AVX512-BF16/AMX); may be "
-                        "turned on or off when resuming")
+                   help="bfloat16 autocast of the main G and D passes (CUDA, or a CPU with AVX512-BF16/AMX): "
+                        "faster on such CPUs, but it steered less in our tests (README); may change when resuming")
     g.add_argument("--workers", type=int, help="data-loading processes per training process (default 2)")
     g.add_argument("--snapshot-kimg", type=float)
     g.add_argument("--sample-kimg", type=float)
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             print("note: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so --amp emulates them and "
                   "may train slower than float32; --no-amp turns it off", file=sys.stderr)
         elif cfg.amp and device.type not in ("cuda", "cpu"):
-            print(f"note: --amp applies on CUDA and the CPU; on {device.type} the run trains in float32", file=sys.stderr)
+            print(f"note: --amp applies on CUDA and the CPU; on {device.type} the run trains in float32",
+                  file=sys.stderr)
         dist = init_from_env(device.type)
         if device.type == "cuda" and dist.world > 1:
             device = torch.device("cuda", dist.local_rank)
