@@ -17,8 +17,9 @@ from .discriminator import Discriminator, DiscriminatorOutput
 
 # The score GradCAM differentiates. "g_loss": softplus(-D(x)), G's non-saturating loss (EqGAN-SA's choice);
 # "logit": D(x) itself, "maximising the output of D" (paper Sec. 3.1). The paper finds the two maps "almost the
-# same" for a well-trained D. For our small, briefly trained ones they differ, and only L_align on "g_loss" made
-# the pet follow its heatmap (bench/results/table_4_5_ablations.md, steering table).
+# same" for a well-trained D. For our small, briefly trained ones they differ: with seed 0, only L_align on "g_loss"
+# made the pet follow its heatmap (bench/results/table_4_5_ablations.md, steering table; one seed per row, and
+# other seeds of that row steer less, so a lead).
 CamScore = Literal["g_loss", "logit"]
 CAM_SCORES: tuple[str, ...] = ("g_loss", "logit")
 

@@ -7,8 +7,8 @@
 # log.jsonl,command.txt} to the device, and only in the first call: a carried path replaces what a warm machine
 # has. The working tree (about 38 MB) and what is carried must stay under 64 MB, so carry one run's snapshot,
 # e.g. rooms64's 18 MB, and name that run alone in KINDS); otherwise a new run starts with the narrow recipe
-# (channels up to 64) that steers best at our budgets (README, steering table). Everything comes back as one
-# tar in 15 MB parts:
+# (channels up to 64) of the bundled 64 px models, which steer more than the wide 128 px ones (README).
+# Everything comes back as one tar in 15 MB parts:
 #   cat OUTDIR/chunk.tar.part* | tar x
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -17,9 +17,9 @@ declare -A ARGS=(
     [pets128]="--data pets --encoding sel_norm"
 )
 # Channels up to 64 (the 128 px preset's width since the presets narrowed; explicit, so this recipe stays if the
-# presets change): at equal budgets the narrow models steer far better (pets at 32 px: patch co-move 0.43
-# against 0.03, README's steering table) at a similar FID. The bundled rooms128 and pets128 were trained before
-# that was known, with the then preset's channels up to 256.
+# presets change): the narrow 64 px models steer more than the wide 128 px ones, and render faster (the 32 px
+# width comparison in README's steering table is one seed each, so a lead). The bundled rooms128 and pets128
+# were trained before that, with the then preset's channels up to 256.
 COMMON="--resolution 128 --channel-max 64 --batch 32 --kimg 100000 --workers 6 --snapshot-kimg 25 --sample-kimg 25 --no-progress"
 
 case "${1:-}" in
