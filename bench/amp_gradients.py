@@ -16,8 +16,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from spatialgan.gradcam import cams_from_output, frozen
-from spatialgan.losses import align_distance, g_nonsaturating
 from spatialgan.training import TrainConfig, Trainer
 from spatialgan.training.loop import CONFIG, SNAPSHOT
 from spatialgan.training.snapshot import load_snapshot
@@ -33,14 +31,8 @@ def gradients(trainer: Trainer, latents: tuple, amp: bool, loss_name: str) -> tu
     """G's gradient of one loss on one batch, flattened per parameter group, and the loss."""
     trainer.cfg = dataclasses.replace(trainer.cfg, amp=amp)
     torch.manual_seed(1)  # the same per-pixel noise for both precisions
-    img, hm = trainer._generate(latents, update_w_avg=False)
-    with frozen(trainer.D):
-        out = trainer.D(img, feature_resolutions=trainer.levels)
-        if loss_name == "adversarial":
-            loss = g_nonsaturating(out.logits)
-        else:
-            cams = cams_from_output(out, trainer.levels, trainer.cfg.cam_score)
-            loss = align_distance(cams, {r: hm[r] for r in trainer.levels}, trainer.indoor, trainer.cfg.align_tau)
+    loss_g, loss_align, _ = trainer.g_losses(latents)
+    loss = loss_g if loss_name == "adversarial" else loss_align
     named = list(trainer.G.named_parameters())
     grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
     flat: dict[str, list[torch.Tensor]] = {}

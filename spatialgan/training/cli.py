@@ -25,7 +25,7 @@ from ..errors import SpatialGANError
 from ..gradcam import CAM_SCORES
 from .config import TrainConfig
 from .distributed import init_from_env
-from .loop import CONFIG, MODEL, SNAPSHOT, Trainer, TrainingStopped
+from .loop import AMP_DEVICES, CONFIG, MODEL, SNAPSHOT, Trainer, TrainingStopped
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int)
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast of the main G and D passes (CUDA, or a CPU with AVX512-BF16/AMX): "
-                        "faster on such CPUs, but it steered less in our tests (README); may change when resuming")
+                        "faster on such CPUs; whether it costs steering is not settled (README); may change when "
+                        "resuming")
     g.add_argument("--workers", type=int, help="data-loading processes per training process (default 2)")
     g.add_argument("--snapshot-kimg", type=float)
     g.add_argument("--sample-kimg", type=float)
@@ -117,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.amp and device.type == "cpu" and not native_bfloat16():
             print("note: this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so --amp emulates them and "
                   "may train slower than float32; --no-amp turns it off", file=sys.stderr)
-        elif cfg.amp and device.type not in ("cuda", "cpu"):
-            print(f"note: --amp applies on CUDA and the CPU; on {device.type} the run trains in float32",
+        elif cfg.amp and device.type not in AMP_DEVICES:
+            print(f"note: --amp applies on {' and '.join(AMP_DEVICES)}; on {device.type} the run trains in float32",
                   file=sys.stderr)
         dist = init_from_env(device.type)
         if device.type == "cuda" and dist.world > 1:

@@ -41,6 +41,7 @@ MODEL = "model.safetensors"
 LOG = "log.jsonl"
 CONFIG = "train_config.json"
 SAMPLE_SEEDS = 8
+AMP_DEVICES = ("cuda", "cpu")  # where --amp autocasts to bfloat16; elsewhere the run trains in float32
 
 
 class TrainingStopped(SpatialGANError):
@@ -165,9 +166,25 @@ class Trainer:
         return img.float(), hm
 
     def _autocast(self):
-        if self.cfg.amp and self.device.type in ("cuda", "cpu"):
+        if self.cfg.amp and self.device.type in AMP_DEVICES:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
+
+    def g_losses(self, latents: tuple, update_w_avg: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """G's adversarial loss and L_align (Eq. 4/5) on one batch, sharing one pass through the frozen D, and
+        the untruncated alignment monitor; L_align and the monitor are zero without alignment."""
+        img, hm = self._generate(latents, update_w_avg=update_w_avg)
+        with frozen(self.D):
+            out = self.D(img, feature_resolutions=self.levels if self.cfg.align else ())
+            loss_g = g_nonsaturating(out.logits)
+            loss_align = align_l1 = torch.zeros((), device=self.device)
+            if self.cfg.align:
+                cams = cams_from_output(out, self.levels, self.cfg.cam_score)
+                targets = {r: hm[r] for r in self.levels}
+                loss_align = align_distance(cams, targets, self.indoor, self.cfg.align_tau)
+                with torch.no_grad():
+                    align_l1 = align_distance(cams, targets, self.indoor, tau=0.0) / len(self.levels)
+        return loss_g, loss_align, align_l1
 
     def train_step(self, real: torch.Tensor) -> StepStats:
         cfg, step = self.cfg, self.step
@@ -175,19 +192,8 @@ class Trainer:
         torch.manual_seed(_seed(cfg.seed, step, self.dist.rank, 1))  # per-pixel noise inside G
         real = real.to(self.device, non_blocking=True)
 
-        # G: adversarial loss and alignment share one pass through the frozen D.
-        img, hm = self._generate(self._latents(gen), update_w_avg=True)
-        with frozen(self.D):
-            out = self.D(img, feature_resolutions=self.levels if cfg.align else ())
-            loss_g = g_nonsaturating(out.logits)
-            loss_align = align_l1 = torch.zeros((), device=self.device)
-            if cfg.align:
-                cams = cams_from_output(out, self.levels, cfg.cam_score)
-                targets = {r: hm[r] for r in self.levels}
-                loss_align = align_distance(cams, targets, self.indoor, cfg.align_tau)
-                with torch.no_grad():
-                    align_l1 = align_distance(cams, targets, self.indoor, tau=0.0) / len(self.levels)
-            total_g = loss_g + cfg.align_weight * loss_align
+        loss_g, loss_align, align_l1 = self.g_losses(self._latents(gen), update_w_avg=True)
+        total_g = loss_g + cfg.align_weight * loss_align
         self.opt_G.zero_grad(set_to_none=True)
         total_g.backward()
 
