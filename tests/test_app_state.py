@@ -19,7 +19,7 @@ from PIL import Image
 
 from spatialgan.errors import SpatialGANError
 
-from conftest import tiny_models
+from conftest import load_script, tiny_models
 
 
 @pytest.fixture(scope="module")
@@ -422,12 +422,7 @@ def test_history_frame_bar() -> None:
 
 def test_editor_figures_tool_on_a_tiny_model(tmp_path, capsys) -> None:
     """tools/editor_figures.py runs end to end (search, move, removal, hybrid drag) and writes a labelled strip."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("editor_figures", Path(__file__).resolve().parents[1]
-                                                  / "tools" / "editor_figures.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("tools/editor_figures.py")
     G, _ = tiny_models("sel_indoor", "multi")
     ck = tmp_path / "tiny.safetensors"
     save_checkpoint(ck, G)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_models
+from conftest import load_script, tiny_models
 from spatialgan.data import ROOM_CLASSES, PetsDataset, RoomsDataset
 from spatialgan.errors import CheckpointError, SpatialGANError
 from spatialgan.metrics import (INSTALL_HINT, CoMoveConfig, FeatureStats, InceptionMissingError, SegConfig,
@@ -365,13 +365,7 @@ def test_comove_cli_writes_the_per_move_list_to_json_only(tmp_path: Path, capsys
 
 def test_comove_paired_compares_moves_measured_in_both() -> None:
     """bench/comove_paired.py: moves unmeasured in either file drop out; the difference is B - A per move."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "comove_paired.py"
-    spec = importlib.util.spec_from_file_location("comove_paired", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("bench/comove_paired.py")
     a = {"per_move": [0.0, 0.5, None, 1.0, 0.2]}
     b = {"per_move": [0.5, 0.5, 0.3, None, 0.4]}
     r = mod.paired(a, b)
