@@ -28,7 +28,7 @@ python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.i
 
 step pytest_cuda 150 python3 -m pytest -q -p no:cacheprovider -rs tests/test_graphed.py
 step latency 150 python3 bench/generator_latency.py --device "$device" --resolutions "${res[@]}" --runs "$runs" \
-    --checkpoints checkpoints/rooms128.safetensors checkpoints/pets128.safetensors checkpoints/pets64.safetensors \
+    --checkpoints checkpoints/{rooms64,pets64,rooms128,pets128}.safetensors \
     --out "$out"
 step drag_step 60 python3 bench/drag_step_latency.py --device "$device" --threads 4 --steps 10 --out "$out"
 
