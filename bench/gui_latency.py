@@ -2,11 +2,11 @@
 
     python bench/gui_latency.py [--moves 60] [--device cpu] [--checkpoint checkpoints/pets64.safetensors]
 
-Uses the editor's own controller and worker on the bundled default model (checkpoints/rooms128.safetensors) or
+Uses the editor's own controller and worker on the bundled default model (spatialgan.paths.default_checkpoint) or
 the given checkpoint, or the preset 64 px sel_indoor network when neither is there. Each move is submitted the way the GUI does it and the time until `poll()`
 returns its image is measured, p50/p95. A second run replays a fast drag (a move every 8 ms, faster than the
 worker renders) and reports how many renders the stale-request dropping saved. Writes
-bench/results/gui_latency_<device>.md (gui_latency_<model>_<device>.md for another --checkpoint).
+bench/results/gui_latency_<model>_<device>.md.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from app.controller import Controller  # noqa: E402
 from app.messages import RenderResult  # noqa: E402
 from app.worker import Worker  # noqa: E402
 from spatialgan import load_checkpoint, load_generator, pick_device  # noqa: E402
+from spatialgan.paths import checkpoint_dir, default_checkpoint  # noqa: E402
 
 
 def wait_for(worker: Worker, generation: int, timeout: float = 30.0) -> RenderResult:
@@ -50,11 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", type=Path, default=None, help="a model other than the editor's default")
     args = ap.parse_args(argv)
     device = pick_device(args.device)
-    default = Path(__file__).resolve().parents[1] / "checkpoints" / "rooms128.safetensors"
-    path = args.checkpoint or default
-    if path.exists():
+    path = args.checkpoint or default_checkpoint()
+    if path is not None and path.exists():
         G = load_checkpoint(path, device).generator.eval()
-        model = f"{'bundled ' if path.resolve().parent == default.parent else ''}{path.name} ({G.config.resolution} px {G.config.encoding})"
+        model = f"{'bundled ' if path.resolve().parent == checkpoint_dir().resolve() else ''}{path.name} ({G.config.resolution} px {G.config.encoding})"
     else:
         G, _ = load_generator(None, "64:sel_indoor", device)
         model = "preset 64 px sel_indoor (untrained weights; the cost is the same)"
@@ -112,7 +112,7 @@ roughly bench/results/generator_latency_cpu.md's synthesis time plus a few ms).
 Fast drag: {n_fast} move requests over {drag_s:.2f} s (one every 8 ms) made {fast_renders} renders; the rest
 were dropped as stale. The last move's image arrived {tail:.1f} ms after its request.
 """
-    name = f"gui_latency_{path.stem}_{device.type}.md" if args.checkpoint else f"gui_latency_{device.type}.md"
+    name = f"gui_latency_{path.stem if path is not None else 'preset64'}_{device.type}.md"
     out = args.out or Path(__file__).resolve().parent / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

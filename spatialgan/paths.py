@@ -9,7 +9,7 @@ from .checkpoint import SUFFIX, read_info
 from .errors import CheckpointError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL_NAME = "rooms128"  # the editor opens the multi-object rooms model by default
+DEFAULT_MODEL_NAME = "rooms64"  # the editor opens the multi-object rooms model that steers most and renders fastest
 
 
 def checkpoint_dir() -> Path:

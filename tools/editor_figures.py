@@ -1,7 +1,7 @@
 """The README's before/after strip of editor actions, made with the editor's own code paths (Controller +
 Worker, as the window uses them): a heatmap-centre move, an object removal and a hybrid DragGAN drag.
 
-    python tools/editor_figures.py                       # rooms128 -> assets/edit-strip.png
+    python tools/editor_figures.py                       # rooms64 -> assets/edit-strip.png
     python tools/editor_figures.py --seeds 0-31 --out /tmp/strip.png
 
 Seeds and objects are picked, not faked: among `--seeds` x objects (centres off the border), the move and the removal shown are the ones
@@ -209,17 +209,17 @@ def strip(tiles: list[Image.Image], pad: int = 4) -> Image.Image:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", type=Path, default=REPO / "checkpoints" / "rooms128.safetensors")
+    ap.add_argument("--checkpoint", type=Path, default=REPO / "checkpoints" / "rooms64.safetensors")
     ap.add_argument("--seeds", default="0-31", help="candidate seeds, A-B or a comma list")
     ap.add_argument("--psi", type=float, default=0.7)
     ap.add_argument("--steps", type=int, default=60, help="max steps of the hybrid DragGAN refine")
     ap.add_argument("--drag-candidates", type=int, default=4, help="drags tried (the best local moves' objects)")
-    ap.add_argument("--scale", type=int, default=2, help="nearest upscaling of the 128 px images")
+    ap.add_argument("--scale", type=int, default=None, help="nearest upscaling (default: to 256 px)")
     ap.add_argument("--out", type=Path, default=REPO / "assets" / "edit-strip.png")
     args = ap.parse_args(argv)
     try:
         for name in ("steps", "scale", "drag_candidates"):
-            if getattr(args, name) < 1:
+            if getattr(args, name) is not None and getattr(args, name) < 1:
                 raise SpatialGANError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
         seeds = parse_seeds(args.seeds)
         G, source = load_generator(str(args.checkpoint), None, torch.device("cpu"))
@@ -227,12 +227,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not G.config.uses_heatmaps or G.config.heatmap.mode != "multi":
-        print("error: the strip is made on a multi-object model (rooms128)", file=sys.stderr)
+        print("error: the strip is made on a multi-object model (rooms64, rooms128)", file=sys.stderr)
         return 2
     torch.manual_seed(0)
     worker = Worker(G, torch.device("cpu"), source)
     try:
-        ed, res, sc = Editor(worker, args.psi), worker.info.resolution, args.scale
+        ed, res = Editor(worker, args.psi), worker.info.resolution
+        sc = args.scale or max(1, 256 // res)
         t0 = time.perf_counter()
         found = search(ed, seeds)
         dm, ms, ml, mi = found["move"]
