@@ -301,6 +301,22 @@ def test_canvas_geometry_and_hit_test() -> None:
     assert heatmap_rgba(np.ones((4, 4), np.float32), 192).shape == (192 * 192 * 4,)
 
 
+def test_smooth_image_fills_the_canvas_with_interpolated_pixels() -> None:
+    """Crisp display repeats each pixel in blocks; smooth display blends neighbours, at the same size and range."""
+    from app.ui.geometry import image_rgba
+
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, 32:] = 255  # a hard vertical edge in the middle
+    crisp = image_rgba(img, 640).reshape(640, 640, 4)
+    smooth = image_rgba(img, 640, smooth=True).reshape(640, 640, 4)
+    row_crisp, row_smooth = crisp[300, :, 0], smooth[300, :, 0]
+    assert set(np.unique(row_crisp)) == {0.0, 1.0}  # blocks only
+    between = (row_smooth > 0.01) & (row_smooth < 0.99)
+    assert 2 <= between.sum() <= 20 and between[310:330].any()  # a short ramp at the edge, nowhere else
+    assert smooth[..., 3] == pytest.approx(1.0) and smooth.min() >= 0.0 and smooth.max() <= 1.0 + 1e-6
+    assert np.abs(smooth[..., :3] - crisp[..., :3]).mean() < 0.01  # the same picture
+
+
 def test_heatmap_panel_fills_sizes_that_are_not_multiples() -> None:
     from app.ui.geometry import heatmap_rgba
 

@@ -208,6 +208,18 @@ def test_export_history_gif(app: App, tmp_path) -> None:
         assert gif.n_frames == s1["undo_depth"] + 1 >= 2  # one frame per history state, the current one last
 
 
+def test_smooth_pixels_checkbox(app: App) -> None:
+    """The checkbox switches the shown texture between crisp blocks and interpolated pixels, and back."""
+    s0 = app.idle_state(30)
+    res = s0["resolution"]
+    assert s0["texture_row_levels"] <= res  # crisp: one value per image pixel along a row
+    app.click(*_centre_of(s0["buttons"]["smooth_image"]))
+    s1 = app.idle_state(10, s0["frame"], lambda s: s["texture_row_levels"] > res)
+    assert s1["last_error"] == ""
+    app.click(*_centre_of(s1["buttons"]["smooth_image"]))
+    app.idle_state(10, s1["frame"], lambda s: s["texture_row_levels"] <= res)
+
+
 def test_click_points_and_refine(app: App) -> None:
     s0 = app.idle_state(30)
     x0, y0, x1, y1 = s0["image_rect"]

@@ -119,8 +119,12 @@ class EditorView:
                         dpg.add_draw_layer(tag="image_canvas_overlay")
                     dpg.add_text("Drag a centre to move its object. Click elsewhere: handle, then target point.",
                                  color=(150, 150, 150))
-                    dpg.add_checkbox(label="show centres on the image", tag="show_centres", default_value=True,
-                                     callback=cb, user_data="overlay")
+                    with dpg.group(horizontal=True):
+                        dpg.add_checkbox(label="show centres on the image", tag="show_centres", default_value=True,
+                                         callback=cb, user_data="overlay")
+                        # Off by default: crisp pixels show what the model made; on, a 64 px image reads better.
+                        dpg.add_checkbox(label="smooth pixels", tag="smooth_image", default_value=False,
+                                         callback=cb, user_data="smooth")
                 with dpg.group():
                     if self.panels:
                         title = ("Heatmap levels (drag the centres)" if info.heatmap_mode == "hierarchical"
@@ -217,6 +221,9 @@ class EditorView:
             (c.undo if what == "undo" else c.redo)()
         elif what == "overlay":
             self.overlay_dirty = True
+        elif what == "smooth":
+            if self.image is not None:
+                self._upload()
         elif what == "seed":
             c.set_seed(int(value), keep_layout=bool(dpg.get_value("keep_layout")))
         elif what == "random_seed":
@@ -363,7 +370,8 @@ class EditorView:
         """Put the image on screen, shaded outside the flexible-area mask."""
         assert self.image is not None
         self.shown_mask = self.c.state.edit.mask
-        image_rgba(shade_outside(self.image, self.shown_mask), IMAGE_SIZE, out=self.image_buf)
+        image_rgba(shade_outside(self.image, self.shown_mask), IMAGE_SIZE, out=self.image_buf,
+                   smooth=bool(dpg.get_value("smooth_image")))
         dpg.set_value("image_tex", self.image_buf)
 
     def _results(self) -> bool:
@@ -519,6 +527,8 @@ class EditorView:
         k = IMAGE_SIZE
         e = self.c.state.edit
         r = self.refine_last
+        # distinct red values along the texture's middle row: at most one per image pixel when crisp, more smooth
+        row_levels = int(np.unique(self.image_buf.reshape(IMAGE_SIZE, IMAGE_SIZE, 4)[IMAGE_SIZE // 2, :, 0]).size)
         state = {
             "frame": self.frames, "generation": self.c.state.generation, "shown": self.shown,
             "busy": self.worker.busy or self.refine_gen is not None or self.shown != self.c.state.generation,
@@ -529,7 +539,7 @@ class EditorView:
             "mask_pixels": 0 if e.mask is None else int(e.mask.sum()),
             "model": self.info.source, "heatmap_mode": self.info.heatmap_mode, "panels": len(self.panels),
             "buttons": {t: self._rect(t) for t in ("refine_run", "refine_stop", "clear_points", "undo", "redo", "paint_mask", "clear_mask",
-                                                      "model_path", "open_model",
+                                                      "model_path", "open_model", "smooth_image",
                                                       "history_path", "export_history")},
             "refine": None if r is None else {"step": r.step, "max_steps": r.max_steps, "done": r.done,
                                                "distances": r.distances, "points": r.points,
@@ -539,6 +549,7 @@ class EditorView:
             "inputs": {t: dpg.get_value(t) for t in ("history_path", "export_path", "session_path", "model_path")},
             "busy_frames": self.busy_frames, "busy_seconds": self.busy_seconds,
             "busy_max_gap_ms": self.busy_max_gap * 1000,
+            "texture_row_levels": row_levels,
         }
         tmp = d / "state.tmp.json"
         tmp.write_text(json.dumps(state))
