@@ -195,10 +195,10 @@ def preset(resolution: int, encoding: Encoding = "sel_norm", heatmap_mode: Heatm
 
     Up to 128 px they are the narrow recipe of the bundled pets64 and rooms64: channels up to 64, w_dim 256,
     4 mapping layers. The bundled 128 px models, trained with channels up to 256, steer less than the narrow
-    64 px ones; at 32 px and 16 kimg the wide pets row steered at 0.03 against 0.43, one seed each, inside the
-    0.01-0.43 spread of the narrow row's seeds (README, steering table), so a lead, not a result. Narrow
-    renders the 64 px models in 11-17 ms on 2 CPU cores. 256 px keeps channels up to 256 (the
-    paper's resolution, narrower than its paper256 config); larger sizes use StyleGAN2's widths.
+    64 px ones; at 32 px and 16 kimg four seeds of each width steered alike (README, steering table), so the
+    reason to stay narrow is speed: it renders the 64 px models in 11-17 ms on 2 CPU cores. 256 px keeps
+    channels up to 256 (the paper's resolution, narrower than its paper256 config); larger sizes use StyleGAN2's
+    widths.
     """
     if heatmap_mode is None:
         heatmap_mode = "multi" if encoding == "sel_indoor" else "hierarchical"

@@ -17,9 +17,8 @@ from .discriminator import Discriminator, DiscriminatorOutput
 
 # The score GradCAM differentiates. "g_loss": softplus(-D(x)), G's non-saturating loss (EqGAN-SA's choice);
 # "logit": D(x) itself, "maximising the output of D" (paper Sec. 3.1). The paper finds the two maps "almost the
-# same" for a well-trained D. For our small, briefly trained ones they differ: with seed 0, only L_align on "g_loss"
-# made the pet follow its heatmap (bench/results/table_4_5_ablations.md, steering table; one seed per row, and
-# other seeds of that row steer less, so a lead).
+# same" for a well-trained D. For our small, briefly trained ones they differ: over four seeds, L_align on "logit"
+# never made the pet follow its heatmap (co-move 0.00-0.01), on "g_loss" up to 0.43 (bench/results/rows_pets32).
 CamScore = Literal["g_loss", "logit"]
 CAM_SCORES: tuple[str, ...] = ("g_loss", "logit")
 

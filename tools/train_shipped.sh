@@ -17,8 +17,8 @@ declare -A ARGS=(
     [pets128]="--data pets --encoding sel_norm"
 )
 # Channels up to 64 (the 128 px preset's width since the presets narrowed; explicit, so this recipe stays if the
-# presets change): the narrow 64 px models steer more than the wide 128 px ones, and render faster (the 32 px
-# width comparison in README's steering table is one seed each, so a lead). The bundled rooms128 and pets128
+# presets change): the narrow 64 px models steer more than the wide 128 px ones, and render faster (at 32 px, four
+# seeds of each width steered alike, README's steering table). The bundled rooms128 and pets128
 # were trained before that, with the then preset's channels up to 256.
 COMMON="--resolution 128 --channel-max 64 --batch 32 --kimg 100000 --workers 6 --snapshot-kimg 25 --sample-kimg 25 --no-progress"
 
