@@ -281,18 +281,18 @@ def test_cli_train_seg_and_fid_end_to_end(tmp_path: Path, capsys: pytest.Capture
 def test_co_move_moves_one_object() -> None:
     """Multi mode moves the chosen sub-heatmap only; hierarchical mode moves the root with every descendant."""
     from spatialgan.heatmaps import sample_heatmaps
-    from spatialgan.metrics.comove import _move
+    from spatialgan.metrics.comove import move_object
 
     G, _ = tiny_models("sel_indoor", "multi")
     hb = sample_heatmaps(G.config.heatmap, 2, seed=0)
     shift = torch.tensor([[0.1, 0.0], [0.0, -0.1]])
-    moved = _move(hb, torch.tensor([1, 2]), shift)
+    moved = move_object(hb, torch.tensor([1, 2]), shift)
     delta = moved.levels[0].centres - hb.levels[0].centres
     assert torch.allclose(delta[0, 1], shift[0]) and torch.allclose(delta[1, 2], shift[1])
     assert delta[0, [0, 2]].abs().max() == 0 and delta[1, :2].abs().max() == 0
     Gh, _ = tiny_models("sel_norm", "hierarchical")
     hh = sample_heatmaps(Gh.config.heatmap, 2, seed=0)
-    moved = _move(hh, torch.tensor([0, 0]), shift)
+    moved = move_object(hh, torch.tensor([0, 0]), shift)
     for lv0, lv1 in zip(hh.levels, moved.levels):
         assert torch.allclose(lv1.centres - lv0.centres, shift[:, None].expand_as(lv0.centres))
 
@@ -373,3 +373,39 @@ def test_comove_paired_compares_moves_measured_in_both() -> None:
     assert r["b_higher"] == pytest.approx(2 / 3) and r["b_lower"] == 0.0
     with pytest.raises(SystemExit):
         mod.paired(a, {"per_move": [0.1]})
+
+
+class _HeatmapPainter:
+    """A stand-in generator whose image is its heatmap, plus a latent-dependent grey level: a move changes
+    pixels only around the moved Gaussian, a new latent changes them everywhere."""
+
+    def __init__(self, G) -> None:
+        self.G, self.config, self.heatmap_resolutions = G, G.config, G.heatmap_resolutions
+
+    def z_shape(self, b: int) -> tuple[int, ...]:
+        return self.G.z_shape(b)
+
+    def render_heatmaps(self, h):
+        return self.G.render_heatmaps(h)
+
+    def mapping(self, z: torch.Tensor, psi: float) -> torch.Tensor:
+        return z
+
+    def synthesis(self, ws: torch.Tensor, maps: dict, noise_mode: str):
+        from types import SimpleNamespace
+
+        heat = maps[max(maps)].amax(1, keepdim=True).expand(-1, 3, -1, -1)
+        return SimpleNamespace(image=heat - 0.5 + 0.2 * ws.flatten(1)[:, :1, None, None].tanh())
+
+
+def test_move_locality_separates_near_and_far_change() -> None:
+    """bench/move_locality.py: on a generator that paints its heatmap, the far region barely changes under a
+    move while a new latent changes it; a far radius beyond the image is a clear error."""
+    mod = load_script("bench/move_locality.py")
+    G, _ = tiny_models("sel_indoor", "multi")
+    r = mod.move_locality(_HeatmapPainter(G), num=24, batch=8)
+    assert r["near_change"] > 0.05  # the moved Gaussian left and arrived
+    assert r["far_change"] < 0.1 * r["near_change"]  # only Gaussian tails reach beyond 0.3
+    assert r["far_change_other_latent"] > 5 * r["far_change"]  # the grey level moved everywhere
+    with pytest.raises(SpatialGANError, match="lower --far"):
+        mod.move_locality(_HeatmapPainter(G), num=8, batch=8, far=2.0)

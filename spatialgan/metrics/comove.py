@@ -136,7 +136,7 @@ def track_patch(img0: torch.Tensor, img1: torch.Tensor, centre: np.ndarray, sear
     return np.array([float(dx.flatten()[k]), float(dy.flatten()[k])]) / r
 
 
-def _move(batch: HeatmapBatch, index: torch.Tensor, shift: torch.Tensor) -> HeatmapBatch:
+def move_object(batch: HeatmapBatch, index: torch.Tensor, shift: torch.Tensor) -> HeatmapBatch:
     """Move object `index[b]` by `shift[b]`. Multi mode: that sub-heatmap, which the model sees at every layer.
     Hierarchical mode: the root with all its descendants, i.e. every centre, as the editor drags it (a single-
     object model has one object; moving a leaf alone would move a part of it at most)."""
@@ -150,6 +150,22 @@ def _move(batch: HeatmapBatch, index: torch.Tensor, shift: torch.Tensor) -> Heat
             centres[rows, index] += shift
         levels[li] = HeatmapLevel(centres, lv.sigmas, lv.weights)
     return HeatmapBatch(batch.mode, levels, batch.parents)
+
+
+def draw_moves(G: Generator, b: int, gen: torch.Generator, cfg: CoMoveConfig
+               ) -> tuple[torch.Tensor, HeatmapBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One batch of the measure's random moves, drawn from `gen` in a fixed order: latents z, heatmaps, the moved
+    object's index (a random sub-heatmap in multi mode, the root in hierarchical mode, see `move_object`), and its
+    centre before and after (a random direction, length in [min_shift, max_shift], kept `margin` inside)."""
+    z = torch.randn(G.z_shape(b), generator=gen)
+    hb = sample_heatmaps(G.config.heatmap, b, seed=gen)
+    lv = hb.levels[-1] if hb.mode == "multi" else hb.levels[0]
+    index = torch.randint(lv.num_centres, (b,), generator=gen)
+    before = lv.centres[torch.arange(b), index]
+    angle = torch.rand(b, generator=gen) * 2 * np.pi
+    length = torch.rand(b, generator=gen) * (cfg.max_shift - cfg.min_shift) + cfg.min_shift
+    target = before + length[:, None] * torch.stack([angle.cos(), angle.sin()], 1)
+    return z, hb, index, before, target.clamp(cfg.margin, 1 - cfg.margin)
 
 
 @torch.no_grad()
@@ -170,18 +186,9 @@ def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int 
     with tqdm(total=num, desc="co-move", disable=not progress, leave=False) as bar:
         for s in range(0, num, batch):
             b = min(batch, num - s)
-            z = torch.randn(G.z_shape(b), generator=gen)
-            hb = sample_heatmaps(G.config.heatmap, b, seed=gen)
-            # The moved object's centre: a random sub-heatmap (multi) or the root (hierarchical, see _move).
-            lv = hb.levels[-1] if hb.mode == "multi" else hb.levels[0]
-            index = torch.randint(lv.num_centres, (b,), generator=gen)
-            before = lv.centres[torch.arange(b), index]
-            angle = torch.rand(b, generator=gen) * 2 * np.pi
-            length = torch.rand(b, generator=gen) * (cfg.max_shift - cfg.min_shift) + cfg.min_shift
-            target = before + length[:, None] * torch.stack([angle.cos(), angle.sin()], 1)
-            target = target.clamp(cfg.margin, 1 - cfg.margin)
+            z, hb, index, before, target = draw_moves(G, b, gen, cfg)
             p = (target - before).numpy().astype(np.float64)
-            moved = _move(hb, index, target - before)
+            moved = move_object(hb, index, target - before)
             ws = G.mapping(z.to(device, dtype), psi=cfg.psi)
             imgs = []
             for h in (hb, moved):
