@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoints", nargs="+", type=Path)
     ap.add_argument("--num", type=int, default=200, help="moves per model (default 200)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--near", type=float, default=0.15, help="near: within this of the old or new place (image units)")
+    ap.add_argument("--far", type=float, default=0.3, help="far: beyond this of both (image units)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "move_locality.md")
     args = ap.parse_args(argv)
     torch.set_grad_enabled(False)
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.checkpoints:
         try:
             G = load_checkpoint(path, torch.device("cpu")).generator.eval()
-            r = move_locality(G, args.num, args.seed)
+            r = move_locality(G, args.num, args.seed, near=args.near, far=args.far)
         except (SpatialGANError, OSError) as exc:
             print(f"error: {path}: {exc}", file=sys.stderr)
             return 2
