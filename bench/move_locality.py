@@ -38,28 +38,30 @@ def move_locality(G: Generator, num: int = 200, seed: int = 0, batch: int = 16, 
     gen_other = torch.Generator().manual_seed(seed + 1)  # separate, so the moves stay the co-move measure's
     res = G.config.resolution
     yy, xx = torch.meshgrid((torch.arange(res) + 0.5) / res, (torch.arange(res) + 0.5) / res, indexing="ij")
+
+    def render(ws: torch.Tensor, h) -> torch.Tensor:
+        return G.synthesis(ws, G.render_heatmaps(h), noise_mode="const").image.clamp(-1, 1)
+
     near_sum = far_sum = other_sum = 0.0
     near_n = far_n = 0
     for s in range(0, num, batch):
         b = min(batch, num - s)
         z, hb, index, before, target = draw_moves(G, b, gen, cfg)
         z_other = torch.randn(G.z_shape(b), generator=gen_other)
-        maps = G.render_heatmaps(hb)
-        img0 = G.synthesis(G.mapping(z, psi=cfg.psi), maps, noise_mode="const").image.clamp(-1, 1)
-        img1 = G.synthesis(G.mapping(z, psi=cfg.psi), G.render_heatmaps(move_object(hb, index, target - before)),
-                           noise_mode="const").image.clamp(-1, 1)
-        img2 = G.synthesis(G.mapping(z_other, psi=cfg.psi), maps, noise_mode="const").image.clamp(-1, 1)
-        moved, other = (img1 - img0).abs().mean(1), (img2 - img0).abs().mean(1)  # (b, res, res)
-        for k in range(b):
-            d_old = torch.hypot(xx - before[k, 0], yy - before[k, 1])
-            d_new = torch.hypot(xx - target[k, 0], yy - target[k, 1])
-            is_near = (d_old < near) | (d_new < near)
-            is_far = (d_old > far) & (d_new > far)
-            near_sum += float(moved[k][is_near].sum())
-            far_sum += float(moved[k][is_far].sum())
-            other_sum += float(other[k][is_far].sum())
-            near_n += int(is_near.sum())
-            far_n += int(is_far.sum())
+        ws = G.mapping(z, psi=cfg.psi)
+        img0 = render(ws, hb)
+        moved = (render(ws, move_object(hb, index, target - before)) - img0).abs().mean(1)  # (b, res, res)
+        other = (render(G.mapping(z_other, psi=cfg.psi), hb) - img0).abs().mean(1)
+        # distance of every pixel to each move's old and new centre, (b, res, res)
+        d_old = torch.hypot(xx - before[:, 0, None, None], yy - before[:, 1, None, None])
+        d_new = torch.hypot(xx - target[:, 0, None, None], yy - target[:, 1, None, None])
+        is_near = (d_old < near) | (d_new < near)
+        is_far = (d_old > far) & (d_new > far)
+        near_sum += float(moved[is_near].sum())
+        far_sum += float(moved[is_far].sum())
+        other_sum += float(other[is_far].sum())
+        near_n += int(is_near.sum())
+        far_n += int(is_far.sum())
     if far_n == 0:
         raise SpatialGANError(f"no pixel lies farther than {far} from the moves; lower --far")
     return {"moves": num, "near_change": near_sum / near_n, "far_change": far_sum / far_n,
