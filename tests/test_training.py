@@ -221,6 +221,29 @@ def test_cli_resume_refuses_recipe_changes_and_exports(tmp_path: Path, capsys: p
     assert ck.info.dtype == "float16" and ck.info.meta["steps"] == 3
 
 
+def test_cli_branch_continues_a_copy_with_a_new_recipe(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    t = Trainer(tiny_train_config(total_kimg=0.008, data="pets"), parent, dataset=ToyImages(), progress=False)
+    t.run()
+    before = (parent / "snapshot.safetensors").read_bytes()
+    assert train_main(["--branch", str(parent), "--out", str(child), "--g-lr", "0.1"]) == 2
+    assert "cannot change g_lr" in capsys.readouterr().err and not child.exists()
+    assert train_main(["--branch", str(parent)]) == 2
+    assert "needs --out" in capsys.readouterr().err
+    assert train_main(["--branch", str(parent), "--out", str(child), "--align-weight", "4", "--seed", "3",
+                       "--kimg", "0.016"]) == 0
+    cfg = TrainConfig.load(child / "train_config.json")
+    assert (cfg.align_weight, cfg.seed, cfg.total_kimg) == (4.0, 3, 0.016)
+    assert TrainConfig.load(parent / "train_config.json").align_weight == 1.0
+    assert (parent / "snapshot.safetensors").read_bytes() == before, "the parent run is left as it was"
+    steps = [json.loads(line)["step"] for line in (child / "log.jsonl").read_text().splitlines()
+             if '"step"' in line]
+    assert steps[0] == 1 and steps[-1] == 4, "the branch's log goes on from the parent's history"
+    assert load_checkpoint(child / "model.safetensors").info.meta["steps"] == 4
+    assert train_main(["--branch", str(parent), "--out", str(child)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
 _FAULTS = """
 import resource, torch
 from spatialgan.device import keep_freed_memory

@@ -3,6 +3,7 @@
     spatialgan-train --data rooms --encoding sel_indoor --out runs/rooms64 --kimg 200
     spatialgan-train --resume runs/rooms64 --kimg 400          # continue, possibly further
     spatialgan-train --resume runs/rooms64 --export checkpoints/rooms64.safetensors --half
+    spatialgan-train --branch runs/rooms64 --out runs/rooms64_w4 --align-weight 4   # fine-tune, new recipe
     torchrun --nproc_per_node 4 -m spatialgan.training.cli --data pets --out runs/pets128 ...
 """
 
@@ -12,6 +13,7 @@ import argparse
 import dataclasses
 import platform
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -28,6 +30,12 @@ from .distributed import init_from_env
 from .loop import AMP_DEVICES, CONFIG, MODEL, SNAPSHOT, Trainer, TrainingStopped
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+# What a resumed run may change: how long, how often, and the speed setting --amp.
+CHANGEABLE = {"total_kimg", "snapshot_kimg", "sample_kimg", "workers", "log_steps", "amp"}
+# What a branch may change on top: the loss recipe and the random draws. Architecture, data, batch and the
+# optimiser's settings stay, since the branch continues its parent's networks and Adam state.
+BRANCHABLE = CHANGEABLE | {"align", "align_target", "align_weight", "cam_score", "align_tau", "r1_gamma",
+                           "style_mixing", "seed"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
                                  epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, help="run folder for snapshots, samples and logs (new runs)")
     ap.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder from its snapshot")
+    ap.add_argument("--branch", type=Path, metavar="RUN",
+                    help="start --out as a copy of RUN's snapshot and continue it with the loss settings given here "
+                         "(alignment, R1 gamma, style mixing, seed): a fine-tune, or a recipe ablation from a "
+                         "trained model; RUN is left as it is")
     ap.add_argument("--export", type=Path, metavar="FILE", help="write the EMA generator of --resume RUN and stop")
     ap.add_argument("--half", action="store_true", help="with --export: store float16 weights (half the size)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
@@ -87,6 +99,38 @@ def export(run: Path, out: Path, half: bool) -> int:
     return 0
 
 
+def _changed(base: dict, given: dict, allowed: set[str]) -> set[str]:
+    return {k for k in given if k not in allowed and given[k] != base.get(k)}
+
+
+def branch(parent: Path, out: Path | None, given: dict) -> Path:
+    """Make `out` a new run that starts from `parent`'s snapshot (networks, Adam state, step count) with the
+    recipe changes in `given`; its log starts as a copy of the parent's, so the history stays in one file."""
+    if out is None:
+        raise SpatialGANError("--branch RUN needs --out NEW_RUN (where the branch is written)")
+    if not (parent / SNAPSHOT).exists():
+        raise SpatialGANError(f"{parent} has no {SNAPSHOT} to branch from")
+    if (out / SNAPSHOT).exists():
+        raise SpatialGANError(f"{out} already holds a run; continue it with --resume {out} or pick another --out")
+    base = TrainConfig.load(parent / CONFIG).to_dict()
+    fixed = _changed(base, given, BRANCHABLE)
+    if fixed:
+        raise SpatialGANError(f"a branch keeps its parent's architecture, data, batch and optimiser; cannot change "
+                              f"{', '.join(sorted(fixed))} (start a new run for that)")
+    cfg = TrainConfig.from_dict({**base, **given})  # validates the combination before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("log.jsonl", "command.txt", MODEL):
+        if (parent / name).exists():
+            shutil.copyfile(parent / name, out / name)
+    cfg.save(out / CONFIG)
+    # The snapshot last: until it is there, `out` is no run, and a failed copy can simply be repeated.
+    shutil.copyfile(parent / SNAPSHOT, out / (SNAPSHOT + ".tmp"))
+    (out / (SNAPSHOT + ".tmp")).replace(out / SNAPSHOT)
+    changes = {k: v for k, v in given.items() if v != base.get(k) and k not in CHANGEABLE}
+    print(f"branched {parent} -> {out}" + (f" with {changes}" if changes else " (same recipe)"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -96,14 +140,17 @@ def main(argv: list[str] | None = None) -> int:
                 raise SpatialGANError("--export needs --resume RUN (the run to export)")
             return export(args.resume, args.export, args.half)
         given = settings(args)
+        if args.branch is not None:
+            if args.resume is not None:
+                raise SpatialGANError("give --branch RUN --out NEW_RUN, or --resume RUN, not both")
+            args.resume = branch(args.branch, args.out, given)
+            given = {}
         if args.resume is not None:
             run = args.resume
             if not (run / SNAPSHOT).exists():
                 raise SpatialGANError(f"{run} has no {SNAPSHOT} to resume from")
             base = TrainConfig.load(run / CONFIG).to_dict()
-            # A resumed run keeps its recipe; only how long, how often and the speed setting --amp may change.
-            changeable = {"total_kimg", "snapshot_kimg", "sample_kimg", "workers", "log_steps", "amp"}
-            fixed = {k for k in given if k not in changeable and given[k] != base.get(k)}
+            fixed = _changed(base, given, CHANGEABLE)
             if fixed:
                 raise SpatialGANError(f"cannot change {', '.join(sorted(fixed))} when resuming; start a new run")
             cfg = TrainConfig.from_dict({**base, **given})
