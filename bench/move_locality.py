@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
              f"Command: `{command_line()}`", "",
              f"Machine: {mach['cpu_model']} ({mach['cpu_count']} CPUs), torch {mach['torch']}.", "",
              f"The co-move measure's moves (seed {args.seed}: a random object, or the root with its sub-tree, moved "
-             f"by 0.1-0.3 of the image). Mean |change| of pixels in [-1, 1], averaged over channels: near = within "
+             f"by {CoMoveConfig().min_shift}-{CoMoveConfig().max_shift} of the image). Mean |change| of pixels in [-1, 1], averaged over channels: near = within "
              f"{rows[0]['near']} of the centre's old or new place, far = beyond {rows[0]['far']} of both. The last "
              "column is the far change of a different latent with the same heatmaps.", "",
              "| model | moves | near change | far change | far / near | far change, other latent |",

@@ -388,6 +388,9 @@ class _HeatmapPainter:
     def render_heatmaps(self, h):
         return self.G.render_heatmaps(h)
 
+    def parameters(self):
+        return self.G.parameters()
+
     def mapping(self, z: torch.Tensor, psi: float) -> torch.Tensor:
         return z
 
@@ -409,3 +412,24 @@ def test_move_locality_separates_near_and_far_change() -> None:
     assert r["far_change_other_latent"] > 5 * r["far_change"]  # the grey level moved everywhere
     with pytest.raises(SpatialGANError, match="lower --far"):
         mod.move_locality(_HeatmapPainter(G), num=8, batch=8, far=2.0)
+
+
+def test_co_move_at_chosen_blocks_only() -> None:
+    """--move-at: the painter draws only its finest heatmap, so a move given to that block alone is followed in
+    full, one given to the other blocks alone is not, and an unknown resolution is a clear error."""
+    G, _ = tiny_models("sel_indoor", "multi")
+    painter = _HeatmapPainter(G)
+    finest, coarse = max(G.heatmap_resolutions), sorted(G.heatmap_resolutions)[:-1]
+    everywhere = co_move_ratio(painter, None, num=16, batch=8, progress=False)
+    fine_only = co_move_ratio(painter, None, num=16, batch=8, progress=False, move_at=[finest])
+    coarse_only = co_move_ratio(painter, None, num=16, batch=8, progress=False, move_at=coarse)
+    assert fine_only.per_move == everywhere.per_move and everywhere.median > 0.7
+    assert abs(coarse_only.ratio) < 0.05
+    with pytest.raises(SpatialGANError, match="among those that take heatmaps"):
+        co_move_ratio(painter, None, num=4, progress=False, move_at=[3])
+
+
+def test_comove_by_layer_subsets() -> None:
+    """bench/comove_by_layer.py measures each block alone and growing groups from either end, not the full set."""
+    mod = load_script("bench/comove_by_layer.py")
+    assert mod.subsets([4, 8, 16]) == [[4], [8], [16], [4, 8], [8, 16]]

@@ -18,6 +18,7 @@ EPILOG = """examples:
   spatialgan-metrics fid checkpoints/pets128.safetensors --data pets --num 2000
   spatialgan-metrics comove checkpoints/rooms128.safetensors --segmenter checkpoints/seg_rooms32.safetensors
   spatialgan-metrics comove checkpoints/pets128.safetensors --num 300      # patch tracking, no segmenter
+  spatialgan-metrics comove checkpoints/rooms64.safetensors --move-at 4,8  # do the 4 and 8 px blocks carry a move?
   spatialgan-metrics align runs/rooms64 --num 256
   spatialgan-metrics train-seg --data rooms --resolution 32 --channels 8,16,32 --out checkpoints/seg_rooms32.safetensors --minutes 8
 """
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--num", type=int, default=200, help="moves to try (default 200)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--batch", type=int, default=16)
+    c.add_argument("--move-at", metavar="RES,...",
+                   help="diagnostic: give the moved heatmaps only to the synthesis blocks of these resolutions "
+                        "(e.g. 4,8,16), the original ones to the rest, to see which layers carry a move")
 
     a = sub.add_parser("align", help="GradCAM of D vs the heatmaps, matched against shuffled (a run's snapshot)")
     a.add_argument("run", type=Path, help="a spatialgan-train run folder (it holds D; exported models do not)")
@@ -122,8 +126,15 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
     from .segmentation import load_segmenter
 
     seg = load_segmenter(args.segmenter, device) if args.segmenter is not None else None
-    res = co_move_ratio(G, seg, args.num, seed=args.seed, batch=args.batch, progress=progress)
-    return {"checkpoint": args.checkpoint, **res.to_dict(per_move=True)}
+    move_at = None
+    if args.move_at is not None:
+        try:
+            move_at = [int(r) for r in args.move_at.split(",")]
+        except ValueError:
+            raise SpatialGANError(f"--move-at takes resolutions separated by commas, e.g. 4,8,16; got "
+                                  f"{args.move_at!r}") from None
+    res = co_move_ratio(G, seg, args.num, seed=args.seed, batch=args.batch, progress=progress, move_at=move_at)
+    return {"checkpoint": args.checkpoint, **({"move_at": move_at} if move_at else {}), **res.to_dict(per_move=True)}
 
 
 def main(argv: list[str] | None = None) -> int:

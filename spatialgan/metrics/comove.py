@@ -12,6 +12,7 @@ segmenter reads as all background.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -170,13 +171,19 @@ def draw_moves(G: Generator, b: int, gen: torch.Generator, cfg: CoMoveConfig
 
 @torch.no_grad()
 def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int = 0, batch: int = 16,
-                  cfg: CoMoveConfig = CoMoveConfig(), progress: bool = True) -> CoMoveResult:
+                  cfg: CoMoveConfig = CoMoveConfig(), progress: bool = True,
+                  move_at: Iterable[int] | None = None) -> CoMoveResult:
     """Average co-move ratio over `num` random (latent, heatmap, centre, move) draws; seg=None tracks the patch
-    under the centre instead of a segmented object."""
+    under the centre instead of a segmented object. `move_at`: a diagnostic, the synthesis resolutions that see
+    the moved heatmaps (the others keep the original ones); None moves them everywhere, as the editor does."""
     from tqdm import tqdm
 
     if not G.heatmap_resolutions:
         raise SpatialGANError("co-move ratio needs a generator with heatmaps (encoding 'none' has none)")
+    moved_res = set(G.heatmap_resolutions if move_at is None else move_at)
+    if not moved_res or not moved_res <= set(G.heatmap_resolutions):
+        raise SpatialGANError(f"the resolutions to move at must be among those that take heatmaps in this model, "
+                              f"{sorted(G.heatmap_resolutions)}; got {sorted(moved_res)}")
     device = next(G.parameters()).device
     dtype = next(G.parameters()).dtype
     gen = torch.Generator().manual_seed(seed)
@@ -190,10 +197,10 @@ def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int 
             p = (target - before).numpy().astype(np.float64)
             moved = move_object(hb, index, target - before)
             ws = G.mapping(z.to(device, dtype), psi=cfg.psi)
-            imgs = []
-            for h in (hb, moved):
-                maps = {r: m.to(device, dtype) for r, m in G.render_heatmaps(h.to(device)).items()}
-                imgs.append(G.synthesis(ws, maps, noise_mode="const").image.float().clamp(-1, 1))
+            maps0, maps1 = ({r: m.to(device, dtype) for r, m in G.render_heatmaps(h.to(device)).items()}
+                            for h in (hb, moved))
+            maps1 = {r: maps1[r] if r in moved_res else m for r, m in maps0.items()}
+            imgs = [G.synthesis(ws, maps, noise_mode="const").image.float().clamp(-1, 1) for maps in (maps0, maps1)]
             if seg is not None:
                 small = [torch.nn.functional.interpolate(im, size=(seg.config.resolution,) * 2, mode="area")
                          for im in imgs]
