@@ -27,6 +27,10 @@ class DragConfig:
     max_steps: int = 200
     hybrid_radius: float = 0.2  # coarse move: centres within this distance of a handle (image units) ...
     alpha: float = 1.0  # ... move by alpha * (t - p) (Eq. 6)
+    # After the coarse move, find each handle again in the moved image (a search reaching from the handle to
+    # where Eq. 6 would put it) instead of assuming the content moved the whole way: it follows a moved centre
+    # only partly (README, co-move), and tracking that starts at the guess reports arrival when little moved.
+    relocate: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

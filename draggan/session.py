@@ -2,7 +2,8 @@
 
 Modes (paper Sec. 3.4): "draggan" optimises the first k entries of w+ only (classic DragGAN, also for plain
 StyleGAN2 models); "joint" alternates one update of w with one of the heatmap centres; "hybrid" first moves
-every centre within `hybrid_radius` of a handle by alpha * (t - p) (Eq. 6), then refines jointly.
+every centre within `hybrid_radius` of a handle by alpha * (t - p) (Eq. 6), finds the handles again in the moved
+image, then refines jointly.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class DragSession:
             spec, priors = coarse_move(spec, handles, targets, res, cfg.hybrid_radius, cfg.alpha)
             self.template = spec.to_batch(self.device)
             self.points = torch.tensor(priors, dtype=torch.float32, device=self.device)
+            if cfg.relocate:
+                self.points = self._relocate(handles_t, self.points)
         self.centres = ([lv.centres.clone().requires_grad_(self.uses_centres) for lv in self.template.levels]
                         if self.template is not None else [])
         self.opt_w = torch.optim.Adam([self.w_free], lr=cfg.lr)
@@ -187,6 +190,18 @@ class DragSession:
 
         return render, feat
 
+    @torch.no_grad()
+    def _relocate(self, handles: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
+        """Each handle's feature f_i searched in the coarse-moved image over a square that holds both the handle
+        and its prior (centred between them, reaching r2 beyond either), so content that followed the centre
+        only part of the way, or not at all, is found where it is."""
+        feat = self._forward(self._ws(), self._heatmaps())[1]
+        found = []
+        for h, p, f in zip(handles, priors, self.handle_features):
+            reach = int(math.ceil(float((p - h).abs().max()) / 2)) + self.r2
+            found.append(track_points(feat, f[None], ((h + p) / 2)[None], reach)[0])
+        return torch.stack(found)
+
     def _state(self) -> tuple:
         return self.w_free.detach().clone(), [c.detach().clone() for c in self.centres], self.points.clone()
 
@@ -215,7 +230,7 @@ class DragSession:
     def find_handles(self) -> list[Point]:
         """Where each handle's initial feature f_i is now: the nearest neighbour over the whole feature map of the
         current w and centres. An independent check of an edit: tracking only searches within r2 of the last
-        point, and the hybrid mode starts it at the coarse move's prior, i.e. near the target."""
+        point, and the hybrid mode without `relocate` starts it at the coarse move's prior, near the target."""
         feat = self._forward(self.ws(), self._fixed_heatmaps())[1]
         h = max(feat.shape[-2:])
         found = track_points(feat, self.handle_features, torch.full_like(self.points, h / 2), h)

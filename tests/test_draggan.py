@@ -83,6 +83,27 @@ def test_coarse_move_follows_eq6_and_carries_children() -> None:
     assert same == [(0.0, 0.0)] and untouched.to_dict() == spec.to_dict()
 
 
+def test_hybrid_finds_the_handle_again_after_the_coarse_move(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Content that does not follow the coarse move is found where it stayed, not assumed at Eq. 6's guess: here
+    the image ignores the moved centres, so the handle's feature is still exactly at the handle."""
+    G, _ = tiny_models("sel_norm")
+    spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=0))
+    ws = G.mapping(G.sample_z(1, seed=0)).detach()
+    original = spec.to_batch()
+    real = DragSession._heatmaps
+
+    def unmoved(self, centres=None):  # the image as if the coarse move had changed nothing
+        return self.G.render_heatmaps(original) if centres is None else real(self, centres)
+
+    monkeypatch.setattr(DragSession, "_heatmaps", unmoved)
+    handle, target = (12.0, 14.0), (20.0, 14.0)
+    found = DragSession(G, ws, spec, [handle], [target], config=DragConfig(mode="hybrid", hybrid_radius=2.0))
+    assert found.points.tolist() == [list(handle)]
+    guessed = DragSession(G, ws, spec, [handle], [target],
+                          config=DragConfig(mode="hybrid", hybrid_radius=2.0, relocate=False))
+    assert guessed.points.tolist() == [list(target)], "without relocate, tracking starts at the guess"
+
+
 def _session(mode: str = "joint", encoding: str = "sel_norm", **cfg) -> DragSession:
     G, _ = tiny_models(encoding, "multi" if encoding == "sel_indoor" else "hierarchical")
     spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=0)) if G.config.uses_heatmaps else None

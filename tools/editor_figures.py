@@ -9,8 +9,8 @@ that change the picture most (mean absolute pixel change within 0.15 of the cent
 place); the script prints that choice with the median over
 all candidates, so the strip can be read against what a typical edit does. The drag is tried on the objects
 of the best few moves (handle: the object's centre, target: a fifth of the image towards the middle), and the
-one whose picture changed most around handle and target is shown: hybrid mode resets the handle to where the
-coarse heatmap move should have put it, so the tracked distance can report success when little moved.
+one whose picture changed most around handle and target is shown, since the tracked distance says where the
+handle's feature went, not how much of the picture moved with it.
 """
 
 from __future__ import annotations
