@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from spatialgan import load_checkpoint
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
 from spatialgan.metrics.comove import CoMoveConfig, co_move_ratio, draw_moves
-from spatialgan.metrics.report import command_line, machine, write
+from spatialgan.metrics.report import command_line, header, machine, write
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 16  # co_move_ratio's batch: `by_length` re-draws its moves in the same order
@@ -93,13 +92,11 @@ def main(argv: list[str] | None = None) -> int:
                        "all": {k: full[k] for k in ("ratio", "median", "measured")}, "rows": rows,
                        "by_length": lengths})
     mach = machine()
-    lines = ["# Which synthesis layers carry a heatmap move, and how far the content follows", "",
-             f"Command: `{command_line()}`", "",
-             f"Machine: {mach['cpu_model']} ({mach['cpu_count']} CPUs), torch {mach['torch']}.", "",
-             f"Patch co-move (`spatialgan-metrics comove --move-at`) on {args.num} moves of seed {args.seed} (a "
-             f"random object, or the root with its sub-tree, moved by {cfg.min_shift}-{cfg.max_shift} of the "
-             "image). Only the blocks named see the moved heatmaps; the others keep the original ones. The last "
-             "column is the paired difference to moving them at every block (standard error).", ""]
+    lines = header("Which synthesis layers carry a heatmap move, and how far the content follows", mach) + [
+        f"Patch co-move (`spatialgan-metrics comove --move-at`) on {args.num} moves of seed {args.seed} (a random "
+        f"object, or the root with its sub-tree, moved by {cfg.min_shift}-{cfg.max_shift} of the image). Only the "
+        "blocks named see the moved heatmaps; the others keep the original ones. The last column is the paired "
+        "difference to moving them at every block (standard error).", ""]
     for m in models:
         lines += [f"## {Path(m['checkpoint']).name} (heatmaps at {', '.join(map(str, m['resolutions']))} px)", "",
                   "| moved at | co-move | median | tracked | against all blocks |", "|---|---|---|---|---|",

@@ -22,7 +22,7 @@ from spatialgan import load_checkpoint
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
 from spatialgan.metrics.comove import CoMoveConfig, draw_moves, move_object
-from spatialgan.metrics.report import command_line, machine, write
+from spatialgan.metrics.report import command_line, header, machine, write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,15 +90,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(r)
         print(json.dumps(r))
     mach = machine()
-    lines = ["# Move locality: pixel change near and far from a moved heatmap centre", "",
-             f"Command: `{command_line()}`", "",
-             f"Machine: {mach['cpu_model']} ({mach['cpu_count']} CPUs), torch {mach['torch']}.", "",
-             f"The co-move measure's moves (seed {args.seed}: a random object, or the root with its sub-tree, moved "
-             f"by {CoMoveConfig().min_shift}-{CoMoveConfig().max_shift} of the image). Mean |change| of pixels in [-1, 1], averaged over channels: near = within "
-             f"{rows[0]['near']} of the centre's old or new place, far = beyond {rows[0]['far']} of both. The last "
-             "column is the far change of a different latent with the same heatmaps.", "",
-             "| model | moves | near change | far change | far / near | far change, other latent |",
-             "|---|---|---|---|---|---|"]
+    lines = header("Move locality: pixel change near and far from a moved heatmap centre", mach) + [
+        f"The co-move measure's moves (seed {args.seed}: a random object, or the root with its sub-tree, moved by "
+        f"{CoMoveConfig().min_shift}-{CoMoveConfig().max_shift} of the image). Mean |change| of pixels in [-1, 1], "
+        f"averaged over channels: near = within {rows[0]['near']} of the centre's old or new place, far = beyond "
+        f"{rows[0]['far']} of both. The last column is the far change of a different latent with the same heatmaps.",
+        "", "| model | moves | near change | far change | far / near | far change, other latent |",
+        "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {Path(r['checkpoint']).name} | {r['moves']} | {r['near_change']:.3f} | {r['far_change']:.3f} "
                      f"| {r['far_change'] / r['near_change']:.2f} | {r['far_change_other_latent']:.3f} |")

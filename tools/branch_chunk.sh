@@ -9,6 +9,7 @@
 # the snapshot of the branch named in KEEP comes back too (18 MB at 64 px: one fits the 64 MB a call returns).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source tools/chunk_lib.sh
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 secs="${1:?usage: tools/branch_chunk.sh SECONDS OUTDIR PARENT 'NAME [SETTINGS...]' ...}"
 out="${2:?usage: tools/branch_chunk.sh SECONDS OUTDIR PARENT 'NAME [SETTINGS...]' ...}"
@@ -28,11 +29,7 @@ for spec in "$@"; do
     names+=("$name")
 done
 sleep "$secs"
-for name in "${names[@]}"; do kill -INT "${PID[$name]}" 2>/dev/null; done  # each branch snapshots and stops
-for _ in $(seq 120); do
-    alive=0; for name in "${names[@]}"; do kill -0 "${PID[$name]}" 2>/dev/null && alive=1; done
-    (( alive )) || break; sleep 1
-done
+stop_runs "${PID[@]}"
 files=()
 for name in "${names[@]}"; do
     run="${parent}_$name"
@@ -42,5 +39,4 @@ for name in "${names[@]}"; do
             "$run/command.txt" "$run.out")
     [[ "$name" == "${KEEP:-}" ]] && files+=("$run/snapshot.safetensors")
 done
-tar cf - "${files[@]}" | split -b 15M - "$out/part"
-du -ch "$out"/part* | tail -n 1  # must stay under 64 MB
+pack "$out" part "${files[@]}"

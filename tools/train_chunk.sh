@@ -12,6 +12,7 @@
 #   cat OUTDIR/chunk.tar.part* | tar x
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source tools/chunk_lib.sh
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 secs="${1:?usage: tools/train_chunk.sh SECONDS OUTDIR [RES]}"
 out="${2:?usage: tools/train_chunk.sh SECONDS OUTDIR [RES]}"
@@ -38,11 +39,7 @@ for kind in "${kinds[@]}"; do
     PID[$r]=$!
 done
 sleep "$secs"
-for r in "${!PID[@]}"; do kill -INT "${PID[$r]}" 2>/dev/null; done  # each run snapshots and stops
-for _ in $(seq 120); do
-    alive=0; for r in "${!PID[@]}"; do kill -0 "${PID[$r]}" 2>/dev/null && alive=1; done
-    (( alive )) || break; sleep 1
-done
+stop_runs "${PID[@]}"
 machine="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)"
 machine="${machine:-$device}$( (( ${#kinds[@]} > 1 )) && echo ", shared by both runs")"
 files=()
@@ -58,6 +55,5 @@ for kind in "${kinds[@]}"; do
     files+=("checkpoints/$r.safetensors" "checkpoints/$r.md" assets/"$r"-*.png "$runs/$r/snapshot.safetensors"
             "$runs/$r/log.jsonl" "$runs/$r/train_config.json" "$runs/$r/command.txt" "$runs/$r.out")
 done
-tar cf - "${files[@]}" | split -b 15M - "$out/chunk.tar.part"
-du -ch "$out"/chunk.tar.part* | tail -n 1  # must stay under 64 MB
+pack "$out" chunk.tar.part "${files[@]}"
 ls -la "$out"

@@ -84,3 +84,9 @@ def write(out_stem: Path, md: str, data: dict[str, Any]) -> None:
 
 def command_line() -> str:
     return shlex.join(["python3", *sys.argv])
+
+
+def header(title: str, mach: dict[str, Any]) -> list[str]:
+    """The first markdown lines of a results file: its title, the command that wrote it and the CPU."""
+    return [f"# {title}", "", f"Command: `{command_line()}`", "",
+            f"Machine: {mach['cpu_model']} ({mach['cpu_count']} CPUs), torch {mach['torch']}.", ""]
