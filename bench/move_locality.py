@@ -89,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         r["checkpoint"] = str(path)
         rows.append(r)
         print(json.dumps(r))
-    mach = machine()
+    mach, cfg = machine(), CoMoveConfig()
     lines = header("Move locality: pixel change near and far from a moved heatmap centre", mach) + [
         f"The co-move measure's moves (seed {args.seed}: a random object, or the root with its sub-tree, moved by "
-        f"{CoMoveConfig().min_shift}-{CoMoveConfig().max_shift} of the image). Mean |change| of pixels in [-1, 1], "
+        f"{cfg.min_shift}-{cfg.max_shift} of the image). Mean |change| of pixels in [-1, 1], "
         f"averaged over channels: near = within {rows[0]['near']} of the centre's old or new place, far = beyond "
         f"{rows[0]['far']} of both. The last column is the far change of a different latent with the same heatmaps.",
         "", "| model | moves | near change | far change | far / near | far change, other latent |",

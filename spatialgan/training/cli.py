@@ -126,7 +126,7 @@ def branch(parent: Path, out: Path | None, given: dict) -> Path:
     # The snapshot last: until it is there, `out` is no run, and a failed copy can simply be repeated.
     shutil.copyfile(parent / SNAPSHOT, out / (SNAPSHOT + ".tmp"))
     (out / (SNAPSHOT + ".tmp")).replace(out / SNAPSHOT)
-    changes = {k: v for k, v in given.items() if v != base.get(k) and k not in CHANGEABLE}
+    changes = {k: given[k] for k in sorted(_changed(base, given, CHANGEABLE))}
     print(f"branched {parent} -> {out}" + (f" with {changes}" if changes else " (same recipe)"))
     return out
 
