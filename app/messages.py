@@ -99,6 +99,15 @@ class ExportRequest:
 
 
 @dataclass
+class LevelHint:
+    """Which heatmap levels barely change the picture when a centre is dragged (hierarchical models; measured
+    once per model by the worker when it is first idle). `error` is set instead if the measurement failed."""
+
+    inert: tuple[bool, ...]  # per panel
+    error: str = ""
+
+
+@dataclass
 class ExportProgress:
     generation: int
     rendered: int  # frames rendered so far

@@ -25,14 +25,15 @@ from spatialgan.errors import SpatialGANError
 from spatialgan.generator import resample_code
 from spatialgan.graphed import GraphedRenderer
 from spatialgan.heatmaps.render import combine
+from spatialgan.metrics.levels import inert_levels
 from spatialgan.visual import to_uint8
 
 from .export import write_history_gif
-from .messages import (ExportProgress, ExportRequest, LatentSpec, ModelInfo, RefineProgress, RefineRequest,
-                       RenderRequest, RenderResult)
+from .messages import (ExportProgress, ExportRequest, LatentSpec, LevelHint, ModelInfo, RefineProgress,
+                       RefineRequest, RenderRequest, RenderResult)
 
 Request = Union[RenderRequest, RefineRequest, ExportRequest]
-Result = Union[RenderResult, RefineProgress, ExportProgress]
+Result = Union[RenderResult, RefineProgress, ExportProgress, LevelHint]
 
 
 def _error_text(exc: BaseException) -> str:
@@ -60,6 +61,8 @@ class Worker:
         self._cancel = False
         self._latent_key: tuple | None = None
         self._latent: torch.Tensor | None = None
+        # The level hint waits for the first idle moment, so it never delays the first picture.
+        self._hint_pending = cfg.uses_heatmaps and cfg.heatmap.mode == "hierarchical" and len(cfg.heatmap.levels) > 1
         self.renders = 0  # renders actually done (requests dropped as stale are not counted)
         self.busy = False
         self._thread = threading.Thread(target=self._loop, name="spatialgan-worker", daemon=True)
@@ -103,7 +106,8 @@ class Worker:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             with self._cond:
-                if not self.busy and self._render is None and self._refine is None and self._export is None:
+                if (not self.busy and self._render is None and self._refine is None and self._export is None
+                        and not (self._hint_pending and self.renders)):
                     return True
             time.sleep(0.002)
         return False
@@ -120,11 +124,12 @@ class Worker:
         torch.set_grad_enabled(False)
         while True:
             with self._cond:
-                while not self._stop and self._render is None and self._refine is None and self._export is None:
+                while (not self._stop and self._render is None and self._refine is None and self._export is None
+                       and not (self._hint_pending and self.renders)):
                     self._cond.wait()
                 if self._stop:
                     return
-                refine, render, export = self._refine, None, None
+                refine, render, export, hint = self._refine, None, None, False
                 if refine is not None:
                     self._refine = None
                 elif self._render is not None:
@@ -132,6 +137,8 @@ class Worker:
                 elif self._export is not None:
                     # the list travels with its request: a newer export gets a fresh list, never this one's frames
                     export = (self._export, self._export_images)
+                else:
+                    hint, self._hint_pending = True, False
                 self.busy = True
             try:
                 if refine is not None:
@@ -140,6 +147,8 @@ class Worker:
                     self._results.put(self._run_render(render))
                 elif export is not None:
                     self._export_step(*export)
+                elif hint:
+                    self._results.put(self._level_hint())
             finally:
                 with self._cond:
                     self.busy = False
@@ -173,6 +182,14 @@ class Worker:
         res = list(heat)
         chosen = res if spec.mode == "hierarchical" else [max(res)]
         return [combine(heat[r])[0, 0].float().cpu().numpy() for r in chosen]
+
+    def _level_hint(self) -> LevelHint:
+        """Which levels are inert: a few seeded drags per level (`spatialgan.metrics.levels`), about four
+        renders per level."""
+        try:
+            return LevelHint(inert_levels(self.G))
+        except Exception as exc:  # noqa: BLE001 - a hint is optional; the GUI shows the error and goes on
+            return LevelHint((), _error_text(exc))
 
     def _run_render(self, req: RenderRequest) -> RenderResult:
         t0 = time.perf_counter()

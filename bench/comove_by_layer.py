@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import math
-
-from spatialgan import HeatmapSpec, load_checkpoint, sample_heatmaps
+from spatialgan import load_checkpoint
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
 from spatialgan.metrics.comove import CoMoveConfig, co_move_ratio, draw_moves
+from spatialgan.metrics.levels import level_drags
 from spatialgan.metrics.report import command_line, header, machine, write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,40 +60,6 @@ def by_length(G: Generator, per_move: list[float | None], seed: int, batch: int,
             rows.append({"from": lo, "to": hi, "moves": int(sel.sum()), "ratio": float(ratio[sel].mean()),
                          "followed": float((ratio[sel] * length[sel]).mean())})
     return rows
-
-
-@torch.no_grad()
-def level_drags(G: Generator, seeds: int = 40, shift: float = 0.15, near: float = 0.15) -> list[dict]:
-    """Per heatmap level of a hierarchical model: drag a random centre of that level (its sub-tree follows) by
-    `shift` in a random direction, as the editor does, and take the mean |pixel change| within `near` of its old
-    or new place; for scale, the change a different latent makes there. Seed s draws image s."""
-    res = G.config.resolution
-    yy, xx = torch.meshgrid((torch.arange(res) + 0.5) / res, (torch.arange(res) + 0.5) / res, indexing="ij")
-    gen = torch.Generator().manual_seed(0)
-    sums: dict[int, list[float]] = {}
-
-    def render(ws: torch.Tensor, spec: HeatmapSpec) -> torch.Tensor:
-        return G.synthesis(ws, G.render_heatmaps(spec.to_batch()), noise_mode="const").image.clamp(-1, 1)[0]
-
-    for seed in range(seeds):
-        spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=seed))
-        ws = G.mapping(G.sample_z(1, seed=seed), psi=0.7)
-        img0 = render(ws, spec)
-        other = (render(G.mapping(G.sample_z(1, seed=seed + 10_000), psi=0.7), spec) - img0).abs().mean(0)
-        for li, level in enumerate(spec.levels):
-            ci = int(torch.randint(len(level), (1,), generator=gen))
-            x, y = spec.absolute(li, ci)
-            a = float(torch.rand((), generator=gen)) * 2 * math.pi
-            dx, dy = shift * math.cos(a), shift * math.sin(a)
-            if not (0.05 < x + dx < 0.95 and 0.05 < y + dy < 0.95):
-                dx, dy = -dx, -dy  # keep the dragged centre inside the image
-            moved = spec.copy()
-            moved.move_by(li, ci, dx, dy)
-            change = (render(ws, moved) - img0).abs().mean(0)
-            mask = (torch.hypot(xx - x, yy - y) < near) | (torch.hypot(xx - x - dx, yy - y - dy) < near)
-            sums.setdefault(li, []).extend([float(change[mask].mean()), float(other[mask].mean())])
-    return [{"level": li, "resolution": G.config.heatmap.levels[li], "drags": seeds,
-             "near_change": sum(v[0::2]) / seeds, "other_latent": sum(v[1::2]) / seeds} for li, v in sums.items()]
 
 
 def main(argv: list[str] | None = None) -> int:

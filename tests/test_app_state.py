@@ -288,6 +288,40 @@ def test_main_without_display_prints_a_message(monkeypatch, capsys, tmp_path) ->
     assert "no display found" in capsys.readouterr().out
 
 
+def test_worker_tells_which_levels_barely_respond() -> None:
+    """After its first picture the worker measures each heatmap level once; a level whose heatmap the model
+    ignores (here the finest level's encoder outputs zero) is reported inert, the others not, and the panel
+    caption says so. Multi-object models get no hint."""
+    from app.messages import LevelHint
+    from app.ui.geometry import panel_label
+
+    G, _ = tiny_models("sel_norm", "hierarchical")
+    finest = max(G.config.heatmap.levels)
+    block = next(b for b in G.synthesis.blocks if b.res == finest)
+    torch.nn.init.zeros_(block.heat_encoder.conv1.weight)
+    torch.nn.init.zeros_(block.heat_encoder.conv1.bias)
+    w = Worker(G, torch.device("cpu"), "tiny sel_norm")
+    try:
+        assert w.wait_idle() and not w.poll(), "no hint before the first picture: it must not delay it"
+        w.submit(make(w).render_request())
+        assert w.wait_idle(), "wait_idle also waits for the hint"
+        results = w.poll()
+        assert isinstance(results[0], RenderResult), "the picture comes first"
+        hints = [r for r in results if isinstance(r, LevelHint)]
+        assert len(hints) == 1 and hints[0].error == ""
+        assert hints[0].inert == (False,) * (len(G.config.heatmap.levels) - 1) + (True,)
+    finally:
+        w.close()
+    assert panel_label(2, 16, 0, inert=True) == "level 2: 16x16  (little effect in this model)"
+    assert panel_label(None, 64, 3) == "3 objects"
+    multi = Worker(tiny_models("sel_indoor", "multi")[0], torch.device("cpu"), "tiny sel_indoor")
+    try:
+        multi.submit(make(multi).render_request())
+        assert multi.wait_idle() and not [r for r in multi.poll() if isinstance(r, LevelHint)]
+    finally:
+        multi.close()
+
+
 def test_canvas_geometry_and_hit_test() -> None:
     from app.ui.geometry import Canvas, heatmap_rgba, hit_centre, image_rgba
 

@@ -290,3 +290,10 @@ def test_open_another_model(app: App, tmp_path) -> None:
     s2 = app.idle_state(60, check=lambda s: s["model"] == str(other) and s["shown"] >= 0)
     assert s2["heatmap_mode"] == "hierarchical" and s2["panels"] == len(G.heatmap_resolutions)
     assert s2["resolution"] == G.config.resolution and s2["last_error"] == ""
+    # The bundled pets64 ignores its finest level (bench/results/comove_by_layer.md): its panel says so.
+    pets = Path(__file__).resolve().parents[1] / "checkpoints" / "pets64.safetensors"
+    app.type_into(s0["buttons"]["model_path"], "model_path", str(pets))
+    app.click(*_centre_of(s0["buttons"]["open_model"]))
+    s3 = app.idle_state(60, check=lambda s: s["model"] == str(pets) and s["inert_levels"] != [])
+    assert s3["inert_levels"] == [False, False, True], s3["inert_levels"]
+    assert "little effect" in s3["panel_labels"][2] and "little effect" not in s3["panel_labels"][0]

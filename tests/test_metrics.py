@@ -435,12 +435,13 @@ def test_comove_by_layer_subsets() -> None:
     assert mod.subsets([4, 8, 16]) == [[4], [8], [16], [4, 8], [8, 16]]
 
 
-def test_comove_by_layer_level_drags() -> None:
-    """bench/comove_by_layer.py's level drags: one row per heatmap level; no drag, no change; a drag of the root
-    (which carries the whole tree) changes the picture near it."""
-    mod = load_script("bench/comove_by_layer.py")
+def test_level_drags() -> None:
+    """Level drags (bench/comove_by_layer.py, the editor's inert-level hint): one row per heatmap level; no drag,
+    no change; a drag of the root (which carries the whole tree) changes the picture near it."""
+    from spatialgan.metrics.levels import level_drags
+
     G, _ = tiny_models("sel_norm")
-    still = mod.level_drags(G, seeds=2, shift=0.0)
+    still = level_drags(G, seeds=2, shift=0.0)
     assert [d["level"] for d in still] == list(range(len(G.config.heatmap.levels)))
     assert all(d["near_change"] == 0.0 and d["other_latent"] > 0 for d in still)
-    assert mod.level_drags(G, seeds=2)[0]["near_change"] > 0
+    assert level_drags(G, seeds=2)[0]["near_change"] > 0

@@ -27,6 +27,15 @@ class Canvas:
         return (sx - origin[0]) / self.size, (sy - origin[1]) / self.size
 
 
+def panel_label(level: int | None, resolution: int, num_objects: int, inert: bool = False) -> str:
+    """The caption above a heatmap panel; an inert level (see `spatialgan.metrics.levels.inert_levels`) says so,
+    so nobody drags centres that the model ignores and concludes the editor is broken."""
+    if level is None:
+        return f"{num_objects} objects"
+    label = f"level {level}: {resolution}x{resolution}"
+    return label + "  (little effect in this model)" if inert else label
+
+
 def hit_centre(centres: list[tuple[int, int, float, float, float, bool]], level: int | None, size: int,
                x: float, y: float) -> tuple[int, int] | None:
     """Nearest centre (level, index) within HIT_RADIUS screen pixels of image-unit point (x, y)."""

@@ -21,9 +21,9 @@ from spatialgan.errors import SpatialGANError
 from spatialgan.paths import list_checkpoints
 
 from ..controller import Controller
-from ..messages import ExportProgress, ModelInfo, RefineProgress, RenderResult
+from ..messages import ExportProgress, LevelHint, ModelInfo, RefineProgress, RenderResult
 from ..worker import Worker
-from .geometry import Canvas, centre_colour, heatmap_rgba, hit_centre, image_rgba, shade_outside
+from .geometry import Canvas, centre_colour, heatmap_rgba, hit_centre, image_rgba, panel_label, shade_outside
 
 IMAGE_SIZE = 640  # screen pixels of the image canvas: 5x a 128 px model, fits a 1400x900 window
 PANEL_SIZE = 192  # screen pixels of each heatmap panel (hierarchical: one per level)
@@ -82,6 +82,7 @@ class EditorView:
         self.frames = 0
         self.next_model: Any = None  # what open_model returned: the caller rebuilds the editor on it
         self.export_gen: int | None = None  # generation of the running history export
+        self.inert: tuple[bool, ...] = ()  # per panel, from the worker's LevelHint
         self.frame_times: list[float] = []  # monotonic times of the last frames, for the fps in the status line
         # Frame pacing while the worker renders or refines (the window must stay >= 30 fps then).
         self.busy_frames, self.busy_seconds, self.busy_max_gap = 0, 0.0, 0.0
@@ -133,9 +134,8 @@ class EditorView:
                         with dpg.group(horizontal=True):
                             for i, p in enumerate(self.panels):
                                 with dpg.group():
-                                    label = (f"level {i}: {info.levels[i]}x{info.levels[i]}"
-                                             if p.level is not None else f"{info.num_codes - 1} objects")
-                                    dpg.add_text(label, color=(150, 150, 150))
+                                    dpg.add_text(panel_label(p.level, info.levels[i], info.num_codes - 1),
+                                                 tag=f"panel_label_{i}", color=(150, 150, 150))
                                     with dpg.drawlist(p.size, p.size, tag=p.tag):
                                         dpg.draw_image(f"panel_tex_{i}", (0, 0), (p.size, p.size))
                                         dpg.add_draw_layer(tag=f"{p.tag}_overlay")
@@ -394,6 +394,8 @@ class EditorView:
                 shown_new = True
             elif isinstance(r, RefineProgress) and r.generation == self.refine_gen:
                 shown_new |= self._refine_progress(r)
+            elif isinstance(r, LevelHint):
+                self._level_hint(r)
             elif isinstance(r, ExportProgress) and r.generation == self.export_gen:
                 if r.error:
                     self.c.state.last_error, self.export_gen = r.error, None
@@ -403,6 +405,17 @@ class EditorView:
                 else:
                     self.message = f"exporting the history: {r.rendered}/{r.total} frames"
         return shown_new
+
+    def _level_hint(self, r: LevelHint) -> None:
+        """Mark the panels of levels whose centres barely change the picture."""
+        if r.error:
+            self.c.state.last_error = f"measuring the heatmap levels failed: {r.error}"
+            return
+        self.inert = r.inert[: len(self.panels)]
+        for i, inert in enumerate(self.inert):
+            p = self.panels[i]
+            dpg.set_value(f"panel_label_{i}", panel_label(p.level, self.info.levels[i], self.info.num_codes - 1, inert))
+            dpg.configure_item(f"panel_label_{i}", color=(230, 170, 80) if inert else (150, 150, 150))
 
     def _refine_progress(self, r: RefineProgress) -> bool:
         self.refine_last, self.tracked = r, list(r.points)
@@ -549,7 +562,8 @@ class EditorView:
             "inputs": {t: dpg.get_value(t) for t in ("history_path", "export_path", "session_path", "model_path")},
             "busy_frames": self.busy_frames, "busy_seconds": self.busy_seconds,
             "busy_max_gap_ms": self.busy_max_gap * 1000,
-            "texture_row_levels": row_levels,
+            "texture_row_levels": row_levels, "inert_levels": list(self.inert),
+            "panel_labels": [dpg.get_value(f"panel_label_{i}") for i in range(len(self.panels))],
         }
         tmp = d / "state.tmp.json"
         tmp.write_text(json.dumps(state))
