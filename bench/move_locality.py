@@ -21,6 +21,8 @@ import torch
 from spatialgan import load_checkpoint
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
+from spatialgan.heatmaps.moves import moved_level
+from spatialgan.losses import move_consistency
 from spatialgan.metrics.comove import CoMoveConfig, draw_moves, move_object
 from spatialgan.metrics.report import command_line, header, machine, write
 
@@ -31,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def move_locality(G: Generator, num: int = 200, seed: int = 0, batch: int = 16, near: float = 0.15,
                   far: float = 0.3, cfg: CoMoveConfig = CoMoveConfig()) -> dict[str, float]:
     """Mean |after - before| (pixels in [-1, 1], averaged over channels) near and far from each move, and the far
-    change of a different latent under the same heatmaps (the scale of "everything changed")."""
+    change of a different latent under the same heatmaps (the scale of "everything changed"). Also the carry
+    error (`losses.move_consistency`, the move loss's first term): how far the moved object's window is from the
+    original carried along, for the moved image and, as the do-nothing baseline, for the unmoved one."""
     if not G.heatmap_resolutions:
         raise SpatialGANError("move locality needs a generator with heatmaps")
     gen = torch.Generator().manual_seed(seed)  # the co-move measure's moves
@@ -42,7 +46,7 @@ def move_locality(G: Generator, num: int = 200, seed: int = 0, batch: int = 16, 
     def render(ws: torch.Tensor, h) -> torch.Tensor:
         return G.synthesis(ws, G.render_heatmaps(h), noise_mode="const").image.clamp(-1, 1)
 
-    near_sum = far_sum = other_sum = 0.0
+    near_sum = far_sum = other_sum = carry_sum = still_sum = 0.0
     near_n = far_n = 0
     for s in range(0, num, batch):
         b = min(batch, num - s)
@@ -50,7 +54,11 @@ def move_locality(G: Generator, num: int = 200, seed: int = 0, batch: int = 16, 
         z_other = torch.randn(G.z_shape(b), generator=gen_other)
         ws = G.mapping(z, psi=cfg.psi)
         img0 = render(ws, hb)
-        moved = (render(ws, move_object(hb, index, target - before)) - img0).abs().mean(1)  # (b, res, res)
+        img1 = render(ws, move_object(hb, index, target - before))
+        sigma = moved_level(hb).sigmas[torch.arange(b), index]
+        carry_sum += float(move_consistency(img1, img0, before, target, sigma)[0].sum())
+        still_sum += float(move_consistency(img0, img0, before, target, sigma)[0].sum())
+        moved = (img1 - img0).abs().mean(1)  # (b, res, res)
         other = (render(G.mapping(z_other, psi=cfg.psi), hb) - img0).abs().mean(1)
         # distance of every pixel to each move's old and new centre, (b, res, res)
         d_old = torch.hypot(xx - before[:, 0, None, None], yy - before[:, 1, None, None])
@@ -65,7 +73,8 @@ def move_locality(G: Generator, num: int = 200, seed: int = 0, batch: int = 16, 
     if far_n == 0:
         raise SpatialGANError(f"no pixel lies farther than {far} from the moves; lower --far")
     return {"moves": num, "near_change": near_sum / near_n, "far_change": far_sum / far_n,
-            "far_change_other_latent": other_sum / far_n, "near": near, "far": far}
+            "far_change_other_latent": other_sum / far_n, "near": near, "far": far,
+            "carry_error": carry_sum / num, "carry_error_unmoved": still_sum / num}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,12 +103,16 @@ def main(argv: list[str] | None = None) -> int:
         f"The co-move measure's moves (seed {args.seed}: a random object, or the root with its sub-tree, moved by "
         f"{cfg.min_shift}-{cfg.max_shift} of the image). Mean |change| of pixels in [-1, 1], "
         f"averaged over channels: near = within {rows[0]['near']} of the centre's old or new place, far = beyond "
-        f"{rows[0]['far']} of both. The last column is the far change of a different latent with the same heatmaps.",
-        "", "| model | moves | near change | far change | far / near | far change, other latent |",
-        "|---|---|---|---|---|---|"]
+        f"{rows[0]['far']} of both. 'Other latent' is the far change of a different latent with the same heatmaps. "
+        "Carry error: the mean |moved image - original shifted by the move| in the object's Gaussian window at its "
+        "new place (the first term of `--move-weight`'s loss), against the same for the unmoved image: 1 means "
+        "the window looks no more like the carried object than before the move, 0 a perfect carry.",
+        "", "| model | moves | near change | far change | far / near | far change, other latent | carry error, "
+        "moved / unmoved |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {Path(r['checkpoint']).name} | {r['moves']} | {r['near_change']:.3f} | {r['far_change']:.3f} "
-                     f"| {r['far_change'] / r['near_change']:.2f} | {r['far_change_other_latent']:.3f} |")
+                     f"| {r['far_change'] / r['near_change']:.2f} | {r['far_change_other_latent']:.3f} "
+                     f"| {r['carry_error']:.3f} / {r['carry_error_unmoved']:.3f} |")
     write(args.out, "\n".join(lines) + "\n", {"command": command_line(), "machine": mach, "rows": rows})
     return 0
 

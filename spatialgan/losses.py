@@ -13,6 +13,7 @@ from .gradcam import gradcam
 from .heatmaps import combine
 
 ALIGN_TAU = 0.25  # paper Sec. 3.3: errors below tau are not penalised
+STAY_FREE = 1.5  # move_consistency: the zone around both places the stay term ignores, in object sigmas
 
 
 def g_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
@@ -69,3 +70,37 @@ def alignment_loss(D: Discriminator, images: torch.Tensor, heatmaps: Mapping[int
     heatmaps. The gradient flows to G only."""
     cams = gradcam(D, images, list(levels))
     return align_distance(cams, {r: heatmaps[r] for r in levels}, indoor, tau)
+
+
+def move_consistency(moved: torch.Tensor, original: torch.Tensor, before: torch.Tensor, after: torch.Tensor,
+                     sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Our extension, not in the paper: how far an image whose object heatmap moved from `before` to `after` is
+    from the original with that object carried along and everything else left in place (the co-move ratio's
+    ideal of 1, and move locality's of 0).
+
+    Images (B, 3, R, R); centres (B, 2) and the object's sigma (B,) in image units. Returns the per-sample L1
+    inside the object's Gaussian window at its new place (against the original shifted by after - before) and
+    outside both windows (against the original), each (B,). Where the object was is left free: the model must
+    paint something new there.
+    """
+    b, _, r, _ = original.shape
+    u = (torch.arange(r, device=original.device, dtype=original.dtype) + 0.5) / r
+    grid = torch.stack(torch.meshgrid(u, u, indexing="xy"), -1)  # (R, R, 2) pixel centres as (x, y)
+    shift = (after - before).to(grid)[:, None, None]
+    # Sample the original at x - shift: its content appears shifted by +shift (border pixels repeat at the edge).
+    carried = F.grid_sample(original, (grid - shift) * 2 - 1, mode="bilinear", padding_mode="border",
+                            align_corners=False)
+
+    def window(centre: torch.Tensor, scale: float) -> torch.Tensor:
+        d2 = (grid - centre.to(grid)[:, None, None]).square().sum(-1)
+        return torch.exp(-d2 / (2 * (scale * sigma.to(grid)[:, None, None]) ** 2))  # (B, R, R)
+
+    # The stay term frees a wider zone (1.5 sigma) than the carried term weighs, so an object's tails beyond one
+    # sigma may go with it without being held in place.
+    w_stay = 1 - torch.maximum(window(after, STAY_FREE), window(before, STAY_FREE))
+    w_new = window(after, 1.0)
+
+    def weighted_l1(a: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return ((a - c).abs().mean(1) * w).sum((1, 2)) / w.sum((1, 2)).clamp_min(1e-6)
+
+    return weighted_l1(moved, carried, w_new), weighted_l1(moved, original, w_stay)

@@ -107,3 +107,31 @@ def test_gan_losses_and_r1() -> None:
     assert pen.shape == (3,) and (pen > 0).all()
     pen.mean().backward()
     assert sum(p.grad.abs().sum().item() for p in D.parameters() if p.grad is not None) > 0
+
+
+def _scene(blob_at: tuple[float, float] | None, background_shift: float = 0.0, r: int = 32) -> torch.Tensor:
+    """A (1, 3, r, r) image: a vertical colour ramp with a dark stripe at x = 0.05 (+ `background_shift`) and,
+    where given, a bright blob of sigma 0.1 at `blob_at` (x, y)."""
+    u = (torch.arange(r) + 0.5) / r
+    y, x = torch.meshgrid(u, u, indexing="ij")
+    img = torch.stack([y, 1 - y, 0.5 * torch.ones_like(y)]) * 2 - 1
+    img = torch.where((x - 0.05 - background_shift).abs() < 0.04, -torch.ones_like(img), img)
+    if blob_at is not None:
+        blob = torch.exp(-((x - blob_at[0]) ** 2 + (y - blob_at[1]) ** 2) / (2 * 0.1**2))
+        img = img * (1 - blob) + blob
+    return img[None]
+
+
+def test_move_consistency_rewards_carrying_the_object_and_nothing_else() -> None:
+    """The ideal response to a moved heatmap scores near 0 on both terms; ignoring the move fails the carried term,
+    and shifting the whole picture fails the stay term."""
+    from spatialgan.losses import move_consistency
+
+    before, after = torch.tensor([[0.3, 0.5]]), torch.tensor([[0.6, 0.5]])
+    sigma = torch.tensor([0.1])
+    original = _scene((0.3, 0.5))
+    score = lambda img: [float(t) for t in move_consistency(img, original, before, after, sigma)]  # noqa: E731
+    ideal, ignored, everything = score(_scene((0.6, 0.5))), score(original), score(_scene((0.6, 0.5), 0.3))
+    assert ideal[0] < 0.05 and ideal[1] < 0.05, ideal
+    assert ignored[0] > 0.4 and ignored[1] == 0.0, ignored
+    assert everything[0] < 0.05 and everything[1] > 0.15, everything

@@ -403,13 +403,15 @@ class _HeatmapPainter:
 
 def test_move_locality_separates_near_and_far_change() -> None:
     """bench/move_locality.py: on a generator that paints its heatmap, the far region barely changes under a
-    move while a new latent changes it; a far radius beyond the image is a clear error."""
+    move while a new latent changes it, and the moved window looks like the carried original; a far radius
+    beyond the image is a clear error."""
     mod = load_script("bench/move_locality.py")
     G, _ = tiny_models("sel_indoor", "multi")
     r = mod.move_locality(_HeatmapPainter(G), num=24, batch=8)
     assert r["near_change"] > 0.05  # the moved Gaussian left and arrived
     assert r["far_change"] < 0.1 * r["near_change"]  # only Gaussian tails reach beyond 0.3
     assert r["far_change_other_latent"] > 5 * r["far_change"]  # the grey level moved everywhere
+    assert r["carry_error"] < 0.5 * r["carry_error_unmoved"], r  # the painted Gaussian is carried along
     with pytest.raises(SpatialGANError, match="lower --far"):
         mod.move_locality(_HeatmapPainter(G), num=8, batch=8, far=2.0)
 

@@ -156,6 +156,25 @@ def test_cam_score_reaches_the_alignment_loss(tmp_path: Path) -> None:
     assert any(not torch.equal(a, b) for a, b in zip(results[0][1], results[1][1]))
 
 
+def test_move_loss_reaches_g_and_the_log(tmp_path: Path) -> None:
+    """--move-weight adds the move-consistency loss to G's step (other G weights than without it) and to the log;
+    weight 0 is the paper's recipe and logs no move loss."""
+    weights, rows = [], []
+    for w in (0.0, 2.0):
+        cfg = tiny_train_config(encoding="sel_indoor", move_weight=w, move_batch=2, total_kimg=0.008)
+        t = Trainer(cfg, tmp_path / str(w), dataset=ToyImages(), progress=False)
+        stats = t.run()
+        assert stats is not None and (stats.loss_move > 0) == (w > 0)
+        weights.append([p.detach().clone() for p in t.G.parameters()])
+        rows.append(json.loads((tmp_path / str(w) / "log.jsonl").read_text().splitlines()[0]))
+    assert any(not torch.equal(a, b) for a, b in zip(*weights))
+    assert "loss_move" not in rows[0] and rows[1]["loss_move"] > 0
+    with pytest.raises(ConfigError, match="move_weight"):
+        TrainConfig(move_weight=-1.0)
+    with pytest.raises(ConfigError, match="encoding 'none'"):
+        TrainConfig(encoding="none", align=False, move_weight=1.0)
+
+
 def test_amp_autocasts_the_main_passes_on_the_cpu(tmp_path: Path) -> None:
     """--amp on the CPU: G's synthesis runs under bfloat16 autocast, and the step stays finite and close to the
     float32 one without being equal to it."""
@@ -231,9 +250,9 @@ def test_cli_branch_continues_a_copy_with_a_new_recipe(tmp_path: Path, capsys: p
     assert train_main(["--branch", str(parent)]) == 2
     assert "needs --out" in capsys.readouterr().err
     assert train_main(["--branch", str(parent), "--out", str(child), "--align-weight", "4", "--seed", "3",
-                       "--kimg", "0.016"]) == 0
+                       "--move-weight", "0.5", "--kimg", "0.016"]) == 0
     cfg = TrainConfig.load(child / "train_config.json")
-    assert (cfg.align_weight, cfg.seed, cfg.total_kimg) == (4.0, 3, 0.016)
+    assert (cfg.align_weight, cfg.seed, cfg.move_weight, cfg.total_kimg) == (4.0, 3, 0.5, 0.016)
     assert TrainConfig.load(parent / "train_config.json").align_weight == 1.0
     assert (parent / "snapshot.safetensors").read_bytes() == before, "the parent run is left as it was"
     steps = [json.loads(line)["step"] for line in (child / "log.jsonl").read_text().splitlines()

@@ -20,7 +20,8 @@ import torch
 
 from ..errors import SpatialGANError
 from ..generator import Generator
-from ..heatmaps import HeatmapBatch, HeatmapLevel, sample_heatmaps
+from ..heatmaps import HeatmapBatch, sample_heatmaps
+from ..heatmaps.moves import move_object, random_moves
 from .segmentation import TinyUNet
 
 
@@ -137,36 +138,14 @@ def track_patch(img0: torch.Tensor, img1: torch.Tensor, centre: np.ndarray, sear
     return np.array([float(dx.flatten()[k]), float(dy.flatten()[k])]) / r
 
 
-def move_object(batch: HeatmapBatch, index: torch.Tensor, shift: torch.Tensor) -> HeatmapBatch:
-    """Move object `index[b]` by `shift[b]`. Multi mode: that sub-heatmap, which the model sees at every layer.
-    Hierarchical mode: the root with all its descendants, i.e. every centre, as the editor drags it (a single-
-    object model has one object; moving a leaf alone would move a part of it at most)."""
-    levels = list(batch.levels)
-    rows = torch.arange(shift.shape[0])
-    for li, lv in enumerate(levels):
-        centres = lv.centres.clone()
-        if batch.mode == "hierarchical":
-            centres += shift[:, None]
-        elif li == len(levels) - 1:
-            centres[rows, index] += shift
-        levels[li] = HeatmapLevel(centres, lv.sigmas, lv.weights)
-    return HeatmapBatch(batch.mode, levels, batch.parents)
-
-
 def draw_moves(G: Generator, b: int, gen: torch.Generator, cfg: CoMoveConfig
                ) -> tuple[torch.Tensor, HeatmapBatch, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One batch of the measure's random moves, drawn from `gen` in a fixed order: latents z, heatmaps, the moved
     object's index (a random sub-heatmap in multi mode, the root in hierarchical mode, see `move_object`), and its
-    centre before and after (a random direction, length in [min_shift, max_shift], kept `margin` inside)."""
+    centre before and after (see `random_moves`)."""
     z = torch.randn(G.z_shape(b), generator=gen)
     hb = sample_heatmaps(G.config.heatmap, b, seed=gen)
-    lv = hb.levels[-1] if hb.mode == "multi" else hb.levels[0]
-    index = torch.randint(lv.num_centres, (b,), generator=gen)
-    before = lv.centres[torch.arange(b), index]
-    angle = torch.rand(b, generator=gen) * 2 * np.pi
-    length = torch.rand(b, generator=gen) * (cfg.max_shift - cfg.min_shift) + cfg.min_shift
-    target = before + length[:, None] * torch.stack([angle.cos(), angle.sin()], 1)
-    return z, hb, index, before, target.clamp(cfg.margin, 1 - cfg.margin)
+    return (z, hb, *random_moves(hb, gen, cfg.min_shift, cfg.max_shift, cfg.margin))
 
 
 @torch.no_grad()

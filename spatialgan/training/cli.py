@@ -35,7 +35,7 @@ CHANGEABLE = {"total_kimg", "snapshot_kimg", "sample_kimg", "workers", "log_step
 # What a branch may change on top: the loss recipe and the random draws. Architecture, data, batch and the
 # optimiser's settings stay, since the branch continues its parent's networks and Adam state.
 BRANCHABLE = CHANGEABLE | {"align", "align_target", "align_weight", "cam_score", "align_tau", "r1_gamma",
-                           "style_mixing", "seed"}
+                           "style_mixing", "seed", "move_weight", "move_batch"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder from its snapshot")
     ap.add_argument("--branch", type=Path, metavar="RUN",
                     help="start --out as a copy of RUN's snapshot and continue it with the loss settings given here "
-                         "(alignment, R1 gamma, style mixing, seed): a fine-tune, or a recipe ablation from a "
+                         "(alignment, move loss, R1 gamma, style mixing, seed): a fine-tune, or a recipe ablation from a "
                          "trained model; RUN is left as it is")
     ap.add_argument("--export", type=Path, metavar="FILE", help="write the EMA generator of --resume RUN and stop")
     ap.add_argument("--half", action="store_true", help="with --export: store float16 weights (half the size)")
@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cam-score", choices=CAM_SCORES,
                    help="what L_align's GradCAM differentiates: g_loss = softplus(-D(x)) (default, EqGAN-SA) or "
                         "logit = D(x) (paper Sec. 3.1)")
+    g.add_argument("--move-weight", type=float,
+                   help="our move-consistency loss (not in the paper): a moved heatmap should carry its object and "
+                        "leave the rest; 0 (default) is the paper's recipe")
+    g.add_argument("--move-batch", type=int, help="images per step the move loss uses (default 8)")
     g.add_argument("--heatmap-sampling", choices=HEATMAP_SAMPLINGS,
                    help="paper (default); ablations: independent levels (Non-Hie) or Gaussian noise maps")
     g.add_argument("--batch", type=int, help="global batch over all processes (default 16)")

@@ -27,6 +27,9 @@ class TrainConfig:
     align_target: Literal["auto", "sum", "indoor"] = "auto"
     align_weight: float = 1.0
     cam_score: CamScore = "g_loss"  # what GradCAM differentiates, see gradcam.CamScore
+    # Our move-consistency loss (not in the paper; losses.move_consistency): 0 keeps the paper's recipe.
+    move_weight: float = 0.0
+    move_batch: int = 8  # images per G step it is computed on (two extra G passes each, one with gradients)
     align_tau: float = 0.25
     batch: int = 16  # global batch, split over processes
     g_lr: float = 0.0025
@@ -73,6 +76,10 @@ class TrainConfig:
             raise ConfigError("alignment needs heatmaps: use --no-align with encoding 'none' (the baseline)")
         if self.align and self.heatmap_sampling == "noise":
             raise ConfigError("noise maps give L_align nothing to align to: use --no-align with --heatmap-sampling noise")
+        if not (math.isfinite(self.move_weight) and self.move_weight >= 0) or self.move_batch < 1:
+            raise ConfigError(f"move_weight must be >= 0 and move_batch >= 1, got {self.move_weight}, {self.move_batch}")
+        if self.move_weight > 0 and self.encoding == "none":
+            raise ConfigError("the move loss moves heatmaps: encoding 'none' has none")
         if self.cam_score not in CAM_SCORES:
             raise ConfigError(f"cam_score must be one of {', '.join(CAM_SCORES)}, got {self.cam_score!r}")
         if self.align_target not in ("auto", "sum", "indoor"):

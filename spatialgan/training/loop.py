@@ -1,6 +1,7 @@
 """The training loop (paper Sec. 3.3 and 4.1; REFERENCE.md section 3).
 
-Per step: a G step on the non-saturating loss plus L_align / L_align_indoor (every step, not lazily), a D step
+Per step: a G step on the non-saturating loss plus L_align / L_align_indoor (every step, not lazily) and, when
+its weight is set, our move-consistency loss (`move_loss`, not in the paper), a D step
 on the logistic loss, lazy R1 every `r1_interval` steps, then the G EMA update. All randomness of step s comes
 from generators seeded by (seed, s) over the global batch, and each process takes its slice, so a resumed run
 or a run on more processes repeats the same computation.
@@ -29,7 +30,8 @@ from ..errors import SpatialGANError
 from ..generator import Generator
 from ..gradcam import cams_from_output, frozen
 from ..heatmaps import HeatmapBatch, HeatmapSpec, sample_heatmaps
-from ..losses import align_distance, d_logistic, g_nonsaturating, r1_penalty
+from ..heatmaps.moves import move_object, moved_level, random_moves
+from ..losses import align_distance, d_logistic, g_nonsaturating, move_consistency, r1_penalty
 from ..visual import draw_centres, grid, to_uint8, upscale
 from .config import TrainConfig
 from .distributed import Dist, average_gradients, average_tensor, barrier, broadcast_module
@@ -42,6 +44,7 @@ LOG = "log.jsonl"
 CONFIG = "train_config.json"
 SAMPLE_SEEDS = 8
 AMP_DEVICES = ("cuda", "cpu")  # where --amp autocasts to bfloat16; elsewhere the run trains in float32
+MOVE_SHIFT = (0.08, 0.2, 0.05)  # move lengths and margin (image units) of the move loss: the co-move measure's
 
 
 class TrainingStopped(SpatialGANError):
@@ -59,6 +62,7 @@ class StepStats:
     # Untruncated mean |GradCAM - target| (tau = 0): a progress monitor only. The truncated loss averages just
     # the pixels still off by more than tau, so it can stay flat while fewer and fewer pixels are off.
     align_l1: float
+    loss_move: float = 0.0  # the move-consistency loss, both terms (0 when its weight is 0)
 
 
 def _seed(*parts: int) -> int:
@@ -186,14 +190,39 @@ class Trainer:
                     align_l1 = align_distance(cams, targets, self.indoor, tau=0.0) / len(self.levels)
         return loss_g, loss_align, align_l1
 
+    def move_loss(self, latents: tuple, gen: torch.Generator) -> torch.Tensor:
+        """Move consistency (`losses.move_consistency`, our extension): on the first `move_batch` images of the
+        G step's draws, move one object's heatmap as the co-move measure does and ask the moved image to be the
+        original with that object carried along. The original is a fixed target (no gradient): only the response
+        to the move is trained. Both images use the constant noise the editor shows."""
+        z, _, _, _, hb = latents
+        k = min(self.cfg.move_batch, z.shape[0])
+        hb = hb.select(slice(0, k))
+        index, before, after = random_moves(hb.to("cpu"), gen, *MOVE_SHIFT)
+        moved = move_object(hb, index.to(self.device), (after - before).to(self.device))
+        sigma = moved_level(hb).sigmas[torch.arange(k, device=self.device), index.to(self.device)]
+        G = self.G
+        ws = G.mapping(z[:k])
+        with self._autocast():
+            with torch.no_grad():
+                original = G.synthesis(ws, G.render_heatmaps(hb), noise_mode="const").image.float()
+            image = G.synthesis(ws, G.render_heatmaps(moved), noise_mode="const").image.float()
+        carried, stayed = move_consistency(image, original, before.to(self.device), after.to(self.device), sigma)
+        return (carried + stayed).mean()
+
     def train_step(self, real: torch.Tensor) -> StepStats:
         cfg, step = self.cfg, self.step
         gen = torch.Generator().manual_seed(_seed(cfg.seed, step))
         torch.manual_seed(_seed(cfg.seed, step, self.dist.rank, 1))  # per-pixel noise inside G
         real = real.to(self.device, non_blocking=True)
 
-        loss_g, loss_align, align_l1 = self.g_losses(self._latents(gen), update_w_avg=True)
+        latents = self._latents(gen)
+        loss_g, loss_align, align_l1 = self.g_losses(latents, update_w_avg=True)
         total_g = loss_g + cfg.align_weight * loss_align
+        loss_move = torch.zeros((), device=self.device)
+        if cfg.move_weight > 0:
+            loss_move = self.move_loss(latents, gen)
+            total_g = total_g + cfg.move_weight * loss_move
         self.opt_G.zero_grad(set_to_none=True)
         total_g.backward()
 
@@ -205,10 +234,10 @@ class Trainer:
         self.opt_D.zero_grad(set_to_none=True)
         loss_d.backward()
 
-        stats = torch.stack([loss_g.detach(), loss_align.detach(), loss_d.detach(), align_l1])
+        stats = torch.stack([loss_g.detach(), loss_align.detach(), loss_d.detach(), align_l1, loss_move.detach()])
         average_tensor(stats, self.dist)
         if not torch.isfinite(stats).all():  # every process sees the same averaged values: all stop together
-            names = list(dict.fromkeys(n for n, v in zip(("G adversarial", "alignment", "D", "alignment"),
+            names = list(dict.fromkeys(n for n, v in zip(("G adversarial", "alignment", "D", "alignment", "move"),
                                                           stats.tolist()) if not math.isfinite(v)))
             raise TrainingStopped(f"the {' and '.join(names)} loss became {stats.tolist()} at step {step} "
                                   f"({self.kimg:.1f} kimg); nothing of this step was applied")
@@ -232,8 +261,8 @@ class Trainer:
 
         self.step += 1
         self._update_ema()
-        loss_g_v, loss_align_v, loss_d_v, align_l1_v = stats.tolist()
-        return StepStats(self.step, self.kimg, loss_g_v, loss_align_v, loss_d_v, r1_value, align_l1_v)
+        loss_g_v, loss_align_v, loss_d_v, align_l1_v, loss_move_v = stats.tolist()
+        return StepStats(self.step, self.kimg, loss_g_v, loss_align_v, loss_d_v, r1_value, align_l1_v, loss_move_v)
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -279,6 +308,7 @@ class Trainer:
         sec = sum(dt for _, dt in window) / len(window)
         row = {"step": last.step, "kimg": round(last.kimg, 3), "loss_g": mean("loss_g"),
                "loss_align": mean("loss_align"), "align_l1": mean("align_l1"), "loss_d": mean("loss_d"), "r1": r1[-1] if r1 else None,
+               **({"loss_move": mean("loss_move")} if self.cfg.move_weight > 0 else {}),
                "sec_per_step": round(sec, 4), "img_per_s": round(self.cfg.batch / max(sec, 1e-9), 2),
                "time": round(self.elapsed, 1)}
         with open(self.run_dir / LOG, "a") as f:
