@@ -80,7 +80,7 @@ def move_consistency(moved: torch.Tensor, original: torch.Tensor, before: torch.
 
     Images (B, 3, R, R); centres (B, 2) and the object's sigma (B,) in image units. Returns the per-sample L1
     inside the object's Gaussian window at its new place (against the original shifted by after - before) and
-    outside both windows (against the original), each (B,). Where the object was is left free: the model must
+    outside a STAY_FREE-sigma zone around both places (against the original), each (B,). Where the object was is left free: the model must
     paint something new there.
     """
     b, _, r, _ = original.shape

@@ -29,7 +29,9 @@ class TrainConfig:
     cam_score: CamScore = "g_loss"  # what GradCAM differentiates, see gradcam.CamScore
     # Our move-consistency loss (not in the paper; losses.move_consistency): 0 keeps the paper's recipe.
     move_weight: float = 0.0
-    move_batch: int = 8  # images per G step it is computed on (two extra G passes each, one with gradients)
+    # Images per G step and process it is computed on (two extra G passes each, one with gradients); so with the
+    # move loss, runs on different numbers of processes no longer repeat the same computation.
+    move_batch: int = 8
     align_tau: float = 0.25
     batch: int = 16  # global batch, split over processes
     g_lr: float = 0.0025
