@@ -106,8 +106,7 @@ class Worker:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             with self._cond:
-                if (not self.busy and self._render is None and self._refine is None and self._export is None
-                        and not (self._hint_pending and self.renders)):
+                if not self.busy and not self._pending():
                     return True
             time.sleep(0.002)
         return False
@@ -120,12 +119,16 @@ class Worker:
         self._thread.join(timeout=10)
 
     # ---- worker thread --------------------------------------------------------------------------------
+    def _pending(self) -> bool:
+        """Whether there is work to do (call holding `_cond`): a request, or the level hint once a picture is out."""
+        return (self._render is not None or self._refine is not None or self._export is not None
+                or (self._hint_pending and self.renders > 0))
+
     def _loop(self) -> None:
         torch.set_grad_enabled(False)
         while True:
             with self._cond:
-                while (not self._stop and self._render is None and self._refine is None and self._export is None
-                       and not (self._hint_pending and self.renders)):
+                while not self._stop and not self._pending():
                     self._cond.wait()
                 if self._stop:
                     return

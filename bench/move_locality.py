@@ -21,9 +21,9 @@ import torch
 from spatialgan import load_checkpoint
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
-from spatialgan.heatmaps.moves import moved_level
+from spatialgan.heatmaps.moves import move_object, moved_level
 from spatialgan.losses import move_consistency
-from spatialgan.metrics.comove import CoMoveConfig, draw_moves, move_object
+from spatialgan.metrics.comove import CoMoveConfig, draw_moves
 from spatialgan.metrics.report import command_line, header, machine, write
 
 ROOT = Path(__file__).resolve().parents[1]

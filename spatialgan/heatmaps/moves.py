@@ -19,7 +19,7 @@ def move_object(batch: HeatmapBatch, index: torch.Tensor, shift: torch.Tensor) -
     Hierarchical mode: the root with all its descendants, i.e. every centre, as the editor drags it (a single-
     object model has one object; moving a leaf alone would move a part of it at most)."""
     levels = list(batch.levels)
-    rows = torch.arange(shift.shape[0])
+    rows = torch.arange(shift.shape[0], device=shift.device)
     for li, lv in enumerate(levels):
         centres = lv.centres.clone()
         if batch.mode == "hierarchical":
@@ -38,7 +38,8 @@ def random_moves(batch: HeatmapBatch, gen: torch.Generator, min_shift: float, ma
     lv = moved_level(batch)
     b = batch.batch_size
     index = torch.randint(lv.num_centres, (b,), generator=gen)
-    before = lv.centres[torch.arange(b), index.to(lv.centres.device)].cpu()
+    dev = lv.centres.device
+    before = lv.centres[torch.arange(b, device=dev), index.to(dev)].cpu()
     angle = torch.rand(b, generator=gen) * 2 * math.pi
     length = torch.rand(b, generator=gen) * (max_shift - min_shift) + min_shift
     target = before + length[:, None] * torch.stack([angle.cos(), angle.sin()], 1)

@@ -198,16 +198,17 @@ class Trainer:
         z, _, _, _, hb = latents
         k = min(self.cfg.move_batch, z.shape[0])
         hb = hb.select(slice(0, k))
-        index, before, after = random_moves(hb.to("cpu"), gen, *MOVE_SHIFT)
-        moved = move_object(hb, index.to(self.device), (after - before).to(self.device))
-        sigma = moved_level(hb).sigmas[torch.arange(k, device=self.device), index.to(self.device)]
+        index, before, after = random_moves(hb, gen, *MOVE_SHIFT)  # drawn on the CPU, centres returned there
+        index, before, after = index.to(self.device), before.to(self.device), after.to(self.device)
+        moved = move_object(hb, index, after - before)
+        sigma = moved_level(hb).sigmas[torch.arange(k, device=self.device), index]
         G = self.G
         ws = G.mapping(z[:k])
         with self._autocast():
             with torch.no_grad():
                 original = G.synthesis(ws, G.render_heatmaps(hb), noise_mode="const").image.float()
             image = G.synthesis(ws, G.render_heatmaps(moved), noise_mode="const").image.float()
-        carried, stayed = move_consistency(image, original, before.to(self.device), after.to(self.device), sigma)
+        carried, stayed = move_consistency(image, original, before, after, sigma)
         return (carried + stayed).mean()
 
     def train_step(self, real: torch.Tensor) -> StepStats:
