@@ -16,9 +16,11 @@ from .errors import ConfigError
 Encoding = Literal["none", "sel_norm", "sel_concat", "sel_indoor"]
 HeatmapMode = Literal["hierarchical", "multi"]
 HeatmapSampling = Literal["paper", "independent", "noise"]
+ConstInput = Literal["learned", "flat"]
 ENCODINGS: tuple[str, ...] = get_args(Encoding)
 HEATMAP_MODES: tuple[str, ...] = get_args(HeatmapMode)
 HEATMAP_SAMPLINGS: tuple[str, ...] = get_args(HeatmapSampling)
+CONST_INPUTS: tuple[str, ...] = get_args(ConstInput)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,10 @@ class GeneratorConfig:
     heatmap_features: int = 32  # channels of the processed heatmap fed to every SEL (EqGAN-SA: 16 -> 32)
     sel_residual_gain: float = 0.1  # out = x + gain * conv(lrelu(SEL(x))): keeps early training stable
     w_avg_beta: float = 0.995  # EMA decay of the tracked mean w, used for truncation
+    # The 4x4 block's input: "learned" is StyleGAN2's learned 4x4 map, which gives every position its own
+    # features; "flat" learns one vector for all 16 positions (our variant, not the paper's), so position reaches
+    # G only through the heatmaps and the zero padding at the borders, and a moved centre meets the same input.
+    const_input: ConstInput = "learned"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -100,6 +106,8 @@ class GeneratorConfig:
                               f"(channels = channel_base // resolution); use at least {self.resolution}")
         if self.encoding not in ENCODINGS:
             raise ConfigError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        if self.const_input not in CONST_INPUTS:
+            raise ConfigError(f"const_input must be one of {CONST_INPUTS}, got {self.const_input!r}")
         if self.encoding != "none":
             self.heatmap.validate(self.resolution)
         if self.encoding == "sel_indoor" and self.heatmap.mode != "multi":

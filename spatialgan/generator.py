@@ -123,7 +123,8 @@ class SynthesisBlock(nn.Module):
             return SELConcat(ch, cfg.heatmap_features, cfg.sel_residual_gain)
 
         if res == 4:
-            self.const = nn.Parameter(torch.randn(1, out_ch, 4, 4))
+            side = 1 if cfg.const_input == "flat" else 4  # flat: one vector, broadcast to every position
+            self.const = nn.Parameter(torch.randn(1, out_ch, side, side))
             self.layers = nn.ModuleList([SynthesisLayer(out_ch, out_ch, res, cfg, up=False, sel=sel(out_ch))])
         else:
             in_ch = cfg.channels(res // 2)
@@ -147,7 +148,7 @@ class SynthesisBlock(nn.Module):
         elif ws.shape[1] > 1:  # SEL_indoor: every layer is modulated by the sub-maps
             sub_maps = heatmaps[self.res]
         if x is None:
-            x = self.const.expand(ws.shape[0], -1, -1, -1)
+            x = self.const.expand(ws.shape[0], -1, 4, 4)
         for i, layer in enumerate(self.layers):
             x = layer(x, ws[:, :, i], heat, sub_maps, noise_mode)
         y = self.torgb(x, ws[:, :, len(self.layers)], heat, sub_maps)

@@ -416,6 +416,23 @@ def test_move_locality_separates_near_and_far_change() -> None:
         mod.move_locality(_HeatmapPainter(G), num=8, batch=8, far=2.0)
 
 
+
+def test_flat_const_bench_restores_the_model() -> None:
+    """bench/flat_const.py: the flattened input changes the pictures, the model is left as it was, and a model
+    whose input is flat already is a clear error."""
+    import dataclasses
+
+    mod = load_script("bench/flat_const.py")
+    G, _ = tiny_models("sel_indoor", "multi")
+    before = G.synthesis.blocks[0].const.detach().clone()
+    r = mod.measure(G, num=16, seed=0)
+    assert torch.equal(G.synthesis.blocks[0].const, before)
+    assert r["moves"] > 0 and r["picture_change"] > 0.01 and r["picture_change_other_latent"] > 0.01
+    flat = type(G)(dataclasses.replace(G.config, const_input="flat"))
+    with pytest.raises(SpatialGANError, match="flat already"):
+        mod.measure(flat, num=4, seed=0)
+
+
 def test_co_move_at_chosen_blocks_only() -> None:
     """--move-at: the painter draws only its finest heatmap, so a move given to that block alone is followed in
     full, one given to the other blocks alone is not, and an unknown resolution is a clear error."""

@@ -7,6 +7,7 @@ import torch
 
 from conftest import VARIANTS, tiny_configs, tiny_models
 from spatialgan import Generator, replace_code, resample_code, sample_heatmaps
+from spatialgan.errors import ConfigError
 
 
 def _render(G: Generator, batch: int, seed: int = 0):
@@ -289,3 +290,23 @@ def test_noise_ablation_model_gets_noise_instead_of_heatmaps() -> None:
     assert {r: m.shape for r, m in a.items()} == {r: m.shape for r, m in maps.items()}
     assert all(not torch.equal(a[r], maps[r]) and not torch.equal(a[r], b[r]) for r in maps)
     assert all(a[r].min() < 0 for r in maps)  # Gaussian noise, not a heatmap in [0, 1]
+
+
+@pytest.mark.parametrize("encoding,mode", [("sel_norm", "hierarchical"), ("sel_indoor", "multi")])
+def test_flat_const_input_is_one_vector_and_renders_on_both_paths(encoding: str, mode: str) -> None:
+    import dataclasses
+
+    from spatialgan.layers import reference_path
+    g, _ = tiny_configs(encoding, mode)
+    torch.manual_seed(1)
+    G = Generator(dataclasses.replace(g, const_input="flat")).eval()
+    assert G.synthesis.blocks[0].const.shape == (1, g.channels(4), 1, 1)
+    ws, _, hm = _inputs(G, 2)
+    with torch.inference_mode():
+        fast = G.synthesis(ws, hm, noise_mode="const").image
+        with reference_path():
+            ref = G.synthesis(ws, hm, noise_mode="const").image
+    assert ref.abs().max() > 0.1
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ConfigError, match="const_input"):
+        dataclasses.replace(g, const_input="random")

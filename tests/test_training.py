@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 import torch
 
-from spatialgan import load_checkpoint
+from spatialgan import load_checkpoint, sample_heatmaps
 from spatialgan.errors import ConfigError
 from spatialgan.training import TrainConfig, Trainer, TrainingStopped
 from spatialgan.training.cli import main as train_main
@@ -261,6 +261,44 @@ def test_cli_branch_continues_a_copy_with_a_new_recipe(tmp_path: Path, capsys: p
     assert load_checkpoint(child / "model.safetensors").info.meta["steps"] == 4
     assert train_main(["--branch", str(parent), "--out", str(child)]) == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+
+def _snapshot_generator(run: Path, prefix: str = "G_ema.") -> torch.nn.Module:
+    from safetensors import safe_open
+
+    from spatialgan import Generator
+    G = Generator(TrainConfig.load(run / "train_config.json").model_configs()[0]).eval()
+    with safe_open(str(run / "snapshot.safetensors"), framework="pt") as f:
+        G.load_state_dict({k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)})
+    return G
+
+
+def test_cli_branch_flattens_the_const_input_and_back(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from spatialgan.training.snapshot import CONST, reshape_const
+    parent, flat, back = tmp_path / "parent", tmp_path / "flat", tmp_path / "back"
+    Trainer(tiny_train_config(total_kimg=0.008, data="pets"), parent, dataset=ToyImages(), progress=False).run()
+    learned = _snapshot_generator(parent).synthesis.blocks[0].const
+    assert train_main(["--branch", str(parent), "--out", str(flat), "--const-input", "flat"]) == 0
+    assert "'const_input': 'flat'" in capsys.readouterr().out
+    assert not (flat / "model.safetensors").exists(), "the parent's model no longer fits the branch"
+    G_flat = _snapshot_generator(flat)
+    torch.testing.assert_close(G_flat.synthesis.blocks[0].const, learned.mean((2, 3), keepdim=True))
+    # Back to learned: the flat vector at every position draws the same pictures.
+    names = [n for n, _ in G_flat.named_parameters()]
+    (back / "snapshot.safetensors").parent.mkdir()
+    (back / "train_config.json").write_text((flat / "train_config.json").read_text().replace('"flat"', '"learned"'))
+    reshape_const(flat / "snapshot.safetensors", back / "snapshot.safetensors", names.index(CONST), flat=False)
+    G_back = _snapshot_generator(back)
+    assert G_back.synthesis.blocks[0].const.shape[-2:] == (4, 4)
+    z, hm = G_flat.sample_z(2, seed=1), G_flat.render_heatmaps(sample_heatmaps(G_flat.config.heatmap, 2, seed=1))
+    with torch.no_grad():
+        torch.testing.assert_close(G_back(z, hm, noise_mode="const").image, G_flat(z, hm, noise_mode="const").image)
+    # The flat branch trains on, with a fresh Adam state for the reshaped input, and exports a flat model.
+    assert train_main(["--resume", str(flat), "--kimg", "0.012"]) == 0
+    assert load_checkpoint(flat / "model.safetensors").generator.config.const_input == "flat"
+    assert not torch.equal(_snapshot_generator(flat, "G.").synthesis.blocks[0].const,
+                           _snapshot_generator(parent, "G.").synthesis.blocks[0].const.mean((2, 3), keepdim=True))
 
 
 _FAULTS = """

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{g.heatmap.mode} heatmaps at {list(g.heatmap.levels)}" +
                     (f", {g.heatmap.num_objects} objects" if g.heatmap.mode == "multi" else
                      f", centres {list(g.heatmap.centres_per_level)}"))
-            print(f"{info.path}\n  {g.resolution} px, encoding {g.encoding}, {heat}\n"
+            flat = ", flat 4x4 input" if g.const_input == "flat" else ""
+            print(f"{info.path}\n  {g.resolution} px, encoding {g.encoding}{flat}, {heat}\n"
                   f"  w_dim {g.w_dim}, {g.num_codes} code(s) x {g.num_ws} ws, weights {info.dtype}, "
                   f"discriminator {'yes' if info.discriminator else 'no'}")
             for k, v in info.meta.items():

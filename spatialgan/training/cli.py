@@ -21,13 +21,15 @@ import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..cli.common import run_cli
-from ..config import ENCODINGS, HEATMAP_SAMPLINGS
+from ..config import CONST_INPUTS, ENCODINGS, HEATMAP_SAMPLINGS
+from ..generator import Generator
 from ..device import describe, native_bfloat16, pick_device
 from ..errors import SpatialGANError
 from ..gradcam import CAM_SCORES
 from .config import TrainConfig
 from .distributed import init_from_env
 from .loop import AMP_DEVICES, CONFIG, MODEL, SNAPSHOT, Trainer, TrainingStopped
+from .snapshot import CONST, reshape_const
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 # What a resumed run may change: how long, how often, and the speed setting --amp.
@@ -35,7 +37,7 @@ CHANGEABLE = {"total_kimg", "snapshot_kimg", "sample_kimg", "workers", "log_step
 # What a branch may change on top: the loss recipe and the random draws. Architecture, data, batch and the
 # optimiser's settings stay, since the branch continues its parent's networks and Adam state.
 BRANCHABLE = CHANGEABLE | {"align", "align_target", "align_weight", "cam_score", "align_tau", "r1_gamma",
-                           "style_mixing", "seed", "move_weight", "move_batch"}
+                           "style_mixing", "seed", "move_weight", "move_batch", "const_input"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="our move-consistency loss (not in the paper): a moved heatmap should carry its object and "
                         "leave the rest; 0 (default) is the paper's recipe")
     g.add_argument("--move-batch", type=int, help="images per step the move loss uses (default 8)")
+    g.add_argument("--const-input", choices=CONST_INPUTS,
+                   help="the 4x4 block's input: learned (StyleGAN2, default) or flat, one vector at every position "
+                        "(our variant: position then reaches G only through the heatmaps); a branch may switch it")
     g.add_argument("--heatmap-sampling", choices=HEATMAP_SAMPLINGS,
                    help="paper (default); ablations: independent levels (Non-Hie) or Gaussian noise maps")
     g.add_argument("--batch", type=int, help="global batch over all processes (default 16)")
@@ -122,14 +127,21 @@ def branch(parent: Path, out: Path | None, given: dict) -> Path:
         raise SpatialGANError(f"a branch keeps its parent's architecture, data, batch and optimiser; cannot change "
                               f"{', '.join(sorted(fixed))} (start a new run for that)")
     cfg = TrainConfig.from_dict({**base, **given})  # validates the combination before anything is written
+    reshaped = cfg.const_input != base.get("const_input", "learned")
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("log.jsonl", "command.txt", MODEL):
+    # With a reshaped input the parent's exported model no longer fits the branch's config; the first snapshot
+    # writes the branch's own.
+    for name in ("log.jsonl", "command.txt") + (() if reshaped else (MODEL,)):
         if (parent / name).exists():
             shutil.copyfile(parent / name, out / name)
     cfg.save(out / CONFIG)
     # The snapshot last: until it is there, `out` is no run, and a failed copy can simply be repeated.
-    shutil.copyfile(parent / SNAPSHOT, out / (SNAPSHOT + ".tmp"))
-    (out / (SNAPSHOT + ".tmp")).replace(out / SNAPSHOT)
+    if reshaped:
+        names = [n for n, _ in Generator(cfg.model_configs()[0]).named_parameters()]
+        reshape_const(parent / SNAPSHOT, out / SNAPSHOT, names.index(CONST), flat=cfg.const_input == "flat")
+    else:
+        shutil.copyfile(parent / SNAPSHOT, out / (SNAPSHOT + ".tmp"))
+        (out / (SNAPSHOT + ".tmp")).replace(out / SNAPSHOT)
     changes = {k: given[k] for k in sorted(_changed(base, given, CHANGEABLE))}
     print(f"branched {parent} -> {out}" + (f" with {changes}" if changes else " (same recipe)"))
     return out

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import DiscriminatorConfig, Encoding, GeneratorConfig, HeatmapMode, HeatmapSampling, _from_dict, preset
+from ..config import (ConstInput, DiscriminatorConfig, Encoding, GeneratorConfig, HeatmapMode, HeatmapSampling,
+                      _from_dict, preset)
 from ..errors import ConfigError
 from ..gradcam import CAM_SCORES, CamScore
 
@@ -60,6 +61,7 @@ class TrainConfig:
     sel_hidden: int | None = None
     heatmap_features: int | None = None
     mbstd_group: int | None = None
+    const_input: ConstInput = "learned"  # the 4x4 input, see GeneratorConfig.const_input; a branch may flatten it
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -114,7 +116,8 @@ class TrainConfig:
     def model_configs(self) -> tuple[GeneratorConfig, DiscriminatorConfig]:
         g, d = preset(self.resolution, self.encoding, self.heatmap_mode, self.heatmap_sampling)
         g_over = {k: getattr(self, k) for k in ("channel_base", "channel_max", "w_dim", "mapping_layers",
-                                                 "sel_hidden", "heatmap_features") if getattr(self, k) is not None}
+                                                 "sel_hidden", "heatmap_features", "const_input")
+                  if getattr(self, k) is not None}
         if "w_dim" in g_over:
             g_over["z_dim"] = g_over["w_dim"]
         d_over = {k: getattr(self, k) for k in ("channel_base", "channel_max", "mbstd_group")

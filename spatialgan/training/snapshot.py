@@ -75,3 +75,24 @@ def load_snapshot(path: Path, modules: dict[str, nn.Module], optimizers: dict[st
                 if torch.is_tensor(v) and k != "step":
                     st[k] = v.to(device)
     return info
+
+
+CONST = "synthesis.blocks.0.const"  # the 4x4 block's input (GeneratorConfig.const_input)
+
+
+def reshape_const(src: Path, dst: Path, g_param_index: int, flat: bool) -> Path:
+    """Copy a snapshot with G's and G_ema's 4x4 input made flat (its mean over the 16 positions, the input that
+    changes the picture least) or learned (the flat vector at every position, the same picture). G's Adam state
+    for that parameter is dropped: a flat input's gradient sums the positions', so the old moments do not carry
+    over, and Adam starts afresh for it. `g_param_index` is its place in `G.parameters()`."""
+    read_snapshot_info(src)  # a clear error if `src` is no snapshot
+    with safe_open(str(src), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    for name in ("G", "G_ema"):
+        c = tensors[f"{name}.{CONST}"]
+        tensors[f"{name}.{CONST}"] = (c.mean((2, 3), keepdim=True) if flat
+                                      else c.expand(-1, -1, 4, 4)).contiguous()
+    prefix = f"opt_G.{g_param_index}."
+    tensors = {k: v for k, v in tensors.items() if not k.startswith(prefix)}
+    return write_atomic(dst, tensors, meta)
