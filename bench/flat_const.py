@@ -7,7 +7,7 @@ move; and how much that replacement alone changes the pictures, against a differ
 
 A learned input gives every position its own features, so a centre moved to a new place meets other features
 there; if that is what redraws the object, the flat input should let more of it follow. Writes
-bench/results/flat_const_zero_shot.{md,json}.
+bench/results/flat_const/zero_shot.{md,json}, and a strip per model beside them.
 """
 
 from __future__ import annotations
@@ -20,20 +20,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from spatialgan import load_checkpoint, sample_heatmaps
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
 from spatialgan.metrics.comove import co_move_ratio
 from spatialgan.metrics.report import command_line, header, machine, write
+from spatialgan.visual import grid, to_uint8, upscale
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @torch.no_grad()
-def picture_change(G: Generator, flat: torch.Tensor, num: int = 64, seed: int = 0) -> tuple[float, float]:
+def picture_change(G: Generator, flat: torch.Tensor, num: int = 64, seed: int = 0
+                   ) -> tuple[float, float, np.ndarray]:
     """Mean |image with the flat input - image as trained| over `num` draws, and the same for a different latent
-    (the scale of "a different picture"); pixels in [-1, 1], constant noise."""
+    (the scale of "a different picture"); pixels in [-1, 1], constant noise. Also a strip of the first 6 draws:
+    as trained above, flattened below."""
     z = G.sample_z(2 * num, seed=seed)
     hm = G.render_heatmaps(sample_heatmaps(G.config.heatmap, num, seed=seed))
     const = G.synthesis.blocks[0].const
@@ -44,7 +48,8 @@ def picture_change(G: Generator, flat: torch.Tensor, num: int = 64, seed: int = 
     const.copy_(flat)
     img_flat = G.synthesis(ws[:num], hm, noise_mode="const").image
     const.copy_(learned)
-    return float((img_flat - img).abs().mean()), float((other - img).abs().mean())
+    strip = grid([to_uint8(x) for x in (*img[:6], *img_flat[:6])], columns=6)
+    return float((img_flat - img).abs().mean()), float((other - img).abs().mean()), strip
 
 
 def measure(G: Generator, num: int, seed: int) -> dict:
@@ -59,8 +64,8 @@ def measure(G: Generator, num: int, seed: int) -> dict:
         b = co_move_ratio(G, None, num=num, seed=seed, progress=False)
         const.copy_(learned)
     d = np.array([y - x for x, y in zip(a.per_move, b.per_move) if x is not None and y is not None])
-    change, other = picture_change(G, flat, seed=seed)
-    return {"moves": len(d), "comove_learned": a.ratio, "comove_flat": b.ratio, "diff": float(d.mean()),
+    change, other, strip = picture_change(G, flat, seed=seed)
+    return {"strip": strip, "moves": len(d), "comove_learned": a.ratio, "comove_flat": b.ratio, "diff": float(d.mean()),
             "diff_se": float(d.std(ddof=1) / math.sqrt(len(d))), "picture_change": change,
             "picture_change_other_latent": other}
 
@@ -70,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoints", nargs="+", type=Path)
     ap.add_argument("--num", type=int, default=1200, help="moves per model (default 1200)")
     ap.add_argument("--seed", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "flat_const_zero_shot.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "flat_const" / "zero_shot.md")
     args = ap.parse_args(argv)
     rows = []
     for path in args.checkpoints:
@@ -81,13 +86,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: {exc}", file=sys.stderr)
             return 2
         r["checkpoint"] = str(path)
+        strip = args.out.parent / f"flat_const_{path.stem}.png"
+        Image.fromarray(upscale(r.pop("strip"), 2)).save(strip)
+        r["strip"] = strip.name
         rows.append(r)
         print(json.dumps(r))
     lines = header("The learned 4x4 input, flattened without training", machine()) + [
         f"Patch co-move over the same {args.num} random moves (seed {args.seed}) with each model as trained and with "
         "its learned 4x4 input replaced by its mean over the 16 positions; the difference is paired move by move "
         "(± one standard error). 'Picture change' is the mean |change| of pixels in [-1, 1] that the replacement "
-        "alone makes (64 images, constant noise), against the change a different latent makes.",
+        "alone makes (64 images, constant noise), against the change a different latent makes; each model's strip "
+        "(`flat_const_NAME.png`) shows six of them as trained (top) and flattened (bottom).",
         "", "| model | moves | co-move, learned input | flat input | paired difference | picture change "
         "| other latent |", "|---|---|---|---|---|---|---|"]
     for r in rows:

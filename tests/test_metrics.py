@@ -428,6 +428,7 @@ def test_flat_const_bench_restores_the_model() -> None:
     r = mod.measure(G, num=16, seed=0)
     assert torch.equal(G.synthesis.blocks[0].const, before)
     assert r["moves"] > 0 and r["picture_change"] > 0.01 and r["picture_change_other_latent"] > 0.01
+    assert r["strip"].shape == (2 * 34 + 2, 6 * 34 + 2, 3)  # six 32 px draws, as trained over flattened
     flat = type(G)(dataclasses.replace(G.config, const_input="flat"))
     with pytest.raises(SpatialGANError, match="flat already"):
         mod.measure(flat, num=4, seed=0)

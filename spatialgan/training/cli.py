@@ -22,9 +22,9 @@ import torch
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..cli.common import run_cli
 from ..config import CONST_INPUTS, ENCODINGS, HEATMAP_SAMPLINGS
-from ..generator import Generator
 from ..device import describe, native_bfloat16, pick_device
 from ..errors import SpatialGANError
+from ..generator import Generator
 from ..gradcam import CAM_SCORES
 from .config import TrainConfig
 from .distributed import init_from_env
@@ -34,8 +34,9 @@ from .snapshot import CONST, reshape_const
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 # What a resumed run may change: how long, how often, and the speed setting --amp.
 CHANGEABLE = {"total_kimg", "snapshot_kimg", "sample_kimg", "workers", "log_steps", "amp"}
-# What a branch may change on top: the loss recipe and the random draws. Architecture, data, batch and the
-# optimiser's settings stay, since the branch continues its parent's networks and Adam state.
+# What a branch may change on top: the loss recipe, the random draws and the 4x4 input's shape (its snapshot is
+# reshaped, see snapshot.reshape_const). The rest of the architecture, data, batch and the optimiser's settings
+# stay, since the branch continues its parent's networks and Adam state.
 BRANCHABLE = CHANGEABLE | {"align", "align_target", "align_weight", "cam_score", "align_tau", "r1_gamma",
                            "style_mixing", "seed", "move_weight", "move_batch", "const_input"}
 
@@ -47,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder from its snapshot")
     ap.add_argument("--branch", type=Path, metavar="RUN",
                     help="start --out as a copy of RUN's snapshot and continue it with the loss settings given here "
-                         "(alignment, move loss, R1 gamma, style mixing, seed): a fine-tune, or a recipe ablation from a "
-                         "trained model; RUN is left as it is")
+                         "(alignment, move loss, R1 gamma, style mixing, seed, --const-input): a fine-tune, or a "
+                         "recipe ablation from a trained model; RUN is left as it is")
     ap.add_argument("--export", type=Path, metavar="FILE", help="write the EMA generator of --resume RUN and stop")
     ap.add_argument("--half", action="store_true", help="with --export: store float16 weights (half the size)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")

@@ -81,10 +81,10 @@ CONST = "synthesis.blocks.0.const"  # the 4x4 block's input (GeneratorConfig.con
 
 
 def reshape_const(src: Path, dst: Path, g_param_index: int, flat: bool) -> Path:
-    """Copy a snapshot with G's and G_ema's 4x4 input made flat (its mean over the 16 positions, the input that
-    changes the picture least) or learned (the flat vector at every position, the same picture). G's Adam state
-    for that parameter is dropped: a flat input's gradient sums the positions', so the old moments do not carry
-    over, and Adam starts afresh for it. `g_param_index` is its place in `G.parameters()`."""
+    """Copy a snapshot with G's and G_ema's 4x4 input made flat (its mean over the 16 positions) or learned (the
+    flat vector at every position, the same picture). G's Adam state for that parameter is dropped: a flat input's
+    gradient sums the positions', so the old moments do not carry over, and Adam starts afresh for it.
+    `g_param_index` is its place in `G.parameters()`."""
     read_snapshot_info(src)  # a clear error if `src` is no snapshot
     with safe_open(str(src), framework="pt") as f:
         meta = f.metadata()
