@@ -375,6 +375,27 @@ def test_comove_paired_compares_moves_measured_in_both() -> None:
         mod.paired(a, {"per_move": [0.1]})
 
 
+def test_comove_paired_table_averages_the_rows(tmp_path: Path) -> None:
+    """--table: one row per pair with the FIDs found beside the files, and a mean row whose ± is the spread of the
+    rows' differences; a FID missing for one row leaves the mean FID out rather than averaging the rest."""
+    mod = load_script("bench/comove_paired.py")
+
+    def measured(name: str, per_move: list[float], fid: float | None) -> str:
+        (tmp_path / f"comove_{name}.json").write_text(json.dumps(
+            {"ratio": sum(per_move) / len(per_move), "median": sorted(per_move)[1], "per_move": per_move}))
+        if fid is not None:
+            (tmp_path / f"fid_{name}.json").write_text(json.dumps({"fid": fid}))
+        return str(tmp_path / f"comove_{name}.json")
+
+    rows = mod.table([f"0={measured('a0', [0.0, 0.2, 0.4], 200.0)},{measured('b0', [0.1, 0.3, 0.5], 210.0)}",
+                      f"1={measured('a1', [0.5, 0.5, 0.5], 100.0)},{measured('b1', [0.2, 0.2, 0.2], None)}"])
+    assert rows[2] == "| 0 | 0.200 (0.200) | 0.300 (0.300) | +0.100 ± 0.000 | 200.0 / 210.0 |"
+    assert rows[3].endswith("| -0.300 ± 0.000 | 100.0 / - |")
+    assert rows[4] == "| mean | 0.350 | 0.250 | -0.100 ± 0.200 over the rows | 150.0 / - |"
+    with pytest.raises(SystemExit, match="LABEL=A.json,B.json"):
+        mod.table(["0=only.json"])
+
+
 class _HeatmapPainter:
     """A stand-in generator whose image is its heatmap, plus a latent-dependent grey level: a move changes
     pixels only around the moved Gaussian, a new latent changes them everywhere."""
@@ -414,7 +435,6 @@ def test_move_locality_separates_near_and_far_change() -> None:
     assert r["carry_error"] < 0.5 * r["carry_error_unmoved"], r  # the painted Gaussian is carried along
     with pytest.raises(SpatialGANError, match="lower --far"):
         mod.move_locality(_HeatmapPainter(G), num=8, batch=8, far=2.0)
-
 
 
 def test_flat_const_bench_restores_the_model() -> None:

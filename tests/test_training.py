@@ -263,7 +263,6 @@ def test_cli_branch_continues_a_copy_with_a_new_recipe(tmp_path: Path, capsys: p
     assert "already holds a run" in capsys.readouterr().err
 
 
-
 def _snapshot_generator(run: Path, prefix: str = "G_ema.") -> torch.nn.Module:
     from safetensors import safe_open
 
