@@ -84,7 +84,9 @@ class GeneratorConfig:
     heatmap: HeatmapConfig = field(default_factory=HeatmapConfig)
     sel_hidden: int = 64  # width of the shared conv inside SEL_norm (EqGAN-SA: 64)
     heatmap_features: int = 32  # channels of the processed heatmap fed to every SEL (EqGAN-SA: 16 -> 32)
-    sel_residual_gain: float = 0.1  # out = x + gain * conv(lrelu(SEL(x))): keeps early training stable
+    # out = x + gain * conv(lrelu(SEL(x))): EqGAN-SA's 0.1 keeps early training stable; it also sets how strongly
+    # the heatmaps reach the features at the start (bench/results/sel_gain)
+    sel_residual_gain: float = 0.1
     w_avg_beta: float = 0.995  # EMA decay of the tracked mean w, used for truncation
     # The 4x4 block's input: "learned" is StyleGAN2's learned 4x4 map, which gives every position its own
     # features; "flat" learns one vector for all 16 positions (our variant, not the paper's), so position reaches
@@ -106,6 +108,8 @@ class GeneratorConfig:
                               f"(channels = channel_base // resolution); use at least {self.resolution}")
         if self.encoding not in ENCODINGS:
             raise ConfigError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        if not (math.isfinite(self.sel_residual_gain) and self.sel_residual_gain > 0):
+            raise ConfigError(f"sel_residual_gain must be a positive number, got {self.sel_residual_gain}")
         if self.const_input not in CONST_INPUTS:
             raise ConfigError(f"const_input must be one of {CONST_INPUTS}, got {self.const_input!r}")
         if self.encoding != "none":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -396,6 +397,25 @@ def test_comove_paired_table_averages_the_rows(tmp_path: Path) -> None:
         mod.table(["0=only.json"])
 
 
+def test_seed_spread_finds_each_runs_measures_and_ranks(tmp_path: Path) -> None:
+    """bench/seed_spread.py: a run's co-move and FID are the JSONs, in any of the folders, whose checkpoint lies in
+    that run; Spearman is the rank correlation (monotone but not linear still gives 1)."""
+    mod = load_script("bench/seed_spread.py")
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "comove_x.json").write_text(json.dumps({"checkpoint": str(tmp_path / "run1" / "model.safetensors"),
+                                                 "ratio": 0.4, "median": 0.3}))
+    (b / "fid_x.json").write_text(json.dumps({"checkpoint": str(tmp_path / "run1" / "model.safetensors"),
+                                              "fid": 200.0}))
+    (b / "comove_y.json").write_text(json.dumps({"checkpoint": str(tmp_path / "run2" / "model.safetensors"),
+                                                 "ratio": 0.1, "median": 0.0}))
+    got = mod.measured([a, b])
+    assert got[(tmp_path / "run1").resolve()] == {"comove": 0.4, "median": 0.3, "fid": 200.0}
+    assert got[(tmp_path / "run2").resolve()] == {"comove": 0.1, "median": 0.0}
+    assert mod.spearman([1, 2, 3, 4], [1, 8, 27, 64]) == pytest.approx(1.0)
+    assert mod.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+
+
 class _HeatmapPainter:
     """A stand-in generator whose image is its heatmap, plus a latent-dependent grey level: a move changes
     pixels only around the moved Gaussian, a new latent changes them everywhere."""
@@ -485,3 +505,19 @@ def test_level_drags() -> None:
     assert [d["level"] for d in still] == list(range(len(G.config.heatmap.levels)))
     assert all(d["near_change"] == 0.0 and d["other_latent"] > 0 for d in still)
     assert level_drags(G, seeds=2)[0]["near_change"] > 0
+
+
+def test_level_drags_skip_centres_off_the_picture() -> None:
+    """A child centre may lie off the picture: seed 28 of this config drags one with no pixel near either place.
+    That drag is skipped (it used to make the level's mean NaN), and a level with nothing measurable is NaN, which
+    the editor's hint leaves unmarked."""
+    from spatialgan.metrics.levels import inert_levels, level_drags
+
+    G, _ = tiny_models("sel_norm")
+    rows = level_drags(G, seeds=29)
+    assert [d["drags"] for d in rows] == [29, 29, 28]
+    assert all(math.isfinite(d["near_change"]) and math.isfinite(d["other_latent"]) for d in rows)
+    nothing = level_drags(G, seeds=2, near=0.0)
+    assert all(d["drags"] == 0 and math.isnan(d["near_change"]) for d in nothing)
+    assert inert_levels(G, seeds=29) == tuple(d["near_change"] < 0.1 * max(e["near_change"] for e in rows)
+                                              for d in rows)

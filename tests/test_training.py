@@ -222,6 +222,9 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "no snapshot.safetensors" in capsys.readouterr().err
     assert train_main(["--out", str(tmp_path), "--encoding", "none"]) == 2
     assert "--no-align" in capsys.readouterr().err
+    assert train_main(["--out", str(tmp_path / "g"), "--sel-gain", "0"]) == 2
+    assert "sel_residual_gain must be a positive number" in capsys.readouterr().err
+    assert TrainConfig(resolution=32, sel_residual_gain=0.5).model_configs()[0].sel_residual_gain == 0.5
 
 
 def test_cli_resume_refuses_recipe_changes_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -20,13 +20,14 @@ def level_drags(G: Generator, seeds: int = 40, shift: float = 0.15, near: float 
     """Per heatmap level of a hierarchical model: drag a random centre of that level (its sub-tree follows) by
     `shift` in a random direction, as the editor does, and take the mean |pixel change| (pixels in [-1, 1])
     within `near` of its old or new place; with `compare_latent`, for scale, also the change a different latent
-    makes there. Seed s draws image s."""
+    makes there. Seed s draws image s. A child centre may lie off the picture; a drag with no pixel within `near`
+    of either place is skipped, and 'drags' counts the measured ones (a level with none gets NaN)."""
     res = G.config.resolution
     device = next(G.parameters()).device
     u = (torch.arange(res, device=device) + 0.5) / res
     yy, xx = torch.meshgrid(u, u, indexing="ij")
     gen = torch.Generator().manual_seed(0)
-    sums: dict[int, list[float]] = {}
+    sums: dict[int, list[float]] = {li: [] for li in range(len(G.config.heatmap.levels))}
 
     def render(ws: torch.Tensor, spec: HeatmapSpec) -> torch.Tensor:
         maps = {r: m.to(ws.dtype) for r, m in G.render_heatmaps(spec.to_batch(device)).items()}
@@ -52,17 +53,21 @@ def level_drags(G: Generator, seeds: int = 40, shift: float = 0.15, near: float 
             moved.move_by(li, ci, dx, dy)
             change = (render(ws, moved) - img0).abs().mean(0)
             mask = (torch.hypot(xx - x, yy - y) < near) | (torch.hypot(xx - x - dx, yy - y - dy) < near)
-            sums.setdefault(li, []).extend([float(change[mask].mean()),
+            if not mask.any():  # nothing of it on the picture: the mean of no pixels would be NaN
+                continue
+            sums[li].extend([float(change[mask].mean()),
                                             float(other[mask].mean()) if other is not None else math.nan])
-    return [{"level": li, "resolution": G.config.heatmap.levels[li], "drags": seeds,
-             "near_change": sum(v[0::2]) / seeds, "other_latent": sum(v[1::2]) / seeds} for li, v in sums.items()]
+    return [{"level": li, "resolution": G.config.heatmap.levels[li], "drags": len(v) // 2,
+             "near_change": sum(v[0::2]) / (len(v) // 2) if v else math.nan,
+             "other_latent": sum(v[1::2]) / (len(v) // 2) if v else math.nan} for li, v in sums.items()]
 
 
 def inert_levels(G: Generator, seeds: int = 4, ratio: float = 0.1) -> tuple[bool, ...]:
     """Which levels of a hierarchical model barely respond to a drag: those whose `level_drags` change is below
-    `ratio` of the most responsive level's. Empty for multi-object models (one heatmap, every centre an object)."""
+    `ratio` of the most responsive level's (a level none of whose drags could be measured is not marked). Empty for
+    multi-object models (one heatmap, every centre an object)."""
     if not G.config.uses_heatmaps or G.config.heatmap.mode != "hierarchical" or len(G.config.heatmap.levels) < 2:
         return ()
     changes = [d["near_change"] for d in level_drags(G, seeds=seeds, compare_latent=False)]
-    top = max(changes)
-    return tuple(c < ratio * top for c in changes)
+    top = max((c for c in changes if not math.isnan(c)), default=math.nan)
+    return tuple(c < ratio * top for c in changes)  # False for NaN

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--const-input", choices=CONST_INPUTS,
                    help="the 4x4 block's input: learned (StyleGAN2, default) or flat, one vector at every position "
                         "(our variant: position then reaches G only through the heatmaps); a branch may switch it")
+    g.add_argument("--sel-gain", dest="sel_residual_gain", type=float,
+                   help="residual gain of SEL_norm / SEL_concat, out = x + GAIN * conv(SEL(x)): 0.1 (default, "
+                        "EqGAN-SA); larger makes the heatmaps reach G's features more strongly from the start")
     g.add_argument("--heatmap-sampling", choices=HEATMAP_SAMPLINGS,
                    help="paper (default); ablations: independent levels (Non-Hie) or Gaussian noise maps")
     g.add_argument("--batch", type=int, help="global batch over all processes (default 16)")

@@ -62,6 +62,7 @@ class TrainConfig:
     heatmap_features: int | None = None
     mbstd_group: int | None = None
     const_input: ConstInput = "learned"  # the 4x4 input, see GeneratorConfig.const_input; a branch may flatten it
+    sel_residual_gain: float | None = None  # SEL_norm / SEL_concat's residual gain (GeneratorConfig)
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -116,7 +117,8 @@ class TrainConfig:
     def model_configs(self) -> tuple[GeneratorConfig, DiscriminatorConfig]:
         g, d = preset(self.resolution, self.encoding, self.heatmap_mode, self.heatmap_sampling)
         g_over = {k: getattr(self, k) for k in ("channel_base", "channel_max", "w_dim", "mapping_layers",
-                                                 "sel_hidden", "heatmap_features", "const_input")
+                                                 "sel_hidden", "heatmap_features", "const_input",
+                                                 "sel_residual_gain")
                   if getattr(self, k) is not None}
         if "w_dim" in g_over:
             g_over["z_dim"] = g_over["w_dim"]
