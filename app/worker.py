@@ -25,7 +25,7 @@ from spatialgan.errors import SpatialGANError
 from spatialgan.generator import resample_code
 from spatialgan.graphed import GraphedRenderer
 from spatialgan.heatmaps.render import combine
-from spatialgan.metrics.levels import inert_levels
+from spatialgan.metrics.levels import has_levels, inert_levels
 from spatialgan.visual import to_uint8
 
 from .export import write_history_gif
@@ -62,7 +62,7 @@ class Worker:
         self._latent_key: tuple | None = None
         self._latent: torch.Tensor | None = None
         # The level hint waits for the first idle moment, so it never delays the first picture.
-        self._hint_pending = cfg.uses_heatmaps and cfg.heatmap.mode == "hierarchical" and len(cfg.heatmap.levels) > 1
+        self._hint_pending = has_levels(cfg)
         self.renders = 0  # renders actually done (requests dropped as stale are not counted)
         self.busy = False
         self._thread = threading.Thread(target=self._loop, name="spatialgan-worker", daemon=True)

@@ -4,6 +4,7 @@ spatialgan only."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,21 @@ def test_shell_scripts_parse() -> None:
     for path in scripts:
         res = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, timeout=30)
         assert res.returncode == 0, f"{path.relative_to(ROOT)}: {res.stderr}"
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")  # a markdown link's target; link text may span lines
+
+
+def test_markdown_links_resolve() -> None:
+    """Every relative link in the README, the model cards and the results files names a file in the repository
+    (anchors are not checked), so moving a results file cannot leave the README pointing at nothing."""
+    docs = [ROOT / "README.md", *ROOT.glob("checkpoints/*.md"), *ROOT.glob("bench/results/**/*.md")]
+    broken = []
+    for doc in docs:
+        for target in _LINK.findall(doc.read_text()):
+            path = target.split("#")[0]
+            if not path or "://" in path or path.startswith("mailto:"):
+                continue
+            if not (doc.parent / path).exists():
+                broken.append(f"{doc.relative_to(ROOT)} -> {target}")
+    assert len(docs) > 10 and not broken, f"links to missing files: {broken}"

@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from ..config import GeneratorConfig
 from ..generator import Generator
 from ..heatmaps import HeatmapSpec, sample_heatmaps
 
@@ -55,18 +56,22 @@ def level_drags(G: Generator, seeds: int = 40, shift: float = 0.15, near: float 
             mask = (torch.hypot(xx - x, yy - y) < near) | (torch.hypot(xx - x - dx, yy - y - dy) < near)
             if not mask.any():  # nothing of it on the picture: the mean of no pixels would be NaN
                 continue
-            sums[li].extend([float(change[mask].mean()),
-                                            float(other[mask].mean()) if other is not None else math.nan])
+            sums[li].extend([float(change[mask].mean()), float(other[mask].mean()) if other is not None else math.nan])
     return [{"level": li, "resolution": G.config.heatmap.levels[li], "drags": len(v) // 2,
              "near_change": sum(v[0::2]) / (len(v) // 2) if v else math.nan,
              "other_latent": sum(v[1::2]) / (len(v) // 2) if v else math.nan} for li, v in sums.items()]
+
+
+def has_levels(config: GeneratorConfig) -> bool:
+    """Whether a model has heatmap levels to compare: hierarchical heatmaps with two levels or more."""
+    return config.uses_heatmaps and config.heatmap.mode == "hierarchical" and len(config.heatmap.levels) > 1
 
 
 def inert_levels(G: Generator, seeds: int = 4, ratio: float = 0.1) -> tuple[bool, ...]:
     """Which levels of a hierarchical model barely respond to a drag: those whose `level_drags` change is below
     `ratio` of the most responsive level's (a level none of whose drags could be measured is not marked). Empty for
     multi-object models (one heatmap, every centre an object)."""
-    if not G.config.uses_heatmaps or G.config.heatmap.mode != "hierarchical" or len(G.config.heatmap.levels) < 2:
+    if not has_levels(G.config):
         return ()
     changes = [d["near_change"] for d in level_drags(G, seeds=seeds, compare_latent=False)]
     top = max((c for c in changes if not math.isnan(c)), default=math.nan)
