@@ -52,7 +52,8 @@ def last_losses(run: Path) -> dict[str, float]:
 def describe(run: Path, num: int) -> dict[str, object]:
     """What can be measured of one run without its co-move: drags per level, GradCAM alignment, last losses."""
     G, D, cfg = load_run(run, torch.device("cpu"))
-    row: dict[str, object] = {"run": run.name, "seed": cfg.seed, "const_input": G.config.const_input}
+    row: dict[str, object] = {"run": run.name, "seed": cfg.seed, "const_input": G.config.const_input,
+                              "sel_gain": G.config.sel_residual_gain}
     for d in level_drags(G, seeds=num // 4):
         row[f"drag_{d['resolution']}"] = d["near_change"] / d["other_latent"]
     for lv in heatmap_alignment(G, D, indoor=False, num=num).levels:
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     rho = {k: spearman([float(r["comove"]) for r in rows if k in r], [float(r[k]) for r in rows if k in r])
            for k in features}
     lines = header("Co-move across seeds, against what else is measured of each model", machine()) + [
-        f"{len(rows)} runs of one recipe. drag_R: mean |picture change| near a dragged centre of the R x R level "
+        f"{len(rows)} runs. drag_R: mean |picture change| near a dragged centre of the R x R level "
         "(its sub-tree follows), over the change a different latent makes there. cam_R: correlation of D's GradCAM "
         "with the image's own heatmaps minus with another image's. Losses: mean of the log's last "
         f"{LOG_TAIL} rows. Sorted by co-move.", "",
@@ -105,10 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         lines.append(f"| {r['run']} | {r['comove']:.3f} ({r['median']:.3f}) | "
                      + " | ".join(f"{float(r[k]):.3f}" if k in r else "-" for k in features) + " |")
+    for variant in sorted({(r["const_input"], r["sel_gain"]) for r in rows}):
+        group = [r for r in rows if (r["const_input"], r["sel_gain"]) == variant]
+        lines.append(f"| mean, {variant[0]} input, SEL gain {variant[1]:g} ({len(group)} runs) | "
+                     f"{np.mean([float(r['comove']) for r in group]):.3f} | "
+                     + " | ".join(f"{np.mean([float(r[k]) for r in group if k in r]):.3f}" for k in features) + " |")
     lines.append("| Spearman with co-move | | " + " | ".join(f"{rho[k]:+.2f}" for k in features) + " |")
     write(args.out, "\n".join(lines) + "\n",
           {"command": command_line(), "machine": machine(), "rows": rows, "spearman": rho})
-    print("\n".join(lines[-len(rows) - 3:]))
+    print("\n".join(lines))
     return 0
 
 
