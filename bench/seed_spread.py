@@ -1,8 +1,9 @@
-"""Why does one seed steer and another not? For training runs of one recipe that differ in seed (and, here, in
-`--const-input`), set their measured co-move ratio beside what else can be measured of each model, and rank-
-correlate: how much dragging a centre of each heatmap level changes the picture (`level_drags`, against a different
-latent), how closely D's GradCAM follows the heatmaps (`heatmap_alignment`, matched minus shuffled correlation),
-and the training log's last losses.
+"""Why does one seed steer and another not? For training runs of one recipe that differ in seed (and in variants:
+`--const-input`, `--sel-gain`, `--no-align`, `--align-weight`), set their measured co-move ratio beside what else
+can be measured of each model, and rank-correlate: how much dragging a centre of each heatmap level changes the
+picture (`level_drags`, against a different latent), how closely D's GradCAM follows the heatmaps
+(`heatmap_alignment`, matched minus shuffled correlation), and the training log's last losses. One mean row per
+variant.
 
     python bench/seed_spread.py runs/table3_16/* --results bench/results/flat_const bench/results/bf16_pets32 \
         --out bench/results/flat_const/seed_spread.md
@@ -52,13 +53,16 @@ def last_losses(run: Path) -> dict[str, float]:
 def describe(run: Path, num: int) -> dict[str, object]:
     """What can be measured of one run without its co-move: drags per level, GradCAM alignment, last losses."""
     G, D, cfg = load_run(run, torch.device("cpu"))
-    row: dict[str, object] = {"run": run.name, "seed": cfg.seed, "const_input": G.config.const_input,
-                              "sel_gain": G.config.sel_residual_gain}
+    variant = (f"{G.config.const_input} input, SEL gain {G.config.sel_residual_gain:g}, "
+               + (f"L_align x{cfg.align_weight:g}" if cfg.align else "no L_align"))
+    row: dict[str, object] = {"run": run.name, "seed": cfg.seed, "variant": variant}
     for d in level_drags(G, seeds=num // 4):
         row[f"drag_{d['resolution']}"] = d["near_change"] / d["other_latent"]
     for lv in heatmap_alignment(G, D, indoor=False, num=num).levels:
         row[f"cam_{lv.resolution}"] = lv.corr_matched - lv.corr_shuffled
     row.update(last_losses(run))
+    if not cfg.align:
+        del row["align_l1"]  # not computed in such a run (logged as 0)
     return row
 
 
@@ -106,11 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         lines.append(f"| {r['run']} | {r['comove']:.3f} ({r['median']:.3f}) | "
                      + " | ".join(f"{float(r[k]):.3f}" if k in r else "-" for k in features) + " |")
-    for variant in sorted({(r["const_input"], r["sel_gain"]) for r in rows}):
-        group = [r for r in rows if (r["const_input"], r["sel_gain"]) == variant]
-        lines.append(f"| mean, {variant[0]} input, SEL gain {variant[1]:g} ({len(group)} runs) | "
-                     f"{np.mean([float(r['comove']) for r in group]):.3f} | "
-                     + " | ".join(f"{np.mean([float(r[k]) for r in group if k in r]):.3f}" for k in features) + " |")
+    for variant in sorted({str(r["variant"]) for r in rows}):
+        group = [r for r in rows if r["variant"] == variant]
+        means = [[float(r[k]) for r in group if k in r] for k in features]
+        lines.append(f"| mean, {variant} ({len(group)} runs) | {np.mean([float(r['comove']) for r in group]):.3f} | "
+                     + " | ".join(f"{np.mean(m):.3f}" if m else "-" for m in means) + " |")
     lines.append("| Spearman with co-move | | " + " | ".join(f"{rho[k]:+.2f}" for k in features) + " |")
     write(args.out, "\n".join(lines) + "\n",
           {"command": command_line(), "machine": machine(), "rows": rows, "spearman": rho})
