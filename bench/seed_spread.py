@@ -5,8 +5,9 @@ picture (`level_drags`, against a different latent), how closely D's GradCAM fol
 (`heatmap_alignment`, matched minus shuffled correlation), and the training log's last losses. One mean row per
 variant.
 
-    python bench/seed_spread.py runs/table3_16/* --results bench/results/flat_const bench/results/bf16_pets32 \
-        --out bench/results/flat_const/seed_spread.md
+    python bench/seed_spread.py runs/table3_16/pets32_sel_norm_w4_s* runs/table3_16/pets32_sel_norm_s*_fp32 \
+        --results bench/results/align_weight_pets32 bench/results/flat_const bench/results/bf16_pets32 \
+        --out bench/results/align_weight_pets32/seed_spread.md --num 512
 
 Each run's co-move and FID come from the `comove_*.json` and `fid_*.json` in the --results folders whose checkpoint
 lies in that run folder. Writes --out and a .json beside it.
