@@ -165,6 +165,12 @@ class Controller:
         e.handles, e.targets = [], []
         self._changed()
 
+    def set_carry(self, carry: bool) -> None:
+        """Moved objects keep the look they have at home (on), or the model redraws them wherever they go (off,
+        the paper's way). Homes are where the seed put the objects."""
+        self._begin().carry = bool(carry)
+        self._changed()
+
     def set_psi(self, psi: float) -> None:
         e = self._begin(("psi",))
         e.psi = float(psi)
@@ -215,7 +221,7 @@ class Controller:
             raise SessionError("click a handle point and then its target on the image first")
         self.state.generation += 1
         return RefineRequest(self.state.generation, e.latent(), e.spec.to_dict() if e.spec else None,
-                             tuple(e.handles[:n]), tuple(e.targets[:n]), e.mask, mode, lr, max_steps)
+                             tuple(e.handles[:n]), tuple(e.targets[:n]), e.mask, mode, lr, max_steps, e.carry)
 
     def apply_refine(self, ws: np.ndarray, spec: dict[str, Any] | None, points: list[tuple[float, float]]) -> None:
         """Keep a finished refine: its w+ becomes the base (code seeds were folded into it), handles move to
@@ -231,8 +237,7 @@ class Controller:
 
     # ---- rendering ------------------------------------------------------------------------------------
     def render_request(self) -> RenderRequest:
-        e = self.state.edit
-        return RenderRequest(self.state.generation, e.latent(), e.spec.to_dict() if e.spec is not None else None)
+        return _render_request(self.state.generation, self.state.edit)
 
     def history(self) -> list[Edit]:
         """Every undo state, oldest first, then the current one (redo states are not part of the history)."""
@@ -241,8 +246,7 @@ class Controller:
     def export_history_request(self, path: str | Path, scale: int = 2, ms_per_frame: int = 500) -> ExportRequest:
         """A request for the worker to render `history()` and write it to `path` as an animated GIF."""
         target = check_gif_path(path)  # fail now, in the status line, not after rendering every frame
-        frames = tuple(RenderRequest(i, e.latent(), e.spec.to_dict() if e.spec is not None else None)
-                       for i, e in enumerate(self.history()))
+        frames = tuple(_render_request(i, e) for i, e in enumerate(self.history()))
         return ExportRequest(self.state.generation, frames, str(target), scale, ms_per_frame)
 
     # ---- files ----------------------------------------------------------------------------------------
@@ -281,3 +285,7 @@ class Controller:
         except OSError:
             return None  # the cache dir is best-effort; a failed autosave must never interrupt editing
         return self.autosave_path
+
+
+def _render_request(generation: int, e: Edit) -> RenderRequest:
+    return RenderRequest(generation, e.latent(), e.spec.to_dict() if e.spec is not None else None, e.carry)

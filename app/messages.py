@@ -44,6 +44,7 @@ class RenderRequest:
     generation: int
     latent: LatentSpec
     spec: dict[str, Any] | None  # HeatmapSpec.to_dict(), None for models without heatmaps
+    carry: bool = True  # moved objects keep the look they have at home (spatialgan.carry)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class RefineRequest:
     mode: str = "draggan"
     lr: float = 2e-3
     max_steps: int = 200
+    carry: bool = True
 
 
 @dataclass

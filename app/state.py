@@ -41,6 +41,7 @@ class Edit:
     handles: list[Point] = field(default_factory=list)  # pixels at the model's resolution
     targets: list[Point] = field(default_factory=list)
     mask: np.ndarray | None = None  # (R, R) bool: True where a refine may change the image
+    carry: bool = True  # moved objects keep their look (spatialgan.carry); off: the model redraws them
 
     def latent(self) -> LatentSpec:
         return LatentSpec(self.seed, self.psi, tuple(self.code_seeds), self.ws_override)
@@ -113,6 +114,7 @@ def session_to_dict(state: AppState) -> dict[str, Any]:
         "handles": [list(p) for p in e.handles], "targets": [list(p) for p in e.targets],
         "mask": mask_to_rle(e.mask) if e.mask is not None else None,
         "ws_override": _array_to_json(e.ws_override) if e.ws_override is not None else None,
+        "carry": e.carry,
     }
 
 
@@ -155,6 +157,10 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int) -> tuple[str, Edi
             spec = HeatmapSpec.from_dict(data["spec"])
         except SpatialGANError as exc:
             raise SessionError(f"spec: {exc}") from None
+        spec.set_homes(only_missing=True)  # sessions from before homes: objects keep the look they have now
+    carry = data.get("carry", True)
+    if not isinstance(carry, bool):
+        raise SessionError(f"carry must be true or false, got {carry!r}")
     mask = mask_from_rle(data["mask"], resolution) if data.get("mask") is not None else None
     ws = _array_from_json(data["ws_override"]) if data.get("ws_override") is not None else None
     if ws is not None and (ws.ndim != 4 or ws.shape[:2] != (1, num_codes)):
@@ -167,7 +173,7 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int) -> tuple[str, Edi
     if not isinstance(model_path, str):
         raise SessionError("model_path must be a string")
     edit = Edit(seed=seed, psi=float(psi), code_seeds=list(code_seeds) or [None] * num_codes, spec=spec,
-                ws_override=ws, handles=handles, targets=targets, mask=mask)
+                ws_override=ws, handles=handles, targets=targets, mask=mask, carry=carry)
     return model_path, edit
 
 

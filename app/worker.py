@@ -73,7 +73,9 @@ class Worker:
         """The heatmap the model was trained on, drawn for `seed` (None for models without heatmaps)."""
         if not self.G.config.uses_heatmaps:
             return None
-        return HeatmapSpec.from_batch(sample_heatmaps(self.G.config.heatmap, 1, seed=seed))
+        spec = HeatmapSpec.from_batch(sample_heatmaps(self.G.config.heatmap, 1, seed=seed))
+        spec.set_homes()  # where the seed put the objects: the look they keep when moved
+        return spec
 
     def submit(self, request: Request) -> None:
         with self._cond:
@@ -178,6 +180,12 @@ class Worker:
         spec.validate(self.G.config)
         return spec
 
+    def _home(self, spec: HeatmapSpec | None, carry: bool) -> torch.Tensor | None:
+        """The objects' homes (1, m, 2) when they are carried (`spatialgan.carry`), else None."""
+        if spec is None or not carry:
+            return None
+        return torch.tensor([spec.homes()], dtype=torch.float32, device=self.device)
+
     def _panels(self, heat: dict[int, torch.Tensor] | None, spec: HeatmapSpec | None) -> list[np.ndarray]:
         """One panel per encoded level (hierarchical), or one for all objects (multi) at the finest level."""
         if heat is None or spec is None:
@@ -200,7 +208,8 @@ class Worker:
             with torch.inference_mode():
                 ws = self._ws(req.latent)
                 spec = self._spec(req.spec)
-                image_t, heat = self._renderer(ws, spec.to_batch(self.device) if spec is not None else None)
+                image_t, heat = self._renderer(ws, spec.to_batch(self.device) if spec is not None else None,
+                                               self._home(spec, req.carry))
                 image = to_uint8(image_t)
                 panels = self._panels(heat, spec)
             self.renders += 1
@@ -242,7 +251,8 @@ class Worker:
                 ws = self._ws(req.latent).clone()
             spec = self._spec(req.spec)
             mask = torch.from_numpy(np.asarray(req.mask, np.float32)) if req.mask is not None else None
-            cfg = DragConfig(mode=req.mode, lr=req.lr, max_steps=req.max_steps)  # type: ignore[arg-type]
+            cfg = DragConfig(mode=req.mode, lr=req.lr, max_steps=req.max_steps,  # type: ignore[arg-type]
+                             carry_resolution=self._renderer.carry_resolution if req.carry else None)
             with torch.enable_grad():
                 session = DragSession(self.G, ws, spec, list(req.handles), list(req.targets), mask, cfg)
                 with self._cond:
@@ -261,7 +271,8 @@ class Worker:
                             continue
                         final_spec = session.spec()
                         image = to_uint8(self._renderer(
-                            session.ws().detach(), final_spec.to_batch(self.device) if final_spec else None)[0])
+                            session.ws().detach(), final_spec.to_batch(self.device) if final_spec else None,
+                            self._home(final_spec, req.carry))[0])
                         self._results.put(RefineProgress(
                             req.generation, r.step, req.max_steps, image, list(r.points), list(r.distances),
                             done=True, cancelled=session.cancelled, ms=(time.perf_counter() - t0) * 1000,

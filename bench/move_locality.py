@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from spatialgan import load_checkpoint
+from spatialgan.carry import make_carry
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
 from spatialgan.heatmaps.moves import move_object, moved_level
@@ -31,11 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @torch.no_grad()
 def move_locality(G: Generator, num: int = 200, seed: int = 0, batch: int = 16, near: float = 0.15,
-                  far: float = 0.3, cfg: CoMoveConfig = CoMoveConfig()) -> dict[str, float]:
+                  far: float = 0.3, cfg: CoMoveConfig = CoMoveConfig(), carry: int | None = None) -> dict[str, float]:
     """Mean |after - before| (pixels in [-1, 1], averaged over channels) near and far from each move, and the far
     change of a different latent under the same heatmaps (the scale of "everything changed"). Also the carry
     error (`losses.move_consistency`, the move loss's first term): how far the moved object's window is from the
-    original carried along, for the moved image and, as the do-nothing baseline, for the unmoved one."""
+    original carried along, for the moved image and, as the do-nothing baseline, for the unmoved one. `carry`:
+    render the moved image carrying the object's look after the block at this resolution (`spatialgan.carry`)."""
     if not G.heatmap_resolutions:
         raise SpatialGANError("move locality needs a generator with heatmaps")
     gen = torch.Generator().manual_seed(seed)  # the co-move measure's moves
@@ -43,8 +45,9 @@ def move_locality(G: Generator, num: int = 200, seed: int = 0, batch: int = 16, 
     res = G.config.resolution
     yy, xx = torch.meshgrid((torch.arange(res) + 0.5) / res, (torch.arange(res) + 0.5) / res, indexing="ij")
 
-    def render(ws: torch.Tensor, h) -> torch.Tensor:
-        return G.synthesis(ws, G.render_heatmaps(h), noise_mode="const").image.clamp(-1, 1)
+    def render(ws: torch.Tensor, h, home: torch.Tensor | None = None) -> torch.Tensor:
+        c = make_carry(G.render_heatmaps, h, home, carry) if home is not None and carry is not None else None
+        return G.synthesis(ws, G.render_heatmaps(h), noise_mode="const", carry=c).image.clamp(-1, 1)
 
     near_sum = far_sum = other_sum = carry_sum = still_sum = 0.0
     near_n = far_n = 0
@@ -54,7 +57,7 @@ def move_locality(G: Generator, num: int = 200, seed: int = 0, batch: int = 16, 
         z_other = torch.randn(G.z_shape(b), generator=gen_other)
         ws = G.mapping(z, psi=cfg.psi)
         img0 = render(ws, hb)
-        img1 = render(ws, move_object(hb, index, target - before))
+        img1 = render(ws, move_object(hb, index, target - before), moved_level(hb).centres)
         sigma = moved_level(hb).sigmas[torch.arange(b), index]
         carry_sum += float(move_consistency(img1, img0, before, target, sigma)[0].sum())
         still_sum += float(move_consistency(img0, img0, before, target, sigma)[0].sum())

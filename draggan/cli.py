@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=MODES, default="hybrid")
     ap.add_argument("--max-steps", type=int, default=200)
     ap.add_argument("--lr", type=float, default=2e-3, help="Adam step on w")
+    ap.add_argument("--no-carry", action="store_true",
+                    help="redraw moved objects instead of carrying their look from home (spatialgan.carry)")
     ap.add_argument("--out", type=Path, default=Path("edit"), help="output folder (default ./edit)")
     args = ap.parse_args(argv)
 
@@ -76,13 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [parse_drag(d) for d in args.drag]
         if not pairs:
             raise SpatialGANError("give at least one --drag HX,HY:TX,TY")
-        cfg = DragConfig(mode=args.mode, max_steps=args.max_steps, lr=args.lr)
+        cfg = DragConfig(mode=args.mode, max_steps=args.max_steps, lr=args.lr,
+                         carry_resolution=None if args.no_carry else DragConfig.carry_resolution)
         device = pick_device(args.device)
         G, source = load_model(args, device)
         spec = None
         if G.config.uses_heatmaps:
             spec = (HeatmapSpec.from_json(read_text(args.heatmap)) if args.heatmap
                     else HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=args.seed)))
+            spec.set_homes(only_missing=True)  # objects keep the look they have now
         ws = G.mapping(G.sample_z(1, seed=args.seed, device=device), psi=args.psi).detach()
         if args.ws:
             ws = load_ws(args.ws, tuple(ws.shape)).to(device)
@@ -97,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         args.out.mkdir(parents=True, exist_ok=True)
         Image.fromarray(to_uint8(session.image0)).save(args.out / "before.png")
-        with torch.no_grad():
-            final = G.synthesis(session.ws(), G.render_heatmaps(session.spec().to_batch(device)) if spec else None)
-        Image.fromarray(to_uint8(final.image)).save(args.out / "after.png")
+        Image.fromarray(to_uint8(session.render())).save(args.out / "after.png")
         if spec is not None:
             (args.out / "spec.json").write_text(session.spec().to_json())
         save_file({"ws": session.ws().cpu().contiguous()}, str(args.out / "ws.safetensors"))

@@ -31,6 +31,9 @@ class DragConfig:
     # where Eq. 6 would put it) instead of assuming the content moved the whole way: it follows a moved centre
     # only partly (README, co-move), and tracking that starts at the guess reports arrival when little moved.
     relocate: bool = True
+    # Objects keep their look when their centres move (`spatialgan.carry`, as the editor renders them): the
+    # block after which home features are blended in; None renders plainly. Clipped to the feature tap.
+    carry_resolution: int | None = 16
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from spatialgan import Generator, HeatmapBatch, HeatmapSpec
+from spatialgan.carry import Carry, carry_resolution, make_carry
 from spatialgan.errors import SpatialGANError
 from spatialgan.heatmaps import HeatmapLevel
 
@@ -96,9 +97,16 @@ class DragSession:
         self.uses_centres = cfg.mode in ("joint", "hybrid")
 
         self.spec0 = spec.copy() if spec is not None else None
+        if self.spec0 is not None:
+            self.spec0.set_homes(only_missing=True)  # objects without a home keep the look they start with
         self.template: HeatmapBatch | None = spec.to_batch(self.device) if spec is not None else None
+        # Objects carry their look from home (as the editor renders them); the blend must come at or before the tap.
+        self.home = (torch.tensor([self.spec0.homes()], dtype=torch.float32, device=self.device)
+                     if self.spec0 is not None and cfg.carry_resolution is not None else None)
+        self.carry_res = (carry_resolution(gcfg.block_resolutions, min(cfg.carry_resolution, self.block))
+                          if cfg.carry_resolution is not None else None)
         with torch.no_grad():  # handle features f_i and the unmasked reference F0 come from the original image
-            render0, feat0 = self._forward(self._ws(), self._heatmaps())
+            render0, feat0 = self._forward(self._ws(), *self._heatmaps())
         self.image0, self.feat0 = render0(), feat0
         self.handle_features = sample_features(feat0, handles_t)
         self.points = handles_t
@@ -115,7 +123,7 @@ class DragSession:
         self.step_count = 0
         self.done = False
         self.cancelled = False
-        self._heat_cache: dict | None = None
+        self._heat_cache: tuple[dict | None, Carry | None] | None = None
         self._good = self._state()
         self.last: StepResult | None = None
 
@@ -147,30 +155,35 @@ class DragSession:
     def _ws(self) -> torch.Tensor:
         return torch.cat([self.w_free, self.ws0[:, :, self.k:]], 2)
 
-    def _heatmaps(self, centres: list[torch.Tensor] | None = None) -> dict | None:
+    def _heatmaps(self, centres: list[torch.Tensor] | None = None) -> tuple[dict | None, Carry | None]:
+        """Sub-maps of `centres` (default: the template's) and the carry of their objects from home."""
         if self.template is None:
-            return None
+            return None, None
         centres = centres if centres is not None else [lv.centres for lv in self.template.levels]
         levels = [HeatmapLevel(c, lv.sigmas, lv.weights) for c, lv in zip(centres, self.template.levels)]
-        return self.G.render_heatmaps(HeatmapBatch(self.template.mode, levels, self.template.parents))
+        batch = HeatmapBatch(self.template.mode, levels, self.template.parents)
+        carry = (make_carry(self.G.render_heatmaps, batch, self.home, self.carry_res)
+                 if self.home is not None and self.carry_res is not None else None)
+        return self.G.render_heatmaps(batch), carry
 
-    def _fixed_heatmaps(self) -> dict | None:
-        """Heatmaps of the current centres without autograd, rendered once per change of the centres."""
+    def _fixed_heatmaps(self) -> tuple[dict | None, Carry | None]:
+        """Heatmaps (and carry) of the current centres without autograd, made once per change of the centres."""
         if self.template is None:
-            return None
+            return None, None
         if self._heat_cache is None:
             with torch.no_grad():
                 self._heat_cache = self._heatmaps(self.centres)
         return self._heat_cache
 
-    def _forward(self, ws: torch.Tensor, heatmaps: dict | None) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
+    def _forward(self, ws: torch.Tensor, heatmaps: dict | None, carry: Carry | None = None
+                 ) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
         """Run the synthesis blocks up to the feature tap (the same blocks `G.synthesis` runs, in order) and return
         (a function drawing the image, the tapped features resized to the image). The blocks after the tap feed
         no loss, so they run later, without autograd, and only if someone looks at the image."""
         synthesis = self.G.synthesis
         x = img = None
         n = 0
-        for n, res, x, img in synthesis.iter_blocks(ws, heatmaps, "const"):
+        for n, res, x, img in synthesis.iter_blocks(ws, heatmaps, "const", carry=carry):
             if res == self.block:
                 break
         assert x is not None and img is not None
@@ -195,7 +208,7 @@ class DragSession:
         """Each handle's feature f_i searched in the coarse-moved image over a square that holds both the handle
         and its prior (centred between them, reaching r2 beyond either), so content that followed the centre
         only part of the way, or not at all, is found where it is."""
-        feat = self._forward(self._ws(), self._heatmaps())[1]
+        feat = self._forward(self._ws(), *self._heatmaps())[1]
         found = []
         for h, p, f in zip(handles, priors, self.handle_features):
             reach = int(math.ceil(float((p - h).abs().max()) / 2)) + self.r2
@@ -224,20 +237,32 @@ class DragSession:
         if self.template is None:
             return None
         levels = [HeatmapLevel(c.detach(), lv.sigmas, lv.weights) for c, lv in zip(self.centres, self.template.levels)]
-        return HeatmapSpec.from_batch(HeatmapBatch(self.template.mode, levels, self.template.parents))
+        spec = HeatmapSpec.from_batch(HeatmapBatch(self.template.mode, levels, self.template.parents))
+        assert self.spec0 is not None
+        # A refine moves centres only: weights, on/off switches and the objects' homes stay as they were (the
+        # batch folds a switched-off centre into weight 0, which would lose its weight for restoring it).
+        for level, level0 in zip(spec.levels, self.spec0.levels):
+            for c, c0 in zip(level, level0):
+                c.weight, c.enabled, c.home = c0.weight, c0.enabled, c0.home
+        return spec
 
     @torch.no_grad()
     def find_handles(self) -> list[Point]:
         """Where each handle's initial feature f_i is now: the nearest neighbour over the whole feature map of the
         current w and centres. An independent check of an edit: tracking only searches within r2 of the last
         point, and the hybrid mode without `relocate` starts it at the coarse move's prior, near the target."""
-        feat = self._forward(self.ws(), self._fixed_heatmaps())[1]
+        feat = self._forward(self.ws(), *self._fixed_heatmaps())[1]
         h = max(feat.shape[-2:])
         found = track_points(feat, self.handle_features, torch.full_like(self.points, h / 2), h)
         return [tuple(p) for p in found.tolist()]
 
     def ws(self) -> torch.Tensor:
         return self._ws().detach()
+
+    @torch.no_grad()
+    def render(self) -> torch.Tensor:
+        """(1, 3, R, R): the image of the current w and centres, as the editor draws it (objects carried)."""
+        return self._forward(self.ws(), *self._fixed_heatmaps())[0]()
 
     def _result(self, image: Callable[[], torch.Tensor], loss: float, phase: str, error: str = "") -> StepResult:
         dist = (self.points - self.targets).norm(dim=1).tolist()
@@ -263,9 +288,9 @@ class DragSession:
         # every gradient, without the wasted backward passes.
         update_centres = self.opt_c is not None and self.step_count % 2 == 1
         if update_centres:
-            image, feat = self._forward(self._ws().detach(), self._heatmaps(self.centres))
+            image, feat = self._forward(self._ws().detach(), *self._heatmaps(self.centres))
         else:
-            image, feat = self._forward(self._ws(), self._fixed_heatmaps())
+            image, feat = self._forward(self._ws(), *self._fixed_heatmaps())
         self.points = track_points(feat.detach(), self.handle_features, self.points, self.r2)
         dist = (self.points - self.targets).norm(dim=1)
         if bool((dist <= self.stop).all()) or self.step_count >= self.cfg.max_steps:

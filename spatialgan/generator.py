@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .carry import Carry, carry_blend
 from .config import GeneratorConfig
 from .encoding import HeatmapEncoder, SELConcat, SELNorm, indoor_styles
 from .heatmaps import HeatmapBatch, combine, render_heatmaps
@@ -172,14 +173,18 @@ class SynthesisNetwork(nn.Module):
         return list(self.cfg.heatmap.levels)
 
     def forward(self, ws: torch.Tensor, heatmaps: Heatmaps | None = None, noise_mode: NoiseMode = "const",
-                feature_resolutions: Iterable[int] = ()) -> SynthesisOutput:
+                feature_resolutions: Iterable[int] = (), carry: Carry | None = None) -> SynthesisOutput:
         """ws: (B, K, num_ws, w_dim); heatmaps: resolution -> sub-maps (B, n, r, r), see `render_heatmaps`;
-        feature_resolutions: blocks whose output features to return (DragGAN's feature tap)."""
+        feature_resolutions: blocks whose output features to return (DragGAN's feature tap); carry: objects'
+        homes, whose look they keep when their centres move (`spatialgan.carry`, see `make_carry`)."""
         cfg = self.cfg
         if ws.ndim != 4 or ws.shape[1:] != (cfg.num_codes, cfg.num_ws, cfg.w_dim):
             raise ValueError(f"ws must have shape (B, {cfg.num_codes}, {cfg.num_ws}, {cfg.w_dim}), "
                              f"got {tuple(ws.shape)}")
         self._check_heatmaps(heatmaps, ws.shape[0])
+        if carry is not None:
+            self._check_heatmaps(carry.home_maps, ws.shape[0])
+            self.carry_block(carry)
         wanted = set(feature_resolutions)
         unknown = wanted - set(cfg.block_resolutions)
         if unknown:
@@ -187,24 +192,48 @@ class SynthesisNetwork(nn.Module):
                              f"blocks are {cfg.block_resolutions}")
         features: dict[int, torch.Tensor] = {}
         img = None
-        for _, res, x, img in self.iter_blocks(ws, heatmaps, noise_mode):
+        for _, res, x, img in self.iter_blocks(ws, heatmaps, noise_mode, carry=carry):
             if res in wanted:
                 features[res] = x.contiguous()  # the fast path may run channels-last on CPU
         assert img is not None
         return SynthesisOutput(img.contiguous(), features)
 
+    def carry_block(self, carry: Carry) -> int:
+        """Index of the block after which `carry` blends the home features in."""
+        for i, block in enumerate(self.blocks):
+            if block.res == carry.resolution:
+                return i
+        raise ValueError(f"no synthesis block at the carry resolution {carry.resolution}; "
+                         f"blocks are {self.cfg.block_resolutions}")
+
     def iter_blocks(self, ws: torch.Tensor, heatmaps: Heatmaps | None, noise_mode: NoiseMode = "const",
                     start: int = 0, x: torch.Tensor | None = None, img: torch.Tensor | None = None,
-                    ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+                    carry: Carry | None = None) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
         """Run the blocks from index `start` (continuing from that block's inputs `x`, `img`), yielding
         (index, resolution, features, image so far) after each; unchecked inputs (see `forward`).
-        DragGAN stops at its feature tap and runs the rest only when the image is shown."""
-        idx = sum(b.num_ws for b in self.blocks[:start])
+        DragGAN stops at its feature tap and runs the rest only when the image is shown. With `carry`, the
+        blocks up to the carry block also run on the home layout, in the same batch, and are blended after it;
+        a continuation (`start` > 0) must begin after that block."""
+        b = ws.shape[0]
+        k = self.carry_block(carry) if carry is not None else -1
+        if carry is not None and 0 < start <= k:
+            raise ValueError(f"a carried synthesis cannot continue from block {start}: the carry blends after "
+                             f"block {k}; continue from a later block")
+        if carry is not None and heatmaps is None:
+            raise ValueError("a carry needs heatmaps: this generator takes none")
+        if carry is not None and start == 0:  # current and home layouts side by side in one batch
+            ws = torch.cat([ws, ws])
+            heatmaps = {r: torch.cat([h, carry.home_maps[r].to(h)]) for r, h in heatmaps.items()}
+        idx = sum(bl.num_ws for bl in self.blocks[:start])
         for i in range(start, len(self.blocks)):
             block = self.blocks[i]
             x, img = block(x, img, ws[:, :, idx: idx + block.num_ws + 1], heatmaps, noise_mode)
             idx += block.num_ws
-            yield i, block.res, x, img
+            if i == k and start == 0:
+                assert carry is not None
+                x, img = carry_blend(x[:b], x[b:], carry), carry_blend(img[:b], img[b:], carry)
+                ws, heatmaps = ws[:b], {r: h[:b] for r, h in heatmaps.items()}
+            yield i, block.res, x[:b], img[:b]
 
     def _check_heatmaps(self, heatmaps: Heatmaps | None, batch: int) -> None:
         needed = self.heatmap_resolutions

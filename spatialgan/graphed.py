@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .carry import carry_resolution as default_carry_resolution
+from .carry import make_carry
 from .generator import Generator
 from .heatmaps import HeatmapBatch, HeatmapLevel
 
@@ -26,31 +28,37 @@ class _Graph:
     graph: torch.cuda.CUDAGraph
     ws: torch.Tensor
     batch: HeatmapBatch | None
+    home: torch.Tensor | None
     image: torch.Tensor
     heat: dict[int, torch.Tensor] | None
     weights_key: tuple
 
 
-def _signature(ws: torch.Tensor, batch: HeatmapBatch | None) -> tuple:
-    """What a captured graph is specialised to: the shapes and dtypes of its inputs and the heatmap mode.
-    Parent links do not enter the render (centres arrive absolute), so they are not part of it."""
+def _signature(ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None) -> tuple:
+    """What a captured graph is specialised to: the shapes and dtypes of its inputs, the heatmap mode and whether
+    objects are carried. Parents enter the render only through a carry (whose home moves a sub-tree)."""
     if batch is None:
         return tuple(ws.shape), ws.dtype, None
     levels = tuple((tuple(lv.centres.shape), lv.centres.dtype) for lv in batch.levels)
-    return tuple(ws.shape), ws.dtype, batch.mode, levels
+    carried = None if home is None else (tuple(home.shape), tuple(map(tuple, batch.parents)))
+    return tuple(ws.shape), ws.dtype, batch.mode, levels, carried
 
 
 class GraphedRenderer:
-    """`renderer(ws, batch) -> (image, sub-maps)`: `G.synthesis(ws, G.render_heatmaps(batch))` with constant
-    noise, as CUDA graph replays on a CUDA device (eager elsewhere). Outputs are fresh tensors.
+    """`renderer(ws, batch, home) -> (image, sub-maps)`: `G.synthesis(ws, G.render_heatmaps(batch))` with constant
+    noise, carrying the objects from `home` (B, m, 2) when given (`spatialgan.carry`), as CUDA graph replays on a
+    CUDA device (eager elsewhere). Outputs are fresh tensors.
 
     Weights must not change while graphs are alive, except through in-place edits that `_weights_key` sees
     (optimizer steps, `load_state_dict`): those drop the graphs, which are captured again on the next call.
     If a capture fails, the renderer warns once and renders eagerly from then on: slower, never broken.
     """
 
-    def __init__(self, G: Generator, max_graphs: int = 8, warmup: int = 2) -> None:
+    def __init__(self, G: Generator, max_graphs: int = 8, warmup: int = 2,
+                 carry_resolution: int | None = None) -> None:
         self.G = G
+        # the block a carry blends after (`spatialgan.carry`); None: the default block or the nearest below it
+        self.carry_resolution = carry_resolution or default_carry_resolution(G.config.block_resolutions)
         self.max_graphs = max_graphs
         self.warmup = warmup
         device = next(G.parameters()).device
@@ -59,31 +67,36 @@ class GraphedRenderer:
         self._graphs: dict[tuple, _Graph] = {}
         self.captures = 0  # graphs captured so far (tests and benchmarks read it)
 
-    def _eager(self, ws: torch.Tensor, batch: HeatmapBatch | None) -> Rendered:
+    def _eager(self, ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None = None) -> Rendered:
         heat = self.G.render_heatmaps(batch) if batch is not None else None
-        return self.G.synthesis(ws, heat, noise_mode="const").image, heat
+        carry = (make_carry(self.G.render_heatmaps, batch, home, self.carry_resolution)
+                 if home is not None and batch is not None else None)
+        return self.G.synthesis(ws, heat, noise_mode="const", carry=carry).image, heat
 
     def _weights_key(self) -> tuple:
         return tuple((t.data_ptr(), t._version) for t in itertools.chain(self.G.parameters(), self.G.buffers()))
 
-    def __call__(self, ws: torch.Tensor, batch: HeatmapBatch | None) -> Rendered:
+    def __call__(self, ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None = None) -> Rendered:
         with torch.inference_mode():
             if not self.enabled:
-                return self._eager(ws, batch)
-            key = _signature(ws, batch)
+                return self._eager(ws, batch, home)
+            key = _signature(ws, batch, home)
             entry = self._graphs.get(key)
             if entry is not None and entry.weights_key != self._weights_key():
                 self._graphs.clear()
                 entry = None
             if entry is None:
                 try:
-                    entry = self._capture(key, ws, batch)
+                    entry = self._capture(key, ws, batch, home)
                 except RuntimeError as exc:  # an op that cannot be captured on this torch / driver
                     self.enabled = False
                     warnings.warn(f"CUDA graph capture failed, rendering eagerly: {exc}", RuntimeWarning,
                                   stacklevel=2)
-                    return self._eager(ws, batch)
+                    return self._eager(ws, batch, home)
             entry.ws.copy_(ws)
+            if home is not None:
+                assert entry.home is not None
+                entry.home.copy_(home)
             if batch is not None:
                 assert entry.batch is not None
                 for dst, src in zip(entry.batch.levels, batch.levels):
@@ -95,10 +108,12 @@ class GraphedRenderer:
             heat = {r: h.clone() for r, h in entry.heat.items()} if entry.heat is not None else None
             return entry.image.clone(), heat
 
-    def _capture(self, key: tuple, ws: torch.Tensor, batch: HeatmapBatch | None) -> _Graph:
+    def _capture(self, key: tuple, ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None
+                 ) -> _Graph:
         if len(self._graphs) >= self.max_graphs:  # bounded: drop the oldest capture
             self._graphs.pop(next(iter(self._graphs)))
         static_ws = ws.clone()
+        static_home = home.clone() if home is not None else None
         static_batch = None
         if batch is not None:
             static_batch = HeatmapBatch(batch.mode, [HeatmapLevel(lv.centres.clone(), lv.sigmas.clone(),
@@ -110,12 +125,12 @@ class GraphedRenderer:
         stream.wait_stream(torch.cuda.current_stream(ws.device))
         with torch.cuda.stream(stream):
             for _ in range(self.warmup):
-                self._eager(static_ws, static_batch)
+                self._eager(static_ws, static_batch, static_home)
         torch.cuda.current_stream(ws.device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            image, heat = self._eager(static_ws, static_batch)
+            image, heat = self._eager(static_ws, static_batch, static_home)
         self.captures += 1
-        entry = _Graph(graph, static_ws, static_batch, image, heat, self._weights_key())
+        entry = _Graph(graph, static_ws, static_batch, static_home, image, heat, self._weights_key())
         self._graphs[key] = entry
         return entry

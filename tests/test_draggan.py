@@ -13,6 +13,7 @@ from draggan import DragConfig, DragError, DragSession, coarse_move, motion_loss
 from draggan.cli import main as edit_main
 from draggan.motion import sample_features
 from spatialgan import HeatmapSpec, sample_heatmaps
+from spatialgan.carry import make_carry
 
 
 def test_tracking_recovers_a_known_shift() -> None:
@@ -93,7 +94,7 @@ def test_hybrid_finds_the_handle_again_after_the_coarse_move(monkeypatch: pytest
     real = DragSession._heatmaps
 
     def unmoved(self, centres=None):  # the image as if the coarse move had changed nothing
-        return self.G.render_heatmaps(original) if centres is None else real(self, centres)
+        return (self.G.render_heatmaps(original), None) if centres is None else real(self, centres)
 
     monkeypatch.setattr(DragSession, "_heatmaps", unmoved)
     handle, target = (12.0, 14.0), (20.0, 14.0)
@@ -230,9 +231,15 @@ def test_step_images_are_the_state_the_step_started_from() -> None:
     G = s.G
     first = s.step()
     final = s.run()
+    spec = s.spec()
+    assert spec is not None
+    home = torch.tensor([spec.homes()])  # the objects carry their look from where the session started them
     with torch.no_grad():
-        now = G.synthesis(s.ws(), G.render_heatmaps(s.spec().to_batch()))
+        batch = spec.to_batch()
+        carry = make_carry(G.render_heatmaps, batch, home, s.carry_res or 0)
+        now = G.synthesis(s.ws(), G.render_heatmaps(batch), carry=carry)
     assert torch.allclose(final.image, now.image, atol=1e-5), "the last step did not update: its image is the result"
+    assert torch.allclose(s.render(), now.image, atol=1e-5)
     assert not torch.allclose(first.image, final.image), "images change while w and the centres are optimised"
 
 
@@ -246,7 +253,7 @@ def test_multiple_handles_are_tracked_and_driven_together() -> None:
     assert len(r.points) == len(r.distances) == 3 and s.stop == 1.0
     assert r.distances == pytest.approx([math.dist(p, t) for p, t in zip(r.points, targets)])
     # Each handle's motion term pulls on w: dropping one handle changes the gradient.
-    feat = s._forward(s._ws(), s._fixed_heatmaps())[1]
+    feat = s._forward(s._ws(), *s._fixed_heatmaps())[1]
     grads = []
     for n in (3, 2):
         loss = motion_loss(feat, s.points[:n], s.targets[:n], s.r1)

@@ -435,8 +435,10 @@ class _HeatmapPainter:
     def mapping(self, z: torch.Tensor, psi: float) -> torch.Tensor:
         return z
 
-    def synthesis(self, ws: torch.Tensor, maps: dict, noise_mode: str):
+    def synthesis(self, ws: torch.Tensor, maps: dict, noise_mode: str, carry=None):
         from types import SimpleNamespace
+
+        assert carry is None, "move_locality renders plainly unless asked to carry"
 
         heat = maps[max(maps)].amax(1, keepdim=True).expand(-1, 3, -1, -1)
         return SimpleNamespace(image=heat - 0.5 + 0.2 * ws.flatten(1)[:, :1, None, None].tanh())

@@ -156,6 +156,11 @@ class EditorView:
             dpg.add_slider_float(label="psi (truncation)", tag="psi", width=260, min_value=0.0, max_value=1.0,
                                  default_value=self.c.state.edit.psi, callback=cb, user_data="psi")
         if info.uses_heatmaps:
+            dpg.add_checkbox(label="moved objects keep their look", tag="carry", default_value=self.c.state.edit.carry,
+                             callback=cb, user_data="carry")
+            with dpg.tooltip("carry"):
+                dpg.add_text("On: a moved object brings its look from where the seed put it (spatialgan.carry).\n"
+                             "Off: the model redraws it at the new place, as the paper does; it may draw another one.")
             with dpg.collapsing_header(label="Selected centre", default_open=True):
                 dpg.add_text("click a centre to select it", tag="sel_label")
                 dpg.add_slider_float(label="sigma", tag="sigma", width=260, min_value=0.01, max_value=0.6,
@@ -230,6 +235,8 @@ class EditorView:
             c.set_seed(int(np.random.randint(0, 100000)), keep_layout=bool(dpg.get_value("keep_layout")))
         elif what == "psi":
             c.set_psi(float(value))
+        elif what == "carry":
+            c.set_carry(bool(value))
         elif what in ("sigma", "enabled", "replace") and s.selected is not None:
             li, ci = s.selected
             if what == "sigma":
@@ -492,6 +499,7 @@ class EditorView:
         dpg.set_value("seed", e.seed)
         dpg.set_value("psi", e.psi)
         if self.info.uses_heatmaps:
+            dpg.set_value("carry", e.carry)
             if s.selected is not None and e.spec is not None:
                 li, ci = s.selected
                 cen = e.spec.levels[li][ci]

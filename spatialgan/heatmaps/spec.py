@@ -35,6 +35,9 @@ class Centre:
     weight: float = 1.0  # amplitude; 0 removes the object, 1 is what the model was trained on
     enabled: bool = True  # off removes the object but keeps its weight for restoring it
     parent: int | None = None  # index of the parent in the previous level (hierarchical mode)
+    # Objects only (multi-object centres, hierarchical roots): the absolute (x, y) whose look the object keeps
+    # when moved (`spatialgan.carry`), where the seed put it; None: the object is redrawn wherever it goes.
+    home: list[float] | None = None
 
 
 @dataclass
@@ -84,6 +87,21 @@ class HeatmapSpec:
         for lv, i in self.subtree(level, index):
             self.levels[lv][i].enabled = bool(enabled)
 
+    def objects(self) -> list[Centre]:
+        """The centres that name objects (and carry a `home`): level 0's, in either mode."""
+        return self.levels[0]
+
+    def set_homes(self, only_missing: bool = False) -> None:
+        """Make every object's current place its home (or only of objects without one)."""
+        for li, c in enumerate(self.objects()):
+            if c.home is None or not only_missing:
+                c.home = [float(v) for v in self.absolute(0, li)]
+
+    def homes(self) -> list[tuple[float, float]]:
+        """Each object's home, or its current place where it has none."""
+        return [tuple(c.home) if c.home is not None else self.absolute(0, i)  # type: ignore[misc]
+                for i, c in enumerate(self.objects())]
+
     def copy(self) -> "HeatmapSpec":
         return HeatmapSpec.from_dict(self.to_dict())
 
@@ -113,6 +131,14 @@ class HeatmapSpec:
                     raise HeatmapSpecError(f"{where}.enabled must be true or false, got {c.enabled!r}")
                 if c.weight < 0:
                     raise HeatmapSpecError(f"{where}.weight must be >= 0, got {c.weight}")
+                if c.home is not None:
+                    if li != 0:
+                        raise HeatmapSpecError(f"{where}.home is for objects (level 0) only")
+                    if (not isinstance(c.home, list) or len(c.home) != 2
+                            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                       and -MAX_OUTSIDE <= v <= 1 + MAX_OUTSIDE for v in c.home)):
+                        raise HeatmapSpecError(f"{where}.home must be null or [x, y] within {-MAX_OUTSIDE} to "
+                                               f"{1 + MAX_OUTSIDE}, got {c.home!r}")
                 if li == 0 or self.mode == "multi":
                     if c.parent is not None:
                         raise HeatmapSpecError(f"{where}.parent must be null at the top level, got {c.parent}")

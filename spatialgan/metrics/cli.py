@@ -19,6 +19,7 @@ EPILOG = """examples:
   spatialgan-metrics comove checkpoints/rooms128.safetensors --segmenter checkpoints/seg_rooms32.safetensors
   spatialgan-metrics comove checkpoints/pets128.safetensors --num 300      # patch tracking, no segmenter
   spatialgan-metrics comove checkpoints/rooms64.safetensors --move-at 4,8  # do the 4 and 8 px blocks carry a move?
+  spatialgan-metrics comove checkpoints/rooms64.safetensors --carry 16    # as the editor moves objects
   spatialgan-metrics align runs/rooms64 --num 256
   spatialgan-metrics train-seg --data rooms --resolution 32 --channels 8,16,32 --out checkpoints/seg_rooms32.safetensors --minutes 8
 """
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--num", type=int, default=200, help="moves to try (default 200)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--batch", type=int, default=16)
+    c.add_argument("--carry", type=int, metavar="RES", default=None,
+                   help="carry the moved object's look along after the synthesis block at this resolution, as the "
+                        "editor does (e.g. 16); default: render the move plainly, as the paper measures it")
     c.add_argument("--move-at", metavar="RES,...",
                    help="diagnostic: give the moved heatmaps only to the synthesis blocks of these resolutions "
                         "(e.g. 4,8,16), the original ones to the rest, to see which layers carry a move")
@@ -133,8 +137,13 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
         except ValueError:
             raise SpatialGANError(f"--move-at takes resolutions separated by commas, e.g. 4,8,16; got "
                                   f"{args.move_at!r}") from None
-    res = co_move_ratio(G, seg, args.num, seed=args.seed, batch=args.batch, progress=progress, move_at=move_at)
-    return {"checkpoint": args.checkpoint, **({"move_at": move_at} if move_at else {}), **res.to_dict(per_move=True)}
+    if args.carry is not None and args.carry not in G.config.block_resolutions:
+        raise SpatialGANError(f"--carry must name a synthesis block of this model, {G.config.block_resolutions}; "
+                              f"got {args.carry}")
+    res = co_move_ratio(G, seg, args.num, seed=args.seed, batch=args.batch, progress=progress, move_at=move_at,
+                        carry=args.carry)
+    return {"checkpoint": args.checkpoint, **({"move_at": move_at} if move_at else {}),
+            **({"carry": args.carry} if args.carry is not None else {}), **res.to_dict(per_move=True)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from ..carry import make_carry
 from ..errors import SpatialGANError
 from ..generator import Generator
 from ..heatmaps import HeatmapBatch, sample_heatmaps
-from ..heatmaps.moves import move_object, random_moves
+from ..heatmaps.moves import move_object, moved_level, random_moves
 from .segmentation import TinyUNet
 
 
@@ -151,10 +152,12 @@ def draw_moves(G: Generator, b: int, gen: torch.Generator, cfg: CoMoveConfig
 @torch.no_grad()
 def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int = 0, batch: int = 16,
                   cfg: CoMoveConfig = CoMoveConfig(), progress: bool = True,
-                  move_at: Iterable[int] | None = None) -> CoMoveResult:
+                  move_at: Iterable[int] | None = None, carry: int | None = None) -> CoMoveResult:
     """Average co-move ratio over `num` random (latent, heatmap, centre, move) draws; seg=None tracks the patch
     under the centre instead of a segmented object. `move_at`: a diagnostic, the synthesis resolutions that see
-    the moved heatmaps (the others keep the original ones); None moves them everywhere, as the editor does."""
+    the moved heatmaps (the others keep the original ones); None moves them everywhere, as the editor does.
+    `carry`: render the moved image carrying the object's look from its old place after the block at this
+    resolution (`spatialgan.carry`, as the editor does by default); None renders it plainly, as the paper does."""
     from tqdm import tqdm
 
     if not G.heatmap_resolutions:
@@ -179,7 +182,10 @@ def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int 
             maps0, maps1 = ({r: m.to(device, dtype) for r, m in G.render_heatmaps(h.to(device)).items()}
                             for h in (hb, moved))
             maps1 = {r: maps1[r] if r in moved_res else m for r, m in maps0.items()}
-            imgs = [G.synthesis(ws, maps, noise_mode="const").image.float().clamp(-1, 1) for maps in (maps0, maps1)]
+            carried = (make_carry(G.render_heatmaps, moved.to(device), moved_level(hb).centres.to(device), carry)
+                       if carry is not None else None)
+            imgs = [G.synthesis(ws, maps, noise_mode="const", carry=c).image.float().clamp(-1, 1)
+                    for maps, c in ((maps0, None), (maps1, carried))]
             if seg is not None:
                 small = [torch.nn.functional.interpolate(im, size=(seg.config.resolution,) * 2, mode="area")
                          for im in imgs]

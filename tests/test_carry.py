@@ -1,0 +1,207 @@
+"""Carrying an object's look along a heatmap move (`spatialgan.carry`): the blend, its place in synthesis, the homes
+in the spec, the DragGAN session and the editor's switch; and on the bundled model, that moved content follows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app.controller import Controller
+from app.messages import RenderResult
+from app.worker import Worker
+from draggan import DragConfig, DragSession
+from spatialgan import HeatmapSpec, HeatmapSpecError, load_checkpoint, sample_heatmaps
+from spatialgan.carry import Carry, carry_blend, carry_resolution, home_batch, make_carry
+from spatialgan.heatmaps.moves import move_object, moved_level
+from spatialgan.metrics.comove import co_move_ratio
+
+from conftest import tiny_models
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _carry(centres, shifts, sigmas, weights=None, window: float = 2.0) -> Carry:
+    c = torch.tensor(centres, dtype=torch.float32)
+    return Carry({}, c, torch.tensor(shifts, dtype=torch.float32), torch.tensor(sigmas, dtype=torch.float32),
+                 torch.ones(c.shape[:2]) if weights is None else torch.tensor(weights, dtype=torch.float32),
+                 window=window)
+
+
+def test_blend_moves_home_content_into_the_window_and_keeps_the_rest() -> None:
+    r = 16
+    home = torch.zeros(1, 1, r, r)
+    home[0, 0, 4, 4] = 1.0  # a feature at pixel (x=4, y=4): centre (4.5 / 16, 4.5 / 16)
+    now = torch.full((1, 1, r, r), 0.25)
+    shift = 6 / r  # six pixels to the right: an exact pixel shift, so bilinear sampling copies
+    out = carry_blend(now, home, _carry([[[10.5 / r, 4.5 / r]]], [[[shift, 0.0]]], [[1.0]], window=10.0))
+    assert out[0, 0, 4, 10] == pytest.approx(1.0, abs=1e-4), "the feature arrives at its moved place"
+    assert out[0, 0, 4, 4] < 0.01, "and is not left behind (a wide window takes home content everywhere)"
+    narrow = carry_blend(now, home, _carry([[[10.5 / r, 4.5 / r]]], [[[shift, 0.0]]], [[0.02]]))
+    assert narrow[0, 0, 15, 0] == pytest.approx(0.25), "far outside the window the current features stay"
+    assert narrow[0, 0, 4, 10] > 0.9
+
+
+def test_no_window_for_objects_at_home_or_removed() -> None:
+    now, home = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
+    at_home = _carry([[[0.5, 0.5]], [[0.3, 0.3]]], [[[0.0, 0.0]], [[0.0, 0.0]]], [[0.2], [0.2]])
+    assert torch.equal(carry_blend(now, home, at_home), now)
+    removed = _carry([[[0.5, 0.5]], [[0.3, 0.3]]], [[[0.1, 0.0]], [[0.1, 0.0]]], [[0.2], [0.2]], [[0.0], [0.0]])
+    assert torch.equal(carry_blend(now, home, removed), now)
+
+
+def test_overlapping_windows_never_add_past_one() -> None:
+    now, home = torch.zeros(1, 1, 8, 8), torch.ones(1, 1, 8, 8)
+    two = _carry([[[0.5, 0.5], [0.5, 0.5]]], [[[0.1, 0.0], [0.0, 0.1]]], [[0.3, 0.3]])
+    out = carry_blend(now, home, two)
+    assert float(out.max()) <= 1.0 + 1e-6 and float(out.max()) > 0.99
+
+
+@pytest.mark.parametrize("encoding,mode", [("sel_norm", "hierarchical"), ("sel_indoor", "multi")])
+def test_carry_with_every_object_at_home_is_the_plain_render(encoding: str, mode: str) -> None:
+    G, _ = tiny_models(encoding, mode)
+    hb = sample_heatmaps(G.config.heatmap, 2, seed=1)
+    ws = G.mapping(G.sample_z(2, seed=1))
+    with torch.no_grad():
+        plain = G.synthesis(ws, G.render_heatmaps(hb)).image
+        carried = G.synthesis(ws, G.render_heatmaps(hb),
+                              carry=make_carry(G.render_heatmaps, hb, moved_level(hb).centres, 16)).image
+    assert torch.allclose(plain, carried, atol=1e-5)
+
+
+@pytest.mark.parametrize("encoding,mode", [("sel_norm", "hierarchical"), ("sel_indoor", "multi")])
+def test_a_carried_move_differs_from_the_plain_one_only_through_the_carry_block(encoding: str, mode: str) -> None:
+    G, _ = tiny_models(encoding, mode)
+    hb = sample_heatmaps(G.config.heatmap, 1, seed=2)
+    index = torch.tensor([0])
+    moved = move_object(hb, index, torch.tensor([[0.2, 0.1]]))
+    ws = G.mapping(G.sample_z(1, seed=2))
+    carry = make_carry(G.render_heatmaps, moved, moved_level(hb).centres, 8)
+    with torch.no_grad():
+        plain = list(G.synthesis.iter_blocks(ws, G.render_heatmaps(moved)))
+        carried = list(G.synthesis.iter_blocks(ws, G.render_heatmaps(moved), carry=carry))
+    k = G.synthesis.carry_block(carry)
+    assert [x.shape for _, _, x, _ in carried] == [x.shape for _, _, x, _ in plain], "callers see one batch"
+    assert torch.allclose(carried[k - 1][2], plain[k - 1][2], atol=1e-6), "before the blend: the current layout"
+    assert not torch.allclose(carried[k][2], plain[k][2], atol=1e-3), "the blend brings in the home features"
+    with pytest.raises(ValueError, match="continue from a later block"):
+        next(G.synthesis.iter_blocks(ws, G.render_heatmaps(moved), start=1, x=plain[0][2], img=plain[0][3],
+                                     carry=carry))
+
+
+def test_home_batch_takes_the_sub_tree_along() -> None:
+    G, _ = tiny_models("sel_norm", "hierarchical")
+    hb = sample_heatmaps(G.config.heatmap, 1, seed=3)
+    moved = move_object(hb, torch.tensor([0]), torch.tensor([[0.1, -0.05]]))
+    back = home_batch(moved, moved_level(hb).centres)
+    for a, b in zip(back.levels, hb.levels):
+        assert torch.allclose(a.centres, b.centres, atol=1e-6)
+    G3, _ = tiny_models("sel_indoor", "multi")
+    mb = sample_heatmaps(G3.config.heatmap, 1, seed=3)
+    moved = move_object(mb, torch.tensor([1]), torch.tensor([[0.1, 0.1]]))
+    assert torch.allclose(home_batch(moved, mb.levels[0].centres).levels[0].centres, mb.levels[0].centres)
+    with pytest.raises(Exception, match="one place per object"):
+        home_batch(moved, torch.zeros(1, 5, 2))
+
+
+def test_carry_resolution_falls_back_to_a_block_the_model_has() -> None:
+    assert carry_resolution([4, 8, 16, 32, 64]) == 16
+    assert carry_resolution([4, 8], 16) == 8
+    assert carry_resolution([8, 16], 4) == 8
+
+
+def test_spec_homes_validate_and_round_trip() -> None:
+    G, _ = tiny_models("sel_indoor", "multi")
+    spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=0))
+    assert all(c.home is None for c in spec.objects())
+    start = spec.homes()  # without homes: where the objects are
+    spec.set_homes()
+    spec.move_by(0, 1, 0.1, 0.0)
+    assert spec.homes() == [tuple(p) for p in start]
+    again = HeatmapSpec.from_json(spec.to_json())
+    assert again.homes() == spec.homes()
+    data = json.loads(spec.to_json())
+    data["levels"][0][0]["home"] = [0.5, 9.0]
+    with pytest.raises(HeatmapSpecError, match="home"):
+        HeatmapSpec.from_dict(data)
+    hier = HeatmapSpec.from_batch(sample_heatmaps(tiny_models()[0].config.heatmap, 1, seed=0)).to_dict()
+    hier["levels"][1][0]["home"] = [0.5, 0.5]
+    with pytest.raises(HeatmapSpecError, match="objects"):
+        HeatmapSpec.from_dict(hier)
+
+
+def test_joint_refine_optimises_centres_through_the_carry() -> None:
+    """A joint refine's centre step differentiates through the carry's window and warp, and the session's
+    result keeps the objects' homes (where the refine started them)."""
+    G, _ = tiny_models("sel_norm", "hierarchical")
+    spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=0))
+    ws = G.mapping(G.sample_z(1, seed=0)).detach()
+    s = DragSession(G, ws, spec, [(10.0, 12.0)], [(20.0, 12.0)], config=DragConfig(mode="joint", max_steps=4))
+    assert s.carry_res == 16
+    start = [c.detach().clone() for c in s.centres]
+    s.run()
+    assert not torch.equal(s.centres[0], start[0]), "the centres moved"
+    out = s.spec()
+    assert out is not None and out.homes() == [tuple(spec.absolute(0, 0))]
+    plain = DragSession(G, ws, spec, [(10.0, 12.0)], [(20.0, 12.0)],
+                        config=DragConfig(mode="joint", max_steps=4, carry_resolution=None))
+    assert plain.home is None
+
+
+def _render(worker: Worker, c: Controller) -> np.ndarray:
+    worker.submit(c.render_request())
+    assert worker.wait_idle()
+    results = [r for r in worker.poll() if isinstance(r, RenderResult)]
+    assert results and not results[-1].error, results[-1].error if results else "no result"
+    assert results[-1].image is not None
+    return results[-1].image
+
+
+def test_editor_switch_renders_carried_or_plain_and_is_saved(tmp_path) -> None:
+    G, _ = tiny_models("sel_indoor", "multi")
+    worker = Worker(G, torch.device("cpu"), "tiny")
+    try:
+        c = Controller.create("tiny.safetensors", 32, worker.info.num_codes, 3, 0.7, worker.default_spec)
+        c.autosave_path = None  # type: ignore[assignment]
+        assert c.state.edit.spec is not None and all(o.home is not None for o in c.state.edit.spec.objects())
+        before = _render(worker, c)
+        c.set_carry(False)
+        assert np.array_equal(_render(worker, c), before), "at home, carried and plain are the same picture"
+        c.move_centre(0, 0, 0.8, 0.2, gesture=c.new_gesture())
+        plain = _render(worker, c)
+        c.set_carry(True)
+        carried = _render(worker, c)
+        assert not np.array_equal(plain, carried)
+        assert c.undo() and not c.state.edit.carry, "the switch is one undo step"
+        c.redo()
+        path = c.save_session(tmp_path / "s.json")
+        data = json.loads(path.read_text())
+        assert data["carry"] is True and data["spec"]["levels"][0][0]["home"] is not None
+        d = Controller.create("tiny.safetensors", 32, worker.info.num_codes, 5, 0.7, worker.default_spec)
+        d.autosave_path = None  # type: ignore[assignment]
+        d.load_session(path)
+        assert np.array_equal(_render(worker, d), carried)
+        # A session from before homes: objects keep the look they have when it is loaded.
+        del data["carry"]
+        for o in data["spec"]["levels"][0]:
+            del o["home"]
+        old = tmp_path / "old.json"
+        old.write_text(json.dumps(data))
+        d.load_session(old)
+        assert d.state.edit.carry and d.state.edit.spec is not None
+        assert d.state.edit.spec.homes() == [d.state.edit.spec.absolute(0, i) for i in range(3)]
+    finally:
+        worker.close()
+
+
+@pytest.mark.parametrize("name", ["pets64", "rooms64"])
+def test_bundled_model_content_follows_a_carried_move(name: str) -> None:
+    """The point of the carry, on the real model: on the co-move measure's first 32 moves, the patch under a moved
+    centre follows it much further than when the model redraws it (bench/results/carry.md has 300 moves)."""
+    G = load_checkpoint(ROOT / "checkpoints" / f"{name}.safetensors", torch.device("cpu")).generator.eval()
+    plain = co_move_ratio(G, None, 32, progress=False)
+    carried = co_move_ratio(G, None, 32, progress=False, carry=16)
+    assert carried.ratio > plain.ratio + 0.3 and carried.median > 0.8, (plain.ratio, carried.ratio, carried.median)
