@@ -16,20 +16,27 @@ import torch
 from PIL import Image
 
 from spatialgan import HeatmapSpec, load_checkpoint, sample_heatmaps
+from spatialgan.carry import carry_resolution, make_carry
 from spatialgan.visual import draw_centres, grid, to_uint8, upscale
 
 
-def render(G, ws: torch.Tensor, spec: HeatmapSpec) -> np.ndarray:
-    return to_uint8(G.synthesis(ws, G.render_heatmaps(spec.to_batch())).image)
+def render(G, ws: torch.Tensor, spec: HeatmapSpec, carry: bool = False) -> np.ndarray:
+    """The picture of `spec`; with `carry`, objects keep the look they have at home, as the editor draws them."""
+    batch = spec.to_batch()
+    res = carry_resolution(G.config.block_resolutions)
+    c = make_carry(G.render_heatmaps, batch, torch.tensor([spec.homes()]), res) if carry else None
+    return to_uint8(G.synthesis(ws, G.render_heatmaps(batch), carry=c).image)
 
 
 @torch.inference_mode()
 def move_strip(G, seeds: list[int], psi: float, scale: int) -> tuple[np.ndarray, list[dict]]:
-    """Per seed: original | centre moved by +0.25 (or -0.25, whichever stays inside) | that object removed.
+    """Per seed: original | centre moved by +0.25 (or -0.25, whichever stays inside), redrawn by the model (the
+    paper's way) | the same move carried (`spatialgan.carry`, the editor's default) | that object removed.
     The moved centre is object 0 (multi) or the level-0 root (hierarchical)."""
     tiles, moves = [], []
     for seed in seeds:
         spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=seed))
+        spec.set_homes()
         ws = G.mapping(G.sample_z(1, seed=seed), psi=psi)
         x, y = spec.absolute(0, 0)
         dx = 0.25 if x < 0.5 else -0.25
@@ -37,13 +44,14 @@ def move_strip(G, seeds: list[int], psi: float, scale: int) -> tuple[np.ndarray,
         moved = spec.copy()
         moved.move_by(0, 0, dx, 0.0)
         after = render(G, ws, moved)
+        carried = render(G, ws, moved, carry=True)
         removed = spec.copy()
         removed.set_enabled(0, 0, False)  # the object: object 0, or the root with its sub-tree
         gone = render(G, ws, removed)
         tiles += [draw_centres(upscale(before, scale), spec, scale), draw_centres(upscale(after, scale), moved, scale),
-                  upscale(gone, scale)]
+                  draw_centres(upscale(carried, scale), moved, scale), upscale(gone, scale)]
         moves.append({"seed": seed, "from": [round(x, 3), round(y, 3)], "dx": dx})
-    return grid(tiles, columns=3), moves
+    return grid(tiles, columns=4), moves
 
 
 @torch.inference_mode()
@@ -113,7 +121,8 @@ def main() -> int:
 
 Samples (seeds 0-31, psi {args.psi}): ![samples](../{grid_path.as_posix()})
 
-Moving one centre by a quarter of the image, then removing it (columns: original, moved, removed):
+Moving one centre by a quarter of the image, then removing it (columns: original; moved, redrawn by the model;
+moved with the object's look carried along, as the editor does by default; removed):
 ![move](../{strip_path.as_posix()})
 """
     card_path = args.checkpoint.with_suffix(".md")

@@ -126,6 +126,13 @@ class EditorView:
                         # Off by default: crisp pixels show what the model made; on, a 64 px image reads better.
                         dpg.add_checkbox(label="smooth pixels", tag="smooth_image", default_value=False,
                                          callback=cb, user_data="smooth")
+                    if info.uses_heatmaps:
+                        dpg.add_checkbox(label="moved objects keep their look", tag="carry",
+                                         default_value=self.c.state.edit.carry, callback=cb, user_data="carry")
+                        with dpg.tooltip("carry"):
+                            dpg.add_text("On: a moved object brings its look from where the seed put it "
+                                         "(spatialgan.carry).\nOff: the model redraws it at the new place, as the "
+                                         "paper does; it may draw another one.")
                 with dpg.group():
                     if self.panels:
                         title = ("Heatmap levels (drag the centres)" if info.heatmap_mode == "hierarchical"
@@ -156,11 +163,6 @@ class EditorView:
             dpg.add_slider_float(label="psi (truncation)", tag="psi", width=260, min_value=0.0, max_value=1.0,
                                  default_value=self.c.state.edit.psi, callback=cb, user_data="psi")
         if info.uses_heatmaps:
-            dpg.add_checkbox(label="moved objects keep their look", tag="carry", default_value=self.c.state.edit.carry,
-                             callback=cb, user_data="carry")
-            with dpg.tooltip("carry"):
-                dpg.add_text("On: a moved object brings its look from where the seed put it (spatialgan.carry).\n"
-                             "Off: the model redraws it at the new place, as the paper does; it may draw another one.")
             with dpg.collapsing_header(label="Selected centre", default_open=True):
                 dpg.add_text("click a centre to select it", tag="sel_label")
                 dpg.add_slider_float(label="sigma", tag="sigma", width=260, min_value=0.01, max_value=0.6,
