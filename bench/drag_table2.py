@@ -29,9 +29,12 @@ from spatialgan import HeatmapSpec, load_checkpoint, pick_device, sample_heatmap
 from spatialgan.device import describe
 
 
-# The library's modes plus the hybrid mode as it was before `DragConfig.relocate`, to compare both on the same edits.
+# The library's modes plus the hybrid mode as it was before `DragConfig.relocate` and the joint and hybrid modes
+# without the carry (`spatialgan.carry`, the paper's plain render), to compare them on the same edits.
 BENCH_MODES: dict[str, dict] = {**{m: {"mode": m} for m in MODES},
-                                "hybrid-prior": {"mode": "hybrid", "relocate": False}}
+                                "hybrid-prior": {"mode": "hybrid", "relocate": False},
+                                "joint-plain": {"mode": "joint", "carry_resolution": None},
+                                "hybrid-plain": {"mode": "hybrid", "carry_resolution": None}}
 
 
 def random_edit(spec: HeatmapSpec, res: int, dist_px: float, gen: torch.Generator) -> tuple[tuple, tuple] | None:

@@ -101,8 +101,13 @@ class DragSession:
             self.spec0.set_homes(only_missing=True)  # objects without a home keep the look they start with
         self.template: HeatmapBatch | None = spec.to_batch(self.device) if spec is not None else None
         # Objects carry their look from home (as the editor renders them); the blend must come at or before the tap.
-        self.home = (torch.tensor([self.spec0.homes()], dtype=torch.float32, device=self.device)
-                     if self.spec0 is not None and cfg.carry_resolution is not None else None)
+        # A mode that keeps the centres where they are needs no carry while every object is at home (it would give
+        # the plain picture at twice the coarse blocks' cost).
+        self.home: torch.Tensor | None = None
+        if self.spec0 is not None and cfg.carry_resolution is not None:
+            homes = self.spec0.homes()
+            if self.uses_centres or any(h != self.spec0.absolute(0, i) for i, h in enumerate(homes)):
+                self.home = torch.tensor([homes], dtype=torch.float32, device=self.device)
         self.carry_res = (carry_resolution(gcfg.block_resolutions, min(cfg.carry_resolution, self.block))
                           if cfg.carry_resolution is not None else None)
         with torch.no_grad():  # handle features f_i and the unmasked reference F0 come from the original image

@@ -205,3 +205,21 @@ def test_bundled_model_content_follows_a_carried_move(name: str) -> None:
     plain = co_move_ratio(G, None, 32, progress=False)
     carried = co_move_ratio(G, None, 32, progress=False, carry=16)
     assert carried.ratio > plain.ratio + 0.3 and carried.median > 0.8, (plain.ratio, carried.ratio, carried.median)
+
+
+def test_renderer_takes_homes() -> None:
+    """The editor's renderer (eager off CUDA) carries from the homes it is given, at the default block."""
+    from spatialgan.graphed import GraphedRenderer
+
+    G, _ = tiny_models("sel_indoor", "multi")
+    hb = sample_heatmaps(G.config.heatmap, 1, seed=4)
+    moved = move_object(hb, torch.tensor([2]), torch.tensor([[-0.2, 0.1]]))
+    ws = G.mapping(G.sample_z(1, seed=4))
+    renderer = GraphedRenderer(G)
+    assert renderer.carry_resolution == 16
+    with torch.no_grad():
+        expect = G.synthesis(ws, G.render_heatmaps(moved),
+                             carry=make_carry(G.render_heatmaps, moved, hb.levels[0].centres, 16)).image
+    image, _ = renderer(ws, moved, hb.levels[0].centres)
+    assert torch.allclose(image, expect, atol=1e-6)
+    assert not torch.allclose(renderer(ws, moved)[0], expect, atol=1e-3)
