@@ -226,6 +226,23 @@ def test_smooth_pixels_checkbox(app: App) -> None:
     app.idle_state(10, s1["frame"], lambda s: s["texture_row_levels"] <= res)
 
 
+def test_carry_checkbox_after_a_move(app: App) -> None:
+    """After the drag above an object is away from home: unticking "moved objects keep their look" redraws it
+    plainly (another picture), ticking it again brings the carried picture back, each one undo step."""
+    s0 = app.idle_state(30)
+    assert s0["carry"] is True, "carrying is the default"
+    carried = app.image()
+    app.click(*_centre_of(s0["buttons"]["carry"]))
+    s1 = app.idle_state(30, s0["frame"], lambda s: s["generation"] > s0["generation"] and not s["busy"])
+    assert s1["carry"] is False and s1["undo_depth"] == s0["undo_depth"] + 1 and s1["last_error"] == ""
+    plain = app.image()
+    assert np.abs(plain - carried).mean() > 0.5, "the plain render of a moved object is another picture"
+    app.click(*_centre_of(s1["buttons"]["carry"]))
+    s2 = app.idle_state(30, s1["frame"], lambda s: s["generation"] > s1["generation"] and not s["busy"])
+    assert s2["carry"] is True
+    assert np.array_equal(app.image(), carried)
+
+
 def test_click_points_and_refine(app: App) -> None:
     s0 = app.idle_state(30)
     x0, y0, x1, y1 = s0["image_rect"]
