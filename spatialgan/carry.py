@@ -12,8 +12,10 @@ blend the seams:
     x = (1 - sum_i m_i) x_now + sum_i m_i x_home(u - d_i),   m_i = exp(-|u - c_i|^2 / (2 (window sigma_i)^2))
 
 with the windows scaled down where they overlap to sum to 1. Only moved objects have a window, so with every object
-at home the result is the plain render; removed objects (weight 0) have none either. In hierarchical mode the objects are the roots, each
-moving with its sub-tree; a child's offset from its root is kept at home too, so a child's own edit survives.
+at home the result is the plain render; removed objects (weight 0) have none either. In hierarchical mode the
+objects are the roots, each moving with its sub-tree: its window is the max over the windows of all its centres
+(an animal may lie around its finer centres rather than on its root), and a child's offset from its root is kept at
+home too, so a child's own edit survives.
 """
 
 from __future__ import annotations
@@ -45,10 +47,12 @@ class Carry:
     """What `SynthesisNetwork` needs to carry objects: the home layout's sub-maps and each object's move."""
 
     home_maps: Heatmaps     # resolution -> sub-maps (B, n, r, r) with every object at its home
-    centres: torch.Tensor   # (B, m, 2) objects' current centres, image units
-    shifts: torch.Tensor    # (B, m, 2) current centre - home centre
-    sigmas: torch.Tensor    # (B, m) objects' current sigmas
+    shifts: torch.Tensor    # (B, m, 2) each object's current centre - its home
     weights: torch.Tensor   # (B, m) objects' current amplitudes; 0 means removed, no window
+    centres: torch.Tensor   # (B, P, 2) the current centres of every part: each object's centres (its sub-tree)
+    sigmas: torch.Tensor    # (B, P) their sigmas
+    owners: torch.Tensor    # (P,) the object each part belongs to; a part of weight 0 has no window
+    part_weights: torch.Tensor  # (B, P)
     resolution: int = DEFAULT_RESOLUTION
     window: float = DEFAULT_WINDOW
 
@@ -76,14 +80,18 @@ def home_batch(batch: HeatmapBatch, home: torch.Tensor) -> HeatmapBatch:
     return HeatmapBatch(batch.mode, levels, batch.parents)
 
 
-def make_carry(render: Callable[[HeatmapBatch], dict[int, torch.Tensor]], batch: HeatmapBatch, home: torch.Tensor, resolution: int = DEFAULT_RESOLUTION,
-               window: float = DEFAULT_WINDOW) -> Carry:
+def make_carry(render: Callable[[HeatmapBatch], dict[int, torch.Tensor]], batch: HeatmapBatch, home: torch.Tensor,
+               resolution: int = DEFAULT_RESOLUTION, window: float = DEFAULT_WINDOW) -> Carry:
     """The carry of `batch`'s objects from `home` (B, m, 2); `render` is the generator's `render_heatmaps`."""
     if window <= 0:
         raise SpatialGANError(f"the carry window must be > 0 object sigmas, got {window}")
     objects = moved_level(batch)
-    return Carry(render(home_batch(batch, home)), objects.centres, objects.centres - home.to(objects.centres),
-                 objects.sigmas, objects.weights, resolution, window)
+    levels = [batch.levels[-1]] if batch.mode == "multi" else batch.levels
+    owners = [o for idx in object_roots(batch)[-len(levels):] for o in idx]
+    return Carry(render(home_batch(batch, home)), objects.centres - home.to(objects.centres), objects.weights,
+                 torch.cat([lv.centres for lv in levels], 1), torch.cat([lv.sigmas for lv in levels], 1),
+                 torch.tensor(owners, device=objects.centres.device), torch.cat([lv.weights for lv in levels], 1),
+                 resolution, window)
 
 
 def _pixel_grid(res: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,14 +106,19 @@ def carry_blend(now: torch.Tensor, home: torch.Tensor, carry: Carry) -> torch.Te
     yy, xx = _pixel_grid(r, carry.centres.to(torch.float32))
     c, d = carry.centres.float(), carry.shifts.float()
     sig = (carry.window * carry.sigmas.float()).clamp_min(1e-4)
-    d2 = (xx - c[..., 0, None, None]) ** 2 + (yy - c[..., 1, None, None]) ** 2  # (B, m, r, r)
+    d2 = (xx - c[..., 0, None, None]) ** 2 + (yy - c[..., 1, None, None]) ** 2  # (B, P, r, r)
+    parts = torch.exp(-d2 / (2 * sig[..., None, None] ** 2)) * (carry.part_weights.float() > 0)[..., None, None]
+    # An object's window covers its whole sub-tree: the max over its parts' windows (a pet may lie around its
+    # finer centres rather than on the root).
+    m = d.shape[1]
+    owner = carry.owners.to(parts.device)[None, :, None, None].expand_as(parts)
+    masks = torch.zeros(b, m, r, r, device=parts.device).scatter_reduce(1, owner, parts, "amax")
     # Only moved objects get a window. An object at home needs none (its features are already its own), and a
     # window there would paste the home picture back, including any moved object that overlapped it.
     active = (carry.weights.float() > 0) & (d.abs().amax(-1) > 1e-6)
-    masks = torch.exp(-d2 / (2 * sig[..., None, None] ** 2)) * active[..., None, None]
+    masks = masks * active[..., None, None]
     total = masks.sum(1, keepdim=True)
     masks = masks / total.clamp_min(1.0)  # overlapping windows share, never add up past 1
-    m = masks.shape[1]
     # Sample home at u - d_i for every object at once: a batch of B * m warps (grid_sample's coordinates are -1..1).
     grid = torch.stack([xx - d[..., 0, None, None], yy - d[..., 1, None, None]], -1) * 2 - 1  # (B, m, r, r, 2)
     src = home.float().repeat_interleave(m, 0)

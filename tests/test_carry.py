@@ -25,10 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _carry(centres, shifts, sigmas, weights=None, window: float = 2.0) -> Carry:
+    """One part per object."""
     c = torch.tensor(centres, dtype=torch.float32)
-    return Carry({}, c, torch.tensor(shifts, dtype=torch.float32), torch.tensor(sigmas, dtype=torch.float32),
-                 torch.ones(c.shape[:2]) if weights is None else torch.tensor(weights, dtype=torch.float32),
-                 window=window)
+    w = torch.ones(c.shape[:2]) if weights is None else torch.tensor(weights, dtype=torch.float32)
+    return Carry({}, torch.tensor(shifts, dtype=torch.float32), w, c, torch.tensor(sigmas, dtype=torch.float32),
+                 torch.arange(c.shape[1]), w, window=window)
 
 
 def test_blend_moves_home_content_into_the_window_and_keeps_the_rest() -> None:
@@ -51,6 +52,22 @@ def test_no_window_for_objects_at_home_or_removed() -> None:
     assert torch.equal(carry_blend(now, home, at_home), now)
     removed = _carry([[[0.5, 0.5]], [[0.3, 0.3]]], [[[0.1, 0.0]], [[0.1, 0.0]]], [[0.2], [0.2]], [[0.0], [0.0]])
     assert torch.equal(carry_blend(now, home, removed), now)
+
+
+def test_a_hierarchical_object_window_covers_its_sub_tree() -> None:
+    """The root's window alone would miss a part far from it; the object's window is the max over its parts."""
+    G, _ = tiny_models("sel_norm", "hierarchical")
+    hb = sample_heatmaps(G.config.heatmap, 1, seed=5)
+    moved = move_object(hb, torch.tensor([0]), torch.tensor([[0.05, 0.0]]))
+    carry = make_carry(G.render_heatmaps, moved, hb.levels[0].centres, 16, window=0.5)
+    assert carry.centres.shape[1] == 7 and carry.owners.tolist() == [0] * 7
+    window = carry_blend(torch.zeros(1, 1, 32, 32), torch.ones(1, 1, 32, 32), carry)[0, 0]
+    for c in carry.centres[0]:  # every part's own centre lies well inside the window
+        x, y = (c.clamp(0, 0.999) * 32).long().tolist()
+        assert window[y, x] > 0.5
+    root_only = Carry(carry.home_maps, carry.shifts, carry.weights, carry.centres[:, :1], carry.sigmas[:, :1],
+                      carry.owners[:1], carry.part_weights[:, :1], window=0.5)
+    assert carry_blend(torch.zeros(1, 1, 32, 32), torch.ones(1, 1, 32, 32), root_only).sum() < window.sum()
 
 
 def test_overlapping_windows_never_add_past_one() -> None:
