@@ -21,6 +21,7 @@ home too, so a child's own edit survives.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -57,13 +58,14 @@ class Carry:
     window: float = DEFAULT_WINDOW
 
 
-def object_roots(batch: HeatmapBatch) -> list[list[int]]:
-    """For every level, the index of each centre's object: its root in hierarchical mode, itself in multi mode."""
-    if batch.mode == "multi":
-        return [list(range(lv.num_centres)) for lv in batch.levels]
-    roots: list[list[int]] = [list(range(batch.levels[0].num_centres))]
-    for parents in batch.parents[1:]:
-        roots.append([roots[-1][p] if p is not None else 0 for p in parents])
+def object_roots(mode: str, parents: Sequence[Sequence[int | None]]) -> list[list[int]]:
+    """For every level (given by its parent links), the index of each centre's object: its root in hierarchical
+    mode, itself in multi mode."""
+    if mode == "multi":
+        return [list(range(len(p))) for p in parents]
+    roots: list[list[int]] = [list(range(len(parents[0])))]
+    for level in parents[1:]:
+        roots.append([roots[-1][p] if p is not None else 0 for p in level])
     return roots
 
 
@@ -76,7 +78,7 @@ def home_batch(batch: HeatmapBatch, home: torch.Tensor) -> HeatmapBatch:
                               f"got {tuple(home.shape)}")
     back = home.to(objects.centres) - objects.centres  # (B, m, 2)
     levels = [HeatmapLevel(lv.centres + back[:, idx], lv.sigmas, lv.weights)
-              for lv, idx in zip(batch.levels, object_roots(batch))]
+              for lv, idx in zip(batch.levels, object_roots(batch.mode, batch.parents))]
     return HeatmapBatch(batch.mode, levels, batch.parents)
 
 
@@ -87,11 +89,19 @@ def make_carry(render: Callable[[HeatmapBatch], dict[int, torch.Tensor]], batch:
         raise SpatialGANError(f"the carry window must be > 0 object sigmas, got {window}")
     objects = moved_level(batch)
     levels = [batch.levels[-1]] if batch.mode == "multi" else batch.levels
-    owners = [o for idx in object_roots(batch)[-len(levels):] for o in idx]
+    owners = _owners(batch.mode, tuple(tuple(p) for p in batch.parents), objects.centres.device)
     return Carry(render(home_batch(batch, home)), objects.centres - home.to(objects.centres), objects.weights,
                  torch.cat([lv.centres for lv in levels], 1), torch.cat([lv.sigmas for lv in levels], 1),
-                 torch.tensor(owners, device=objects.centres.device), torch.cat([lv.weights for lv in levels], 1),
-                 resolution, window)
+                 owners, torch.cat([lv.weights for lv in levels], 1), resolution, window)
+
+
+@lru_cache(maxsize=32)
+def _owners(mode: str, parents: tuple[tuple[int | None, ...], ...], device: torch.device) -> torch.Tensor:
+    """The object of every part (see `Carry.owners`), made once per heatmap structure and device: a CUDA graph
+    capture may not copy from the host, and the editor's first, uncaptured renders fill this cache."""
+    roots = object_roots(mode, parents)
+    used = roots if mode == "hierarchical" else roots[-1:]  # a multi heatmap's objects are its one level
+    return torch.tensor([o for idx in used for o in idx], device=device)
 
 
 def _pixel_grid(res: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -240,3 +240,14 @@ def test_renderer_takes_homes() -> None:
     image, _ = renderer(ws, moved, hb.levels[0].centres)
     assert torch.allclose(image, expect, atol=1e-6)
     assert not torch.allclose(renderer(ws, moved)[0], expect, atol=1e-3)
+
+
+def test_carry_reuses_its_part_table() -> None:
+    """A CUDA graph capture may not copy from the host: the part -> object table is made once per heatmap structure
+    (in the renders before a capture) and reused, not rebuilt from Python lists on every call."""
+    G, _ = tiny_models("sel_norm", "hierarchical")
+    hb = sample_heatmaps(G.config.heatmap, 1, seed=6)
+    first = make_carry(G.render_heatmaps, hb, hb.levels[0].centres, 16)
+    again = make_carry(G.render_heatmaps, move_object(hb, torch.tensor([0]), torch.tensor([[0.1, 0.0]])),
+                       hb.levels[0].centres, 16)
+    assert first.owners is again.owners
