@@ -97,3 +97,27 @@ def test_rendering_leaves_the_weights_key_alone(encoding: str, mode: str) -> Non
     with torch.no_grad():
         G.synthesis.blocks[0].torgb.conv.weight.mul_(1.5)
     assert renderer._weights_key() != key
+
+
+@cuda
+@pytest.mark.parametrize("encoding,mode", [("sel_norm", "hierarchical"), ("sel_indoor", "multi")])
+def test_cuda_replay_carries_from_homes(encoding: str, mode: str) -> None:
+    """A carried render (`spatialgan.carry`) is captured as its own graph, matches the eager carried render and
+    follows new homes; the plain render keeps working beside it."""
+    from spatialgan.carry import make_carry
+    from spatialgan.heatmaps.moves import move_object, moved_level
+
+    G, _ = tiny_models(encoding, mode)
+    G = G.cuda()
+    renderer = GraphedRenderer(G)
+    ws, hb = _inputs(G, 1, 2, "cuda")
+    moved = move_object(hb, torch.tensor([0], device="cuda"), torch.tensor([[0.2, 0.1]], device="cuda"))
+    home = moved_level(hb).centres.clone()
+    renderer(ws, moved)
+    for shift in (0.0, 0.05):  # the second call replays with new homes copied in
+        h = home + shift
+        image, _ = renderer(ws, moved, h)
+        with torch.inference_mode():
+            ref = G.synthesis(ws, G.render_heatmaps(moved), carry=make_carry(G.render_heatmaps, moved, h, 16)).image
+        torch.testing.assert_close(image, ref, atol=1e-4, rtol=1e-4)
+    assert renderer.enabled and renderer.captures == 2
