@@ -101,7 +101,10 @@ def _owners(mode: str, parents: tuple[tuple[int | None, ...], ...], device: torc
     capture may not copy from the host, and the editor's first, uncaptured renders fill this cache."""
     roots = object_roots(mode, parents)
     used = roots if mode == "hierarchical" else roots[-1:]  # a multi heatmap's objects are its one level
-    return torch.tensor([o for idx in used for o in idx], device=device)
+    # A normal tensor even when first made under inference_mode (the editor's renders): a later refine uses it
+    # in autograd, where inference tensors may not be saved for backward.
+    with torch.inference_mode(False):
+        return torch.tensor([o for idx in used for o in idx], device=device)
 
 
 def _pixel_grid(res: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

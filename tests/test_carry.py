@@ -251,3 +251,21 @@ def test_carry_reuses_its_part_table() -> None:
     again = make_carry(G.render_heatmaps, move_object(hb, torch.tensor([0]), torch.tensor([[0.1, 0.0]])),
                        hb.levels[0].centres, 16)
     assert first.owners is again.owners
+
+
+def test_part_table_made_in_inference_mode_serves_a_refine() -> None:
+    """The editor renders under inference_mode before a refine differentiates through the same cached table."""
+    from spatialgan.carry import _owners
+
+    _owners.cache_clear()
+    G, _ = tiny_models("sel_indoor", "multi")
+    hb = sample_heatmaps(G.config.heatmap, 1, seed=7)
+    with torch.inference_mode():
+        make_carry(G.render_heatmaps, hb, hb.levels[0].centres, 16)
+    centres = hb.levels[0].centres.clone().requires_grad_(True)
+    moved = move_object(hb, torch.tensor([0]), torch.tensor([[0.1, 0.0]]))
+    moved.levels[0].centres = moved.levels[0].centres + 0 * centres  # tracked by autograd
+    carry = make_carry(G.render_heatmaps, moved, hb.levels[0].centres, 16)
+    out = carry_blend(torch.zeros(1, 1, 16, 16), torch.ones(1, 1, 16, 16), carry)
+    out.sum().backward()
+    assert centres.grad is not None
