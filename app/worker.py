@@ -184,10 +184,9 @@ class Worker:
         """The objects' homes (1, m, 2) when they are carried (`spatialgan.carry`), else None."""
         if spec is None or not carry:
             return None
-        homes = spec.homes()
-        if all(h == spec.absolute(0, i) for i, h in enumerate(homes)):
+        if not spec.away_from_home():
             return None  # nothing moved: carrying would give the plain picture at twice the coarse blocks' cost
-        return torch.tensor([homes], dtype=torch.float32, device=self.device)
+        return torch.tensor([spec.homes()], dtype=torch.float32, device=self.device)
 
     def _panels(self, heat: dict[int, torch.Tensor] | None, spec: HeatmapSpec | None) -> list[np.ndarray]:
         """One panel per encoded level (hierarchical), or one for all objects (multi) at the finest level."""

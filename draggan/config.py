@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from spatialgan.carry import DEFAULT_RESOLUTION as CARRY_RESOLUTION
 from spatialgan.errors import ConfigError
 
 Mode = Literal["draggan", "joint", "hybrid"]
@@ -33,7 +34,7 @@ class DragConfig:
     relocate: bool = True
     # Objects keep their look when their centres move (`spatialgan.carry`, as the editor renders them): the
     # block after which home features are blended in; None renders plainly. Clipped to the feature tap.
-    carry_resolution: int | None = 16
+    carry_resolution: int | None = CARRY_RESOLUTION
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

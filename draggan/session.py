@@ -105,9 +105,8 @@ class DragSession:
         # the plain picture at twice the coarse blocks' cost).
         self.home: torch.Tensor | None = None
         if self.spec0 is not None and cfg.carry_resolution is not None:
-            homes = self.spec0.homes()
-            if self.uses_centres or any(h != self.spec0.absolute(0, i) for i, h in enumerate(homes)):
-                self.home = torch.tensor([homes], dtype=torch.float32, device=self.device)
+            if self.uses_centres or self.spec0.away_from_home():
+                self.home = torch.tensor([self.spec0.homes()], dtype=torch.float32, device=self.device)
         self.carry_res = (carry_resolution(gcfg.block_resolutions, min(cfg.carry_resolution, self.block))
                           if cfg.carry_resolution is not None else None)
         with torch.no_grad():  # handle features f_i and the unmasked reference F0 come from the original image

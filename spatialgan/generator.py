@@ -184,7 +184,6 @@ class SynthesisNetwork(nn.Module):
         self._check_heatmaps(heatmaps, ws.shape[0])
         if carry is not None:
             self._check_heatmaps(carry.home_maps, ws.shape[0])
-            self.carry_block(carry)
         wanted = set(feature_resolutions)
         unknown = wanted - set(cfg.block_resolutions)
         if unknown:

@@ -102,6 +102,10 @@ class HeatmapSpec:
         return [tuple(c.home) if c.home is not None else self.absolute(0, i)  # type: ignore[misc]
                 for i, c in enumerate(self.objects())]
 
+    def away_from_home(self) -> bool:
+        """Whether some object is away from its home (only then does a carry change the picture)."""
+        return any(h != self.absolute(0, i) for i, h in enumerate(self.homes()))
+
     def copy(self) -> "HeatmapSpec":
         return HeatmapSpec.from_dict(self.to_dict())
 
