@@ -37,7 +37,9 @@ class Controller:
     @classmethod
     def create(cls, model_path: str, resolution: int, num_codes: int, seed: int, psi: float,
                spec_for_seed: Callable[[int], HeatmapSpec | None]) -> "Controller":
-        edit = Edit(seed=seed, psi=psi, code_seeds=[None] * num_codes, spec=spec_for_seed(seed))
+        spec = spec_for_seed(seed)
+        edit = Edit(seed=seed, psi=psi, code_seeds=[None] * num_codes, spec=spec,
+                    homes=spec.object_places() if spec is not None else None)
         return cls(AppState(model_path, edit, resolution, num_codes), spec_for_seed)
 
     # ---- undo -----------------------------------------------------------------------------------------
@@ -161,6 +163,7 @@ class Controller:
         e.ws_override = None
         if not keep_layout:
             e.spec = self.spec_for_seed(e.seed)
+            e.homes = e.spec.object_places() if e.spec is not None else None  # where the seed put the objects
             self.state.selected = None
         e.handles, e.targets = [], []
         self._changed()
@@ -221,7 +224,8 @@ class Controller:
             raise SessionError("click a handle point and then its target on the image first")
         self.state.generation += 1
         return RefineRequest(self.state.generation, e.latent(), e.spec.to_dict() if e.spec else None,
-                             tuple(e.handles[:n]), tuple(e.targets[:n]), e.mask, mode, lr, max_steps, e.carry)
+                             tuple(e.handles[:n]), tuple(e.targets[:n]), e.mask, mode, lr, max_steps,
+                             _homes(e))
 
     def apply_refine(self, ws: np.ndarray, spec: dict[str, Any] | None, points: list[tuple[float, float]]) -> None:
         """Keep a finished refine: its w+ becomes the base (code seeds were folded into it), handles move to
@@ -287,5 +291,10 @@ class Controller:
         return self.autosave_path
 
 
+def _homes(e: Edit) -> tuple[tuple[float, float], ...] | None:
+    """The homes the objects are carried from, or None when the carry is off."""
+    return tuple(map(tuple, e.homes)) if e.carry and e.homes is not None else None  # type: ignore[arg-type]
+
+
 def _render_request(generation: int, e: Edit) -> RenderRequest:
-    return RenderRequest(generation, e.latent(), e.spec.to_dict() if e.spec is not None else None, e.carry)
+    return RenderRequest(generation, e.latent(), e.spec.to_dict() if e.spec is not None else None, _homes(e))

@@ -44,7 +44,8 @@ class RenderRequest:
     generation: int
     latent: LatentSpec
     spec: dict[str, Any] | None  # HeatmapSpec.to_dict(), None for models without heatmaps
-    carry: bool = True  # moved objects keep the look they have at home (spatialgan.carry)
+    # each object's home (x, y): moved objects keep the look they have there; None redraws them where they go
+    homes: tuple[Point, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class RefineRequest:
     mode: str = "draggan"
     lr: float = 2e-3
     max_steps: int = 200
-    carry: bool = True
+    homes: tuple[Point, ...] | None = None  # as in RenderRequest
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from spatialgan.errors import SpatialGANError
-from spatialgan.heatmaps.spec import HeatmapSpec
+from spatialgan.heatmaps.spec import LEGACY_HOME, HeatmapSpec
 
 from .messages import LatentSpec, Point
 
@@ -41,7 +42,9 @@ class Edit:
     handles: list[Point] = field(default_factory=list)  # pixels at the model's resolution
     targets: list[Point] = field(default_factory=list)
     mask: np.ndarray | None = None  # (R, R) bool: True where a refine may change the image
-    carry: bool = True  # moved objects keep their look (spatialgan.carry); off: the model redraws them
+    carry: bool = True  # moved objects keep their look from home; off: the model redraws them where they go
+    # each object's home (absolute x, y): where the seed put it, the look it keeps when moved; None: no heatmaps
+    homes: list[Point] | None = None
 
     def latent(self) -> LatentSpec:
         return LatentSpec(self.seed, self.psi, tuple(self.code_seeds), self.ws_override)
@@ -114,19 +117,20 @@ def session_to_dict(state: AppState) -> dict[str, Any]:
         "handles": [list(p) for p in e.handles], "targets": [list(p) for p in e.targets],
         "mask": mask_to_rle(e.mask) if e.mask is not None else None,
         "ws_override": _array_to_json(e.ws_override) if e.ws_override is not None else None,
-        "carry": e.carry,
+        "carry": e.carry, "homes": [list(h) for h in e.homes] if e.homes is not None else None,
     }
 
 
-def _points(data: Any, name: str, resolution: int) -> list[Point]:
+def _points(data: Any, name: str, resolution: int | None) -> list[Point]:
+    """[x, y] pairs: pixels inside the image for a `resolution`, finite image units without one."""
     if not isinstance(data, list):
-        raise SessionError(f"{name} must be a list of [x, y] pixel pairs")
+        raise SessionError(f"{name} must be a list of [x, y] pairs")
     out = []
     for i, p in enumerate(data):
         if (not isinstance(p, list) or len(p) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
-            raise SessionError(f"{name}[{i}] must be [x, y] in pixels, got {p!r}")
-        if not all(0 <= v <= resolution - 1 for v in p):
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)):
+            raise SessionError(f"{name}[{i}] must be [x, y], got {p!r}")
+        if resolution is not None and not all(0 <= v <= resolution - 1 for v in p):
             raise SessionError(f"{name}[{i}] = {p} lies outside the {resolution}x{resolution} image")
         out.append((float(p[0]), float(p[1])))
     return out
@@ -151,13 +155,13 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int) -> tuple[str, Edi
     if (not isinstance(code_seeds, list) or len(code_seeds) not in (0, num_codes)
             or not all(s is None or (isinstance(s, int) and not isinstance(s, bool) and s >= 0) for s in code_seeds)):
         raise SessionError(f"code_seeds must list {num_codes} entries, each a non-negative integer or null")
-    spec = None
+    spec = homes = None
     if data.get("spec") is not None:
         try:
             spec = HeatmapSpec.from_dict(data["spec"])
         except SpatialGANError as exc:
             raise SessionError(f"spec: {exc}") from None
-        spec.set_homes(only_missing=True)  # sessions from before homes: objects keep the look they have now
+        homes = _homes(data, spec)
     carry = data.get("carry", True)
     if not isinstance(carry, bool):
         raise SessionError(f"carry must be true or false, got {carry!r}")
@@ -173,8 +177,24 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int) -> tuple[str, Edi
     if not isinstance(model_path, str):
         raise SessionError("model_path must be a string")
     edit = Edit(seed=seed, psi=float(psi), code_seeds=list(code_seeds) or [None] * num_codes, spec=spec,
-                ws_override=ws, handles=handles, targets=targets, mask=mask, carry=carry)
+                ws_override=ws, handles=handles, targets=targets, mask=mask, carry=carry, homes=homes)
     return model_path, edit
+
+
+def _homes(data: dict[str, Any], spec: HeatmapSpec) -> list[Point]:
+    """The objects' homes: the session's "homes", or those stored in the spec's objects by earlier versions, or
+    (older still) where the objects are now."""
+    raw = data.get("homes")
+    if raw is None:
+        objects = data["spec"].get("levels", [[]])[0]
+        legacy = [c.get(LEGACY_HOME) for c in objects]
+        raw = legacy if all(h is not None for h in legacy) else None
+    if raw is None:
+        return spec.object_places()
+    n = len(spec.levels[0])
+    if not isinstance(raw, list) or len(raw) != n:
+        raise SessionError(f"homes must list one [x, y] per object ({n}), got {raw!r}")
+    return _points(raw, "homes", None)
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

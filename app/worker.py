@@ -20,6 +20,7 @@ import torch
 
 from draggan import DragConfig, DragSession
 from spatialgan import Generator, HeatmapSpec, sample_heatmaps
+from spatialgan.carry import homes_tensor
 from spatialgan.device import describe
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import resample_code
@@ -73,9 +74,7 @@ class Worker:
         """The heatmap the model was trained on, drawn for `seed` (None for models without heatmaps)."""
         if not self.G.config.uses_heatmaps:
             return None
-        spec = HeatmapSpec.from_batch(sample_heatmaps(self.G.config.heatmap, 1, seed=seed))
-        spec.set_homes()  # where the seed put the objects: the look they keep when moved
-        return spec
+        return HeatmapSpec.from_batch(sample_heatmaps(self.G.config.heatmap, 1, seed=seed))
 
     def submit(self, request: Request) -> None:
         with self._cond:
@@ -180,14 +179,6 @@ class Worker:
         spec.validate(self.G.config)
         return spec
 
-    def _home(self, spec: HeatmapSpec | None, carry: bool) -> torch.Tensor | None:
-        """The objects' homes (1, m, 2) when they are carried (`spatialgan.carry`), else None."""
-        if spec is None or not carry:
-            return None
-        if not spec.away_from_home():
-            return None  # nothing moved: carrying would give the plain picture at twice the coarse blocks' cost
-        return torch.tensor([spec.homes()], dtype=torch.float32, device=self.device)
-
     def _panels(self, heat: dict[int, torch.Tensor] | None, spec: HeatmapSpec | None) -> list[np.ndarray]:
         """One panel per encoded level (hierarchical), or one for all objects (multi) at the finest level."""
         if heat is None or spec is None:
@@ -211,7 +202,7 @@ class Worker:
                 ws = self._ws(req.latent)
                 spec = self._spec(req.spec)
                 image_t, heat = self._renderer(ws, spec.to_batch(self.device) if spec is not None else None,
-                                               self._home(spec, req.carry))
+                                               homes_tensor(spec, req.homes, self.device))
                 image = to_uint8(image_t)
                 panels = self._panels(heat, spec)
             self.renders += 1
@@ -254,9 +245,10 @@ class Worker:
             spec = self._spec(req.spec)
             mask = torch.from_numpy(np.asarray(req.mask, np.float32)) if req.mask is not None else None
             cfg = DragConfig(mode=req.mode, lr=req.lr, max_steps=req.max_steps,  # type: ignore[arg-type]
-                             carry_resolution=self._renderer.carry_resolution if req.carry else None)
+                             carry_resolution=self._renderer.carry_resolution if req.homes is not None else None)
             with torch.enable_grad():
-                session = DragSession(self.G, ws, spec, list(req.handles), list(req.targets), mask, cfg)
+                session = DragSession(self.G, ws, spec, list(req.handles), list(req.targets), mask, cfg,
+                                      homes=req.homes)
                 with self._cond:
                     if self._cancel:
                         return fail("refine cancelled")
@@ -272,9 +264,7 @@ class Worker:
                                 list(r.distances), ms=(time.perf_counter() - t_step) * 1000))
                             continue
                         final_spec = session.spec()
-                        image = to_uint8(self._renderer(
-                            session.ws().detach(), final_spec.to_batch(self.device) if final_spec else None,
-                            self._home(final_spec, req.carry))[0])
+                        image = to_uint8(session.render())  # the session's own render of its final state
                         self._results.put(RefineProgress(
                             req.generation, r.step, req.max_steps, image, list(r.points), list(r.distances),
                             done=True, cancelled=session.cancelled, ms=(time.perf_counter() - t0) * 1000,

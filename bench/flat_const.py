@@ -27,6 +27,7 @@ from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
 from spatialgan.metrics.comove import co_move_ratio
 from spatialgan.metrics.report import command_line, header, machine, write
+from spatialgan.render import render
 from spatialgan.visual import grid, to_uint8, upscale
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,14 +40,14 @@ def picture_change(G: Generator, flat: torch.Tensor, num: int = 64, seed: int = 
     (the scale of "a different picture"); pixels in [-1, 1], constant noise. Also a strip of the first 6 draws:
     as trained above, flattened below."""
     z = G.sample_z(2 * num, seed=seed)
-    hm = G.render_heatmaps(sample_heatmaps(G.config.heatmap, num, seed=seed))
+    layout = sample_heatmaps(G.config.heatmap, num, seed=seed)
     const = G.synthesis.blocks[0].const
     ws = G.mapping(z, psi=0.7)
-    img = G.synthesis(ws[:num], hm, noise_mode="const").image
-    other = G.synthesis(ws[num:], hm, noise_mode="const").image
+    img = render(G, ws[:num], layout).image
+    other = render(G, ws[num:], layout).image
     learned = const.detach().clone()
     const.copy_(flat)
-    img_flat = G.synthesis(ws[:num], hm, noise_mode="const").image
+    img_flat = render(G, ws[:num], layout).image
     const.copy_(learned)
     strip = grid([to_uint8(x) for x in (*img[:6], *img_flat[:6])], columns=6)
     return float((img_flat - img).abs().mean()), float((other - img).abs().mean()), strip

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from spatialgan import load_checkpoint
-from spatialgan.carry import make_carry
+from spatialgan.carry import DEFAULT_RESOLUTION
+from spatialgan.render import render
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
 from spatialgan.heatmaps.moves import move_object, moved_level
@@ -45,9 +46,9 @@ def move_locality(G: Generator, num: int = 200, seed: int = 0, batch: int = 16, 
     res = G.config.resolution
     yy, xx = torch.meshgrid((torch.arange(res) + 0.5) / res, (torch.arange(res) + 0.5) / res, indexing="ij")
 
-    def render(ws: torch.Tensor, h, home: torch.Tensor | None = None) -> torch.Tensor:
-        c = make_carry(G.render_heatmaps, h, home, carry) if home is not None and carry is not None else None
-        return G.synthesis(ws, G.render_heatmaps(h), noise_mode="const", carry=c).image.clamp(-1, 1)
+    def picture(ws: torch.Tensor, h, home: torch.Tensor | None = None) -> torch.Tensor:
+        homes = home if carry is not None else None
+        return render(G, ws, h, homes=homes, carry_at=carry or DEFAULT_RESOLUTION).image.clamp(-1, 1)
 
     near_sum = far_sum = other_sum = carry_sum = still_sum = 0.0
     near_n = far_n = 0
@@ -56,13 +57,13 @@ def move_locality(G: Generator, num: int = 200, seed: int = 0, batch: int = 16, 
         z, hb, index, before, target = draw_moves(G, b, gen, cfg)
         z_other = torch.randn(G.z_shape(b), generator=gen_other)
         ws = G.mapping(z, psi=cfg.psi)
-        img0 = render(ws, hb)
-        img1 = render(ws, move_object(hb, index, target - before), moved_level(hb).centres)
+        img0 = picture(ws, hb)
+        img1 = picture(ws, move_object(hb, index, target - before), moved_level(hb).centres)
         sigma = moved_level(hb).sigmas[torch.arange(b), index]
         carry_sum += float(move_consistency(img1, img0, before, target, sigma)[0].sum())
         still_sum += float(move_consistency(img0, img0, before, target, sigma)[0].sum())
         moved = (img1 - img0).abs().mean(1)  # (b, res, res)
-        other = (render(G.mapping(z_other, psi=cfg.psi), hb) - img0).abs().mean(1)
+        other = (picture(G.mapping(z_other, psi=cfg.psi), hb) - img0).abs().mean(1)
         # distance of every pixel to each move's old and new centre, (b, res, res)
         d_old = torch.hypot(xx - before[:, 0, None, None], yy - before[:, 1, None, None])
         d_new = torch.hypot(xx - target[:, 0, None, None], yy - target[:, 1, None, None])

@@ -1,8 +1,9 @@
 """spatialgan-edit: apply a scripted drag edit headless and write the result.
 
     spatialgan-edit --seed 3 --drag 20,30:36,30 --mode hybrid --out edits/seed3
-writes before.png, after.png, spec.json (final heatmap), ws.safetensors (final w+) and summary.json.
-Continue from a saved edit with --heatmap edits/seed3/spec.json --ws edits/seed3/ws.safetensors.
+writes before.png, after.png, spec.json (final heatmap), homes.json (where the objects' looks come from),
+ws.safetensors (final w+) and summary.json. Continue from a saved edit with
+--heatmap edits/seed3/spec.json --homes edits/seed3/homes.json --ws edits/seed3/ws.safetensors.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from spatialgan import HeatmapSpec, pick_device, sample_heatmaps
+from spatialgan.carry import check_homes
 from spatialgan.cli.common import add_model_args, load_model, run_cli
 from spatialgan.errors import SpatialGANError
 from spatialgan.visual import to_uint8
@@ -44,6 +46,18 @@ def read_text(path: Path) -> str:
         raise SpatialGANError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def load_homes(path: Path, spec: HeatmapSpec) -> list[tuple[float, float]]:
+    """Homes written by an earlier edit: a JSON list of one [x, y] per object of `spec`."""
+    try:
+        homes = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise SpatialGANError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(homes, list) or not all(isinstance(h, list) for h in homes):
+        raise SpatialGANError(f"{path}: homes must be a list of [x, y] pairs")
+    check_homes(spec, homes)
+    return [(float(h[0]), float(h[1])) for h in homes]
+
+
 def load_ws(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
     """The 'ws' tensor of a safetensors file written by an earlier edit, checked against the model's shape."""
     try:
@@ -64,13 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--psi", type=float, default=0.7)
     ap.add_argument("--heatmap", type=Path, help="heatmap spec JSON (default: sampled from the seed)")
+    ap.add_argument("--homes", type=Path, help="objects' homes (homes.json of an earlier edit; default: where the "
+                                                "objects are in the heatmap)")
     ap.add_argument("--ws", type=Path, help="w+ to start from (ws.safetensors of an earlier edit; default: from the seed)")
     ap.add_argument("--drag", action="append", default=[], metavar="HX,HY:TX,TY", help="handle and target (repeat)")
     ap.add_argument("--mode", choices=MODES, default="hybrid")
     ap.add_argument("--max-steps", type=int, default=200)
     ap.add_argument("--lr", type=float, default=2e-3, help="Adam step on w")
     ap.add_argument("--no-carry", action="store_true",
-                    help="redraw moved objects instead of carrying their look from home (spatialgan.carry)")
+                    help="redraw moved objects instead of carrying the look they have where they start")
     ap.add_argument("--out", type=Path, default=Path("edit"), help="output folder (default ./edit)")
     args = ap.parse_args(argv)
 
@@ -86,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if G.config.uses_heatmaps:
             spec = (HeatmapSpec.from_json(read_text(args.heatmap)) if args.heatmap
                     else HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=args.seed)))
-            spec.set_homes(only_missing=True)  # objects keep the look they have now
+        homes = load_homes(args.homes, spec) if spec is not None and args.homes else None
         ws = G.mapping(G.sample_z(1, seed=args.seed, device=device), psi=args.psi).detach()
         if args.ws:
             ws = load_ws(args.ws, tuple(ws.shape)).to(device)
@@ -95,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\rstep {r.step:4d}  distance {max(r.distances):6.2f} px", end="", flush=True)
 
         t0 = time.perf_counter()
-        session = DragSession(G, ws, spec, [p for p, _ in pairs], [t for _, t in pairs], config=cfg, callback=progress)
+        session = DragSession(G, ws, spec, [p for p, _ in pairs], [t for _, t in pairs], config=cfg, callback=progress,
+                               homes=homes)
         result = session.run()
         seconds = time.perf_counter() - t0
         print()
@@ -104,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         Image.fromarray(to_uint8(session.render())).save(args.out / "after.png")
         if spec is not None:
             (args.out / "spec.json").write_text(session.spec().to_json())
+            (args.out / "homes.json").write_text(json.dumps(homes or spec.object_places()) + "\n")
         save_file({"ws": session.ws().cpu().contiguous()}, str(args.out / "ws.safetensors"))
         summary = {"model": source, "seed": args.seed, "mode": args.mode, "steps": result.step,
                    "seconds": round(seconds, 3), "handles": [p for p, _ in pairs], "targets": [t for _, t in pairs],

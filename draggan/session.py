@@ -16,9 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from spatialgan import Generator, HeatmapBatch, HeatmapSpec
-from spatialgan.carry import Carry, carry_resolution, make_carry
+from spatialgan.carry import Homes, homes_tensor
 from spatialgan.errors import SpatialGANError
 from spatialgan.heatmaps import HeatmapLevel
+from spatialgan.render import render_until
 
 from .config import DragConfig
 from .motion import motion_loss, sample_features, track_points
@@ -75,9 +76,12 @@ def coarse_move(spec: HeatmapSpec, handles: Sequence[Point], targets: Sequence[P
 
 
 class DragSession:
+    """One drag edit of the picture of `ws` and `spec`. `homes`: each object's home (`spatialgan.carry`), whose
+    look it keeps when its centre moves; None: where the objects are in `spec`."""
+
     def __init__(self, G: Generator, ws: torch.Tensor, spec: HeatmapSpec | None, handles: Sequence[Point],
                  targets: Sequence[Point], mask: torch.Tensor | None = None, config: DragConfig = DragConfig(),
-                 callback: Callable[[StepResult], None] | None = None) -> None:
+                 callback: Callable[[StepResult], None] | None = None, homes: Homes | None = None) -> None:
         cfg, gcfg = config, G.config
         res = gcfg.resolution
         self._validate(gcfg, spec, handles, targets, mask, cfg)
@@ -97,20 +101,16 @@ class DragSession:
         self.uses_centres = cfg.mode in ("joint", "hybrid")
 
         self.spec0 = spec.copy() if spec is not None else None
-        if self.spec0 is not None:
-            self.spec0.set_homes(only_missing=True)  # objects without a home keep the look they start with
         self.template: HeatmapBatch | None = spec.to_batch(self.device) if spec is not None else None
-        # Objects carry their look from home (as the editor renders them); the blend must come at or before the tap.
+        # Objects carry their look from home (as the editor renders them); the blend comes at or before the tap.
         # A mode that keeps the centres where they are needs no carry while every object is at home (it would give
         # the plain picture at twice the coarse blocks' cost).
         self.home: torch.Tensor | None = None
-        if self.spec0 is not None and cfg.carry_resolution is not None:
-            if self.uses_centres or self.spec0.away_from_home():
-                self.home = torch.tensor([self.spec0.homes()], dtype=torch.float32, device=self.device)
-        self.carry_res = (carry_resolution(gcfg.block_resolutions, min(cfg.carry_resolution, self.block))
-                          if cfg.carry_resolution is not None else None)
+        if spec is not None and cfg.carry_resolution is not None:
+            self.home = homes_tensor(spec, homes if homes is not None else spec.object_places(), self.device,
+                                     always=self.uses_centres)
         with torch.no_grad():  # handle features f_i and the unmasked reference F0 come from the original image
-            render0, feat0 = self._forward(self._ws(), *self._heatmaps())
+            render0, feat0 = self._forward(self._ws(), self._layout())
         self.image0, self.feat0 = render0(), feat0
         self.handle_features = sample_features(feat0, handles_t)
         self.points = handles_t
@@ -127,7 +127,6 @@ class DragSession:
         self.step_count = 0
         self.done = False
         self.cancelled = False
-        self._heat_cache: tuple[dict | None, Carry | None] | None = None
         self._good = self._state()
         self.last: StepResult | None = None
 
@@ -159,60 +158,35 @@ class DragSession:
     def _ws(self) -> torch.Tensor:
         return torch.cat([self.w_free, self.ws0[:, :, self.k:]], 2)
 
-    def _heatmaps(self, centres: list[torch.Tensor] | None = None) -> tuple[dict | None, Carry | None]:
-        """Sub-maps of `centres` (default: the template's) and the carry of their objects from home."""
+    def _layout(self, centres: list[torch.Tensor] | None = None) -> HeatmapBatch | None:
+        """The template's heatmaps with `centres` (default: the template's own)."""
         if self.template is None:
-            return None, None
+            return None
         centres = centres if centres is not None else [lv.centres for lv in self.template.levels]
         levels = [HeatmapLevel(c, lv.sigmas, lv.weights) for c, lv in zip(centres, self.template.levels)]
-        batch = HeatmapBatch(self.template.mode, levels, self.template.parents)
-        carry = (make_carry(self.G.render_heatmaps, batch, self.home, self.carry_res)
-                 if self.home is not None and self.carry_res is not None else None)
-        return self.G.render_heatmaps(batch), carry
+        return HeatmapBatch(self.template.mode, levels, self.template.parents)
 
-    def _fixed_heatmaps(self) -> tuple[dict | None, Carry | None]:
-        """Heatmaps (and carry) of the current centres without autograd, made once per change of the centres."""
-        if self.template is None:
-            return None, None
-        if self._heat_cache is None:
-            with torch.no_grad():
-                self._heat_cache = self._heatmaps(self.centres)
-        return self._heat_cache
+    def _fixed_layout(self) -> HeatmapBatch | None:
+        """The current centres without autograd (a w step keeps them fixed)."""
+        return self._layout([c.detach() for c in self.centres]) if self.template is not None else None
 
-    def _forward(self, ws: torch.Tensor, heatmaps: dict | None, carry: Carry | None = None
-                 ) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
-        """Run the synthesis blocks up to the feature tap (the same blocks `G.synthesis` runs, in order) and return
-        (a function drawing the image, the tapped features resized to the image). The blocks after the tap feed
-        no loss, so they run later, without autograd, and only if someone looks at the image."""
-        synthesis = self.G.synthesis
-        x = img = None
-        n = 0
-        for n, res, x, img in synthesis.iter_blocks(ws, heatmaps, "const", carry=carry):
-            if res == self.block:
-                break
-        assert x is not None and img is not None
-        feat = x
+    def _forward(self, ws: torch.Tensor, layout: HeatmapBatch | None) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
+        """Run the synthesis blocks up to the feature tap and return (a function drawing the image, the tapped
+        features resized to the image). The blocks after the tap feed no loss, so they run later, without autograd,
+        and only if someone looks at the image."""
+        part = render_until(self.G, ws, layout, self.block, homes=self.home,
+                            carry_at=self.cfg.carry_resolution or self.block)
+        feat = part.features
         if feat.shape[-1] != self.res:
             feat = F.interpolate(feat, size=(self.res, self.res), mode="bilinear", align_corners=False)
-        # Snapshot what the rest needs: w and the centres are updated in place after this step.
-        state = (x.detach(), img.detach(), ws.detach().clone(),
-                 {r: h.detach() for r, h in heatmaps.items()} if heatmaps is not None else None)
-
-        def render() -> torch.Tensor:
-            x, img, ws, heat = state
-            with torch.no_grad():
-                for _, _, x, img in synthesis.iter_blocks(ws, heat, "const", start=n + 1, x=x, img=img):
-                    pass
-            return img
-
-        return render, feat
+        return part.finish, feat
 
     @torch.no_grad()
     def _relocate(self, handles: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
         """Each handle's feature f_i searched in the coarse-moved image over a square that holds both the handle
         and its prior (centred between them, reaching r2 beyond either), so content that followed the centre
         only part of the way, or not at all, is found where it is."""
-        feat = self._forward(self._ws(), *self._heatmaps())[1]
+        feat = self._forward(self._ws(), self._layout())[1]
         found = []
         for h, p, f in zip(handles, priors, self.handle_features):
             reach = int(math.ceil(float((p - h).abs().max()) / 2)) + self.r2
@@ -229,7 +203,6 @@ class DragSession:
             for c, s in zip(self.centres, centres):
                 c.copy_(s)
         self.points = points.clone()
-        self._heat_cache = None
 
     # ---- public ---------------------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -243,11 +216,11 @@ class DragSession:
         levels = [HeatmapLevel(c.detach(), lv.sigmas, lv.weights) for c, lv in zip(self.centres, self.template.levels)]
         spec = HeatmapSpec.from_batch(HeatmapBatch(self.template.mode, levels, self.template.parents))
         assert self.spec0 is not None
-        # A refine moves centres only: weights, on/off switches and the objects' homes stay as they were (the
-        # batch folds a switched-off centre into weight 0, which would lose its weight for restoring it).
+        # A refine moves centres only: weights and on/off switches stay as they were (the batch folds a
+        # switched-off centre into weight 0, which would lose its weight for restoring it).
         for level, level0 in zip(spec.levels, self.spec0.levels):
             for c, c0 in zip(level, level0):
-                c.weight, c.enabled, c.home = c0.weight, c0.enabled, c0.home
+                c.weight, c.enabled = c0.weight, c0.enabled
         return spec
 
     @torch.no_grad()
@@ -255,7 +228,7 @@ class DragSession:
         """Where each handle's initial feature f_i is now: the nearest neighbour over the whole feature map of the
         current w and centres. An independent check of an edit: tracking only searches within r2 of the last
         point, and the hybrid mode without `relocate` starts it at the coarse move's prior, near the target."""
-        feat = self._forward(self.ws(), *self._fixed_heatmaps())[1]
+        feat = self._forward(self.ws(), self._fixed_layout())[1]
         h = max(feat.shape[-2:])
         found = track_points(feat, self.handle_features, torch.full_like(self.points, h / 2), h)
         return [tuple(p) for p in found.tolist()]
@@ -266,7 +239,7 @@ class DragSession:
     @torch.no_grad()
     def render(self) -> torch.Tensor:
         """(1, 3, R, R): the image of the current w and centres, as the editor draws it (objects carried)."""
-        return self._forward(self.ws(), *self._fixed_heatmaps())[0]()
+        return self._forward(self.ws(), self._fixed_layout())[0]()
 
     def _result(self, image: Callable[[], torch.Tensor], loss: float, phase: str, error: str = "") -> StepResult:
         dist = (self.points - self.targets).norm(dim=1).tolist()
@@ -287,14 +260,13 @@ class DragSession:
         if self.cancelled or (self.done and self.last is not None):
             self.done = True
             return self.last if self.last is not None else self._result(lambda: self.image0, float("nan"), "none")
-        # Only the tensors this step updates need gradients: a w step keeps the centres fixed (their heatmaps are
-        # cached until the centres change), a centres step keeps w fixed. Same losses and updates as computing
-        # every gradient, without the wasted backward passes.
+        # Only the tensors this step updates need gradients: a w step keeps the centres fixed, a centres step keeps
+        # w fixed. Same losses and updates as computing every gradient, without the wasted backward passes.
         update_centres = self.opt_c is not None and self.step_count % 2 == 1
         if update_centres:
-            image, feat = self._forward(self._ws().detach(), *self._heatmaps(self.centres))
+            image, feat = self._forward(self._ws().detach(), self._layout(self.centres))
         else:
-            image, feat = self._forward(self._ws(), *self._fixed_heatmaps())
+            image, feat = self._forward(self._ws(), self._fixed_layout())
         self.points = track_points(feat.detach(), self.handle_features, self.points, self.r2)
         dist = (self.points - self.targets).norm(dim=1)
         if bool((dist <= self.stop).all()) or self.step_count >= self.cfg.max_steps:
@@ -312,8 +284,6 @@ class DragSession:
         # gradients (that was most of the cost of a step, and would leave .grad on a shared model).
         loss.backward(inputs=params)
         opt.step()  # type: ignore[union-attr]
-        if update_centres:
-            self._heat_cache = None
         self.step_count += 1
         if not all(bool(torch.isfinite(t).all()) for t in [self.w_free, *self.centres]):
             self._restore(self._good)

@@ -10,8 +10,9 @@ from .discriminator import Discriminator, DiscriminatorOutput, build_discriminat
 from .errors import CheckpointError, ConfigError, HeatmapSpecError, SpatialGANError
 from .generator import Generator, SynthesisOutput, build_generator, replace_code, resample_code
 from .gradcam import gradcam
-from .heatmaps import Centre, HeatmapBatch, HeatmapSpec, render_heatmaps, sample_heatmaps
+from .heatmaps import Centre, HeatmapBatch, HeatmapSpec, sample_heatmaps
 from .losses import alignment_loss, d_logistic, g_nonsaturating, r1_penalty
+from .render import RenderOutput, render
 
 __version__ = "0.1.0"
 
@@ -20,6 +21,6 @@ __all__ = [
     "DiscriminatorConfig", "DiscriminatorOutput", "Generator", "GeneratorConfig", "HeatmapBatch", "HeatmapConfig",
     "HeatmapSpec", "HeatmapSpecError", "SpatialGANError", "SynthesisOutput", "alignment_loss", "build_discriminator",
     "build_generator", "d_logistic", "g_nonsaturating", "gradcam", "load_checkpoint", "load_generator",
-    "pick_device", "preset", "r1_penalty", "read_info", "render_heatmaps", "replace_code", "resample_code",
+    "pick_device", "preset", "r1_penalty", "read_info", "render", "RenderOutput", "replace_code", "resample_code",
     "sample_heatmaps", "save_checkpoint",
 ]

@@ -1,13 +1,12 @@
 """Carrying an object's look along when its heatmap centre moves (our extension at inference, not the paper's).
 
 The bundled small-budget models redraw rather than carry: move a centre and a different object often appears at
-the new place (README, "Why objects follow only part of the way"; carry error moved / unmoved 0.84-0.99). The
-layout is set in the coarse blocks (bench/results/comove_by_layer.md), so the carry works there. Every object has a
-home, the place its look comes from (where the seed put it). Synthesis runs the blocks up to `resolution` twice in
-one batch: with the current heatmaps and with every object at its home. After that block, each object's Gaussian
-window at its current centre, `window` times its sigma wide, takes the home features shifted by the object's move;
-outside the windows the current features stay, so a moved object's old place is drawn afresh and the finer blocks
-blend the seams:
+the new place (docs/steering.md). The layout is set in the coarse blocks, so the carry works there. Every object
+has a home, the place its look comes from (where the seed put it); homes belong to the edit, not to the heatmap
+spec. Synthesis runs the blocks up to `resolution` twice in one batch (`CarryHook`): with the current heatmaps and
+with every object at its home. After that block, each object's Gaussian window at its current centre, `window`
+times its sigma wide, takes the home features shifted by the object's move; outside the windows the current
+features stay, so a moved object's old place is drawn afresh and the finer blocks blend the seams:
 
     x = (1 - sum_i m_i) x_now + sum_i m_i x_home(u - d_i),   m_i = exp(-|u - c_i|^2 / (2 (window sigma_i)^2))
 
@@ -20,6 +19,7 @@ home too, so a child's own edit survives.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Mapping, Sequence
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import SpatialGANError
-from .heatmaps import HeatmapBatch, HeatmapLevel
+from .heatmaps import HeatmapBatch, HeatmapLevel, HeatmapSpec
 from .heatmaps.moves import moved_level
 
 Heatmaps = Mapping[int, torch.Tensor]
@@ -58,6 +58,34 @@ class Carry:
     window: float = DEFAULT_WINDOW
 
 
+Homes = Sequence[Sequence[float]]  # one (x, y) per object, absolute image units
+
+
+def check_homes(spec: HeatmapSpec, homes: Homes) -> None:
+    """Raise `SpatialGANError` unless `homes` holds one finite (x, y) per object of `spec`."""
+    if len(homes) != len(spec.levels[0]):
+        raise SpatialGANError(f"{len(homes)} home(s) for {len(spec.levels[0])} object(s): one home per object")
+    for i, h in enumerate(homes):
+        if (len(h) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                   for v in h)):
+            raise SpatialGANError(f"home {i} must be [x, y] in image units, got {h!r}")
+
+
+def away_from_home(spec: HeatmapSpec, homes: Homes | None) -> bool:
+    """Whether some object is away from its home: only then does a carry change the picture."""
+    return homes is not None and any(tuple(h) != p for h, p in zip(homes, spec.object_places()))
+
+
+def homes_tensor(spec: HeatmapSpec | None, homes: Homes | None, device: torch.device | str,
+                 always: bool = False) -> torch.Tensor | None:
+    """The homes as (1, m, 2) for `spatialgan.render`, or None where carrying cannot change the picture (no homes,
+    or every object at home, unless `always`: an optimiser about to move the centres needs the carry in place)."""
+    if spec is None or homes is None or not (always or away_from_home(spec, homes)):
+        return None
+    check_homes(spec, homes)
+    return torch.tensor([[list(map(float, h)) for h in homes]], dtype=torch.float32, device=device)
+
+
 def object_roots(mode: str, parents: Sequence[Sequence[int | None]]) -> list[list[int]]:
     """For every level (given by its parent links), the index of each centre's object: its root in hierarchical
     mode, itself in multi mode."""
@@ -84,7 +112,7 @@ def home_batch(batch: HeatmapBatch, home: torch.Tensor) -> HeatmapBatch:
 
 def make_carry(render: Callable[[HeatmapBatch], dict[int, torch.Tensor]], batch: HeatmapBatch, home: torch.Tensor,
                resolution: int = DEFAULT_RESOLUTION, window: float = DEFAULT_WINDOW) -> Carry:
-    """The carry of `batch`'s objects from `home` (B, m, 2); `render` is the generator's `render_heatmaps`."""
+    """The carry of `batch`'s objects from `home` (B, m, 2); `render` turns a layout into the model's sub-maps."""
     if window <= 0:
         raise SpatialGANError(f"the carry window must be > 0 object sigmas, got {window}")
     objects = moved_level(batch)
@@ -110,6 +138,28 @@ def _owners(mode: str, parents: tuple[tuple[int | None, ...], ...], device: torc
 def _pixel_grid(res: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     t = (torch.arange(res, device=like.device, dtype=like.dtype) + 0.5) / res
     return torch.meshgrid(t, t, indexing="ij")  # (yy, xx), pixel centres in image units
+
+
+class CarryHook:
+    """Plugs a carry into synthesis (`SynthesisHook`): the blocks up to `block` run on the current and the home
+    layout side by side in one batch; after `block` the two are blended (`carry_blend`) and the batch halves."""
+
+    def __init__(self, carry: Carry, block: int) -> None:
+        self.carry, self.block, self.batch = carry, block, carry.shifts.shape[0]
+
+    def begin(self, ws: torch.Tensor, heatmaps: Heatmaps | None) -> tuple[torch.Tensor, Heatmaps]:
+        if heatmaps is None:
+            raise SpatialGANError("a carry needs heatmaps: this generator takes none")
+        return torch.cat([ws, ws]), {r: torch.cat([h, self.carry.home_maps[r].to(h)]) for r, h in heatmaps.items()}
+
+    def after_block(self, index: int, x: torch.Tensor, img: torch.Tensor, ws: torch.Tensor, heatmaps: Heatmaps | None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Heatmaps | None]:
+        if index != self.block:
+            return x, img, ws, heatmaps
+        b, c = self.batch, self.carry
+        assert heatmaps is not None
+        return (carry_blend(x[:b], x[b:], c), carry_blend(img[:b], img[b:], c), ws[:b],
+                {r: h[:b] for r, h in heatmaps.items()})
 
 
 def carry_blend(now: torch.Tensor, home: torch.Tensor, carry: Carry) -> torch.Tensor:

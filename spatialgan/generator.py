@@ -8,13 +8,12 @@ per-object codes S_i can be edited from outside (`replace_code`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .carry import Carry, carry_blend
 from .config import GeneratorConfig
 from .encoding import HeatmapEncoder, SELConcat, SELNorm, indoor_styles
 from .heatmaps import HeatmapBatch, combine, render_heatmaps
@@ -22,6 +21,16 @@ from .layers import (SQRT2, EqualLinear, ModulatedConv2d, NoiseInjection, NoiseM
                      weights_frozen)
 
 Heatmaps = Mapping[int, torch.Tensor]  # resolution -> sub-maps (B, n, r, r)
+
+
+class SynthesisHook(Protocol):
+    """Plugs an extension into synthesis between blocks (our carry is one, `spatialgan.carry.CarryHook`); the core
+    only calls it. `begin` may replace the inputs (e.g. widen the batch), `after_block` the running state."""
+
+    def begin(self, ws: torch.Tensor, heatmaps: Heatmaps | None) -> tuple[torch.Tensor, Heatmaps | None]: ...
+
+    def after_block(self, index: int, x: torch.Tensor, img: torch.Tensor, ws: torch.Tensor, heatmaps: Heatmaps | None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Heatmaps | None]: ...
 
 
 @dataclass
@@ -173,68 +182,53 @@ class SynthesisNetwork(nn.Module):
         return list(self.cfg.heatmap.levels)
 
     def forward(self, ws: torch.Tensor, heatmaps: Heatmaps | None = None, noise_mode: NoiseMode = "const",
-                feature_resolutions: Iterable[int] = (), carry: Carry | None = None) -> SynthesisOutput:
-        """ws: (B, K, num_ws, w_dim); heatmaps: resolution -> sub-maps (B, n, r, r), see `render_heatmaps`;
-        feature_resolutions: blocks whose output features to return (DragGAN's feature tap); carry: objects'
-        homes, whose look they keep when their centres move (`spatialgan.carry`, see `make_carry`)."""
-        cfg = self.cfg
-        if ws.ndim != 4 or ws.shape[1:] != (cfg.num_codes, cfg.num_ws, cfg.w_dim):
-            raise ValueError(f"ws must have shape (B, {cfg.num_codes}, {cfg.num_ws}, {cfg.w_dim}), "
-                             f"got {tuple(ws.shape)}")
-        self._check_heatmaps(heatmaps, ws.shape[0])
-        if carry is not None:
-            self._check_heatmaps(carry.home_maps, ws.shape[0])
+                feature_resolutions: Iterable[int] = ()) -> SynthesisOutput:
+        """ws: (B, K, num_ws, w_dim); heatmaps: resolution -> sub-maps (B, n, r, r); feature_resolutions: blocks
+        whose output features to return (DragGAN's feature tap). Editors render through `spatialgan.render`."""
+        self.check_inputs(ws, heatmaps)
         wanted = set(feature_resolutions)
-        unknown = wanted - set(cfg.block_resolutions)
-        if unknown:
-            raise ValueError(f"no synthesis block at resolution(s) {sorted(unknown)}; "
-                             f"blocks are {cfg.block_resolutions}")
+        self.check_blocks(wanted)
         features: dict[int, torch.Tensor] = {}
         img = None
-        for _, res, x, img in self.iter_blocks(ws, heatmaps, noise_mode, carry=carry):
+        for _, res, x, img in self.iter_blocks(ws, heatmaps, noise_mode):
             if res in wanted:
                 features[res] = x.contiguous()  # the fast path may run channels-last on CPU
         assert img is not None
         return SynthesisOutput(img.contiguous(), features)
 
-    def carry_block(self, carry: Carry) -> int:
-        """Index of the block after which `carry` blends the home features in."""
-        for i, block in enumerate(self.blocks):
-            if block.res == carry.resolution:
-                return i
-        raise ValueError(f"no synthesis block at the carry resolution {carry.resolution}; "
-                         f"blocks are {self.cfg.block_resolutions}")
+    def check_inputs(self, ws: torch.Tensor, heatmaps: Heatmaps | None) -> None:
+        """Raise ValueError naming what is wrong with ws or the sub-maps."""
+        cfg = self.cfg
+        if ws.ndim != 4 or ws.shape[1:] != (cfg.num_codes, cfg.num_ws, cfg.w_dim):
+            raise ValueError(f"ws must have shape (B, {cfg.num_codes}, {cfg.num_ws}, {cfg.w_dim}), "
+                             f"got {tuple(ws.shape)}")
+        self.check_heatmaps(heatmaps, ws.shape[0])
+
+    def check_blocks(self, resolutions: Iterable[int]) -> None:
+        unknown = set(resolutions) - set(self.cfg.block_resolutions)
+        if unknown:
+            raise ValueError(f"no synthesis block at resolution(s) {sorted(unknown)}; "
+                             f"blocks are {self.cfg.block_resolutions}")
 
     def iter_blocks(self, ws: torch.Tensor, heatmaps: Heatmaps | None, noise_mode: NoiseMode = "const",
                     start: int = 0, x: torch.Tensor | None = None, img: torch.Tensor | None = None,
-                    carry: Carry | None = None) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+                    hook: SynthesisHook | None = None) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
         """Run the blocks from index `start` (continuing from that block's inputs `x`, `img`), yielding
-        (index, resolution, features, image so far) after each; unchecked inputs (see `forward`).
-        DragGAN stops at its feature tap and runs the rest only when the image is shown. With `carry`, the
-        blocks up to the carry block also run on the home layout, in the same batch, and are blended after it;
-        a continuation (`start` > 0) must begin after that block."""
-        b = ws.shape[0]
-        k = self.carry_block(carry) if carry is not None else -1
-        if carry is not None and 0 < start <= k:
-            raise ValueError(f"a carried synthesis cannot continue from block {start}: the carry blends after "
-                             f"block {k}; continue from a later block")
-        if carry is not None and heatmaps is None:
-            raise ValueError("a carry needs heatmaps: this generator takes none")
-        if carry is not None and start == 0:  # current and home layouts side by side in one batch
-            ws = torch.cat([ws, ws])
-            heatmaps = {r: torch.cat([h, carry.home_maps[r].to(h)]) for r, h in heatmaps.items()}
+        (index, resolution, features, image so far) after each; unchecked inputs (see `forward`). DragGAN stops
+        at its feature tap and runs the rest only when the image is shown. A `hook` sees the inputs before the
+        first block and the state after each block (what it returns goes on)."""
+        if hook is not None:
+            ws, heatmaps = hook.begin(ws, heatmaps)
         idx = sum(bl.num_ws for bl in self.blocks[:start])
         for i in range(start, len(self.blocks)):
             block = self.blocks[i]
             x, img = block(x, img, ws[:, :, idx: idx + block.num_ws + 1], heatmaps, noise_mode)
             idx += block.num_ws
-            if i == k and start == 0:
-                assert carry is not None
-                x, img = carry_blend(x[:b], x[b:], carry), carry_blend(img[:b], img[b:], carry)
-                ws, heatmaps = ws[:b], {r: h[:b] for r, h in heatmaps.items()}
-            yield i, block.res, x[:b], img[:b]
+            if hook is not None:
+                x, img, ws, heatmaps = hook.after_block(i, x, img, ws, heatmaps)
+            yield i, block.res, x, img
 
-    def _check_heatmaps(self, heatmaps: Heatmaps | None, batch: int) -> None:
+    def check_heatmaps(self, heatmaps: Heatmaps | None, batch: int) -> None:
         needed = self.heatmap_resolutions
         if not needed:
             return
@@ -281,9 +275,10 @@ class Generator(nn.Module):
         w = self.mapping_net(z, psi=psi, update_w_avg=update_w_avg)
         return w[:, :, None].expand(-1, -1, self.config.num_ws, -1)
 
-    def render_heatmaps(self, batch: HeatmapBatch) -> dict[int, torch.Tensor]:
-        """Render heatmap centres to the sub-maps this generator consumes. A "noise" ablation model (Table IV)
-        takes fresh N(0, 1) maps of the same shape instead, drawn from torch's global generator."""
+    def heatmap_inputs(self, batch: HeatmapBatch) -> dict[int, torch.Tensor]:
+        """The sub-maps this generator consumes for a layout (Eq. 1 at each resolution it reads heatmaps at). A
+        "noise" ablation model (Table IV) takes fresh N(0, 1) maps of the same shape instead, drawn from torch's
+        global generator. Pictures are drawn through `spatialgan.render`, which calls this."""
         maps = render_heatmaps(batch, self.heatmap_resolutions)
         if self.config.heatmap.sampling == "noise":
             return {r: torch.randn_like(m) for r, m in maps.items()}

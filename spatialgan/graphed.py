@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .carry import carry_resolution as default_carry_resolution
-from .carry import make_carry
+from .carry import DEFAULT_RESOLUTION
 from .generator import Generator
 from .heatmaps import HeatmapBatch, HeatmapLevel
+from .render import render
 
 Rendered = tuple[torch.Tensor, dict[int, torch.Tensor] | None]  # image (B, C, R, R), sub-maps per resolution
 
@@ -34,20 +34,21 @@ class _Graph:
     weights_key: tuple
 
 
-def _signature(ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None) -> tuple:
-    """What a captured graph is specialised to: the shapes and dtypes of its inputs, the heatmap mode and whether
-    objects are carried. Parents enter the render only through a carry (whose home moves a sub-tree)."""
+def _signature(ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None, draft: int | None) -> tuple:
+    """What a captured graph is specialised to: the shapes and dtypes of its inputs, the heatmap mode, whether
+    objects are carried and the draft resolution. Parents enter the render only through a carry (whose home moves
+    a sub-tree)."""
     if batch is None:
-        return tuple(ws.shape), ws.dtype, None
+        return tuple(ws.shape), ws.dtype, None, draft
     levels = tuple((tuple(lv.centres.shape), lv.centres.dtype) for lv in batch.levels)
     carried = None if home is None else (tuple(home.shape), tuple(map(tuple, batch.parents)))
-    return tuple(ws.shape), ws.dtype, batch.mode, levels, carried
+    return tuple(ws.shape), ws.dtype, batch.mode, levels, carried, draft
 
 
 class GraphedRenderer:
-    """`renderer(ws, batch, home) -> (image, sub-maps)`: `G.synthesis(ws, G.render_heatmaps(batch))` with constant
-    noise, carrying the objects from `home` (B, m, 2) when given (`spatialgan.carry`), as CUDA graph replays on a
-    CUDA device (eager elsewhere). Outputs are fresh tensors.
+    """`renderer(ws, batch, home, draft) -> (image, sub-maps)`: `spatialgan.render.render` with constant noise,
+    carrying the objects from `home` (B, m, 2) when given, stopping at the `draft` block resolution when given, as
+    CUDA graph replays on a CUDA device (eager elsewhere). Outputs are fresh tensors.
 
     Weights must not change while graphs are alive, except through in-place edits that `_weights_key` sees
     (optimizer steps, `load_state_dict`): those drop the graphs, which are captured again on the next call.
@@ -57,8 +58,8 @@ class GraphedRenderer:
     def __init__(self, G: Generator, max_graphs: int = 8, warmup: int = 2,
                  carry_resolution: int | None = None) -> None:
         self.G = G
-        # the block a carry blends after (`spatialgan.carry`); None: the default block or the nearest below it
-        self.carry_resolution = carry_resolution or default_carry_resolution(G.config.block_resolutions)
+        # the block a carry blends after (`spatialgan.carry`), or the nearest block below it
+        self.carry_resolution = carry_resolution or DEFAULT_RESOLUTION
         self.max_graphs = max_graphs
         self.warmup = warmup
         device = next(G.parameters()).device
@@ -67,32 +68,32 @@ class GraphedRenderer:
         self._graphs: dict[tuple, _Graph] = {}
         self.captures = 0  # graphs captured so far (tests and benchmarks read it)
 
-    def _eager(self, ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None = None) -> Rendered:
-        heat = self.G.render_heatmaps(batch) if batch is not None else None
-        carry = (make_carry(self.G.render_heatmaps, batch, home, self.carry_resolution)
-                 if home is not None and batch is not None else None)
-        return self.G.synthesis(ws, heat, noise_mode="const", carry=carry).image, heat
+    def _eager(self, ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None = None,
+               draft: int | None = None) -> Rendered:
+        out = render(self.G, ws, batch, homes=home, carry_at=self.carry_resolution, draft=draft)
+        return out.image, out.heatmaps
 
     def _weights_key(self) -> tuple:
         return tuple((t.data_ptr(), t._version) for t in itertools.chain(self.G.parameters(), self.G.buffers()))
 
-    def __call__(self, ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None = None) -> Rendered:
+    def __call__(self, ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None = None,
+                 draft: int | None = None) -> Rendered:
         with torch.inference_mode():
             if not self.enabled:
-                return self._eager(ws, batch, home)
-            key = _signature(ws, batch, home)
+                return self._eager(ws, batch, home, draft)
+            key = _signature(ws, batch, home, draft)
             entry = self._graphs.get(key)
             if entry is not None and entry.weights_key != self._weights_key():
                 self._graphs.clear()
                 entry = None
             if entry is None:
                 try:
-                    entry = self._capture(key, ws, batch, home)
+                    entry = self._capture(key, ws, batch, home, draft)
                 except RuntimeError as exc:  # an op that cannot be captured on this torch / driver
                     self.enabled = False
                     warnings.warn(f"CUDA graph capture failed, rendering eagerly: {exc}", RuntimeWarning,
                                   stacklevel=2)
-                    return self._eager(ws, batch, home)
+                    return self._eager(ws, batch, home, draft)
             entry.ws.copy_(ws)
             if home is not None:
                 assert entry.home is not None
@@ -108,8 +109,8 @@ class GraphedRenderer:
             heat = {r: h.clone() for r, h in entry.heat.items()} if entry.heat is not None else None
             return entry.image.clone(), heat
 
-    def _capture(self, key: tuple, ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None
-                 ) -> _Graph:
+    def _capture(self, key: tuple, ws: torch.Tensor, batch: HeatmapBatch | None, home: torch.Tensor | None,
+                 draft: int | None) -> _Graph:
         if len(self._graphs) >= self.max_graphs:  # bounded: drop the oldest capture
             self._graphs.pop(next(iter(self._graphs)))
         static_ws = ws.clone()
@@ -125,11 +126,11 @@ class GraphedRenderer:
         stream.wait_stream(torch.cuda.current_stream(ws.device))
         with torch.cuda.stream(stream):
             for _ in range(self.warmup):
-                self._eager(static_ws, static_batch, static_home)
+                self._eager(static_ws, static_batch, static_home, draft)
         torch.cuda.current_stream(ws.device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            image, heat = self._eager(static_ws, static_batch, static_home)
+            image, heat = self._eager(static_ws, static_batch, static_home, draft)
         self.captures += 1
         entry = _Graph(graph, static_ws, static_batch, static_home, image, heat, self._weights_key())
         self._graphs[key] = entry

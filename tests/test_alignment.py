@@ -19,7 +19,7 @@ from spatialgan.losses import align_distance, truncated_l1
 def test_align_gradient_reaches_g_not_d(encoding: str, mode: str, indoor: bool) -> None:
     G, D = tiny_models(encoding, mode)
     G.train()
-    hm = G.render_heatmaps(sample_heatmaps(G.config.heatmap, 4, seed=0))
+    hm = G.heatmap_inputs(sample_heatmaps(G.config.heatmap, 4, seed=0))
     img = G(G.sample_z(4, seed=0), hm).image
     loss = alignment_loss(D, img, hm, G.config.heatmap.levels, indoor=indoor)
     assert loss.ndim == 0 and torch.isfinite(loss)

@@ -1,5 +1,5 @@
-"""Carrying an object's look along a heatmap move (`spatialgan.carry`): the blend, its place in synthesis, the homes
-in the spec, the DragGAN session and the editor's switch; and on the bundled model, that moved content follows."""
+"""Carrying an object's look along a heatmap move (`spatialgan.carry`): the blend, its hook into synthesis, the homes
+of the edit, the DragGAN session and the editor's switch; and on the bundled model, that moved content follows."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from app.controller import Controller
 from app.messages import RenderResult
 from app.worker import Worker
 from draggan import DragConfig, DragSession
-from spatialgan import HeatmapSpec, HeatmapSpecError, load_checkpoint, sample_heatmaps
-from spatialgan.carry import Carry, carry_blend, carry_resolution, home_batch, make_carry
+from spatialgan import HeatmapSpec, SpatialGANError, load_checkpoint, render, sample_heatmaps
+from spatialgan.carry import Carry, CarryHook, carry_blend, carry_resolution, home_batch, homes_tensor, make_carry
 from spatialgan.heatmaps.moves import move_object, moved_level
 from spatialgan.metrics.comove import co_move_ratio
 
@@ -59,7 +59,7 @@ def test_a_hierarchical_object_window_covers_its_sub_tree() -> None:
     G, _ = tiny_models("sel_norm", "hierarchical")
     hb = sample_heatmaps(G.config.heatmap, 1, seed=5)
     moved = move_object(hb, torch.tensor([0]), torch.tensor([[0.05, 0.0]]))
-    carry = make_carry(G.render_heatmaps, moved, hb.levels[0].centres, 16, window=0.5)
+    carry = make_carry(G.heatmap_inputs, moved, hb.levels[0].centres, 16, window=0.5)
     assert carry.centres.shape[1] == 7 and carry.owners.tolist() == [0] * 7
     window = carry_blend(torch.zeros(1, 1, 32, 32), torch.ones(1, 1, 32, 32), carry)[0, 0]
     for c in carry.centres[0]:  # every part's own centre lies well inside the window
@@ -83,9 +83,8 @@ def test_carry_with_every_object_at_home_is_the_plain_render(encoding: str, mode
     hb = sample_heatmaps(G.config.heatmap, 2, seed=1)
     ws = G.mapping(G.sample_z(2, seed=1))
     with torch.no_grad():
-        plain = G.synthesis(ws, G.render_heatmaps(hb)).image
-        carried = G.synthesis(ws, G.render_heatmaps(hb),
-                              carry=make_carry(G.render_heatmaps, hb, moved_level(hb).centres, 16)).image
+        plain = G.synthesis(ws, G.heatmap_inputs(hb)).image
+        carried = render(G, ws, hb, homes=moved_level(hb).centres).image
     assert torch.allclose(plain, carried, atol=1e-5)
 
 
@@ -96,17 +95,18 @@ def test_a_carried_move_differs_from_the_plain_one_only_through_the_carry_block(
     index = torch.tensor([0])
     moved = move_object(hb, index, torch.tensor([[0.2, 0.1]]))
     ws = G.mapping(G.sample_z(1, seed=2))
-    carry = make_carry(G.render_heatmaps, moved, moved_level(hb).centres, 8)
+    carry = make_carry(G.heatmap_inputs, moved, moved_level(hb).centres, 8)
+    k = G.config.block_resolutions.index(8)
     with torch.no_grad():
-        plain = list(G.synthesis.iter_blocks(ws, G.render_heatmaps(moved)))
-        carried = list(G.synthesis.iter_blocks(ws, G.render_heatmaps(moved), carry=carry))
-    k = G.synthesis.carry_block(carry)
-    assert [x.shape for _, _, x, _ in carried] == [x.shape for _, _, x, _ in plain], "callers see one batch"
-    assert torch.allclose(carried[k - 1][2], plain[k - 1][2], atol=1e-6), "before the blend: the current layout"
+        plain = list(G.synthesis.iter_blocks(ws, G.heatmap_inputs(moved)))
+        carried = list(G.synthesis.iter_blocks(ws, G.heatmap_inputs(moved), hook=CarryHook(carry, k)))
+        taps = render(G, ws, moved, homes=moved_level(hb).centres, carry_at=8, taps=(4, 8)).features
+    assert carried[k - 1][2].shape[0] == 2, "before the blend the batch also holds the home layout"
+    assert [x.shape for _, _, x, _ in carried[k:]] == [x.shape for _, _, x, _ in plain[k:]], "after it, one batch"
+    assert torch.allclose(carried[k - 1][2][:1], plain[k - 1][2], atol=1e-6), "before the blend: the current layout"
     assert not torch.allclose(carried[k][2], plain[k][2], atol=1e-3), "the blend brings in the home features"
-    with pytest.raises(ValueError, match="continue from a later block"):
-        next(G.synthesis.iter_blocks(ws, G.render_heatmaps(moved), start=1, x=plain[0][2], img=plain[0][3],
-                                     carry=carry))
+    assert taps[4].shape[0] == 1 and torch.allclose(taps[4], plain[k - 1][2], atol=1e-6), "render taps one batch"
+    assert torch.allclose(taps[8], carried[k][2], atol=1e-6)
 
 
 def test_home_batch_takes_the_sub_tree_along() -> None:
@@ -130,24 +130,25 @@ def test_carry_resolution_falls_back_to_a_block_the_model_has() -> None:
     assert carry_resolution([8, 16], 4) == 8
 
 
-def test_spec_homes_validate_and_round_trip() -> None:
+def test_homes_belong_to_the_edit_not_the_spec() -> None:
+    """A spec carries no homes (specs saved with them still load); `homes_tensor` checks them and skips the carry
+    while every object is at home, unless asked to keep it (an optimiser about to move the centres)."""
     G, _ = tiny_models("sel_indoor", "multi")
     spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=0))
-    assert all(c.home is None for c in spec.objects())
-    start = spec.homes()  # without homes: where the objects are
-    spec.set_homes()
+    homes = spec.object_places()
+    assert "home" not in spec.to_json()
+    assert homes_tensor(spec, homes, "cpu") is None
+    assert homes_tensor(spec, homes, "cpu", always=True).shape == (1, 3, 2)
     spec.move_by(0, 1, 0.1, 0.0)
-    assert spec.homes() == [tuple(p) for p in start]
-    again = HeatmapSpec.from_json(spec.to_json())
-    assert again.homes() == spec.homes()
+    assert torch.allclose(homes_tensor(spec, homes, "cpu")[0], torch.tensor(homes))
+    assert homes_tensor(spec, None, "cpu") is None
+    with pytest.raises(SpatialGANError, match="one home per object"):
+        homes_tensor(spec, homes[:2], "cpu")
+    with pytest.raises(SpatialGANError, match="home 1"):
+        homes_tensor(spec, [homes[0], (float("nan"), 0.0), homes[2]], "cpu")
     data = json.loads(spec.to_json())
-    data["levels"][0][0]["home"] = [0.5, 9.0]
-    with pytest.raises(HeatmapSpecError, match="home"):
-        HeatmapSpec.from_dict(data)
-    hier = HeatmapSpec.from_batch(sample_heatmaps(tiny_models()[0].config.heatmap, 1, seed=0)).to_dict()
-    hier["levels"][1][0]["home"] = [0.5, 0.5]
-    with pytest.raises(HeatmapSpecError, match="objects"):
-        HeatmapSpec.from_dict(hier)
+    data["levels"][0][0]["home"] = [0.5, 0.5]  # written by earlier versions
+    assert HeatmapSpec.from_dict(data).to_dict() == spec.to_dict()
 
 
 def test_joint_refine_optimises_centres_through_the_carry() -> None:
@@ -157,12 +158,13 @@ def test_joint_refine_optimises_centres_through_the_carry() -> None:
     spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=0))
     ws = G.mapping(G.sample_z(1, seed=0)).detach()
     s = DragSession(G, ws, spec, [(10.0, 12.0)], [(20.0, 12.0)], config=DragConfig(mode="joint", max_steps=4))
-    assert s.carry_res == 16
+    assert s.home is not None and torch.equal(s.home, torch.tensor([spec.object_places()]))
     start = [c.detach().clone() for c in s.centres]
     s.run()
     assert not torch.equal(s.centres[0], start[0]), "the centres moved"
     out = s.spec()
-    assert out is not None and out.homes() == [tuple(spec.absolute(0, 0))]
+    assert out is not None and out.object_places() != spec.object_places()
+    assert torch.equal(s.home, torch.tensor([spec.object_places()])), "the homes stay where the refine began"
     plain = DragSession(G, ws, spec, [(10.0, 12.0)], [(20.0, 12.0)],
                         config=DragConfig(mode="joint", max_steps=4, carry_resolution=None))
     assert plain.home is None
@@ -183,7 +185,7 @@ def test_editor_switch_renders_carried_or_plain_and_is_saved(tmp_path) -> None:
     try:
         c = Controller.create("tiny.safetensors", 32, worker.info.num_codes, 3, 0.7, worker.default_spec)
         c.autosave_path = None  # type: ignore[assignment]
-        assert c.state.edit.spec is not None and all(o.home is not None for o in c.state.edit.spec.objects())
+        assert c.state.edit.spec is not None and c.state.edit.homes == c.state.edit.spec.object_places()
         before = _render(worker, c)
         c.set_carry(False)
         assert np.array_equal(_render(worker, c), before), "at home, carried and plain are the same picture"
@@ -196,10 +198,19 @@ def test_editor_switch_renders_carried_or_plain_and_is_saved(tmp_path) -> None:
         c.redo()
         path = c.save_session(tmp_path / "s.json")
         data = json.loads(path.read_text())
-        assert data["carry"] is True and data["spec"]["levels"][0][0]["home"] is not None
+        assert data["carry"] is True and data["homes"] == [list(h) for h in c.state.edit.homes]
         d = Controller.create("tiny.safetensors", 32, worker.info.num_codes, 5, 0.7, worker.default_spec)
         d.autosave_path = None  # type: ignore[assignment]
         d.load_session(path)
+        assert np.array_equal(_render(worker, d), carried)
+        # A session of the previous version kept each object's home in its spec: it loads with them.
+        homes = data.pop("homes")
+        for o, h in zip(data["spec"]["levels"][0], homes):
+            o["home"] = h
+        previous = tmp_path / "previous.json"
+        previous.write_text(json.dumps(data))
+        d.load_session(previous)
+        assert d.state.edit.homes == [tuple(h) for h in homes]
         assert np.array_equal(_render(worker, d), carried)
         # A session from before homes: objects keep the look they have when it is loaded.
         del data["carry"]
@@ -209,7 +220,7 @@ def test_editor_switch_renders_carried_or_plain_and_is_saved(tmp_path) -> None:
         old.write_text(json.dumps(data))
         d.load_session(old)
         assert d.state.edit.carry and d.state.edit.spec is not None
-        assert d.state.edit.spec.homes() == [d.state.edit.spec.absolute(0, i) for i in range(3)]
+        assert d.state.edit.homes == d.state.edit.spec.object_places()
     finally:
         worker.close()
 
@@ -235,8 +246,7 @@ def test_renderer_takes_homes() -> None:
     renderer = GraphedRenderer(G)
     assert renderer.carry_resolution == 16
     with torch.no_grad():
-        expect = G.synthesis(ws, G.render_heatmaps(moved),
-                             carry=make_carry(G.render_heatmaps, moved, hb.levels[0].centres, 16)).image
+        expect = render(G, ws, moved, homes=hb.levels[0].centres, carry_at=16).image
     image, _ = renderer(ws, moved, hb.levels[0].centres)
     assert torch.allclose(image, expect, atol=1e-6)
     assert not torch.allclose(renderer(ws, moved)[0], expect, atol=1e-3)
@@ -247,8 +257,8 @@ def test_carry_reuses_its_part_table() -> None:
     (in the renders before a capture) and reused, not rebuilt from Python lists on every call."""
     G, _ = tiny_models("sel_norm", "hierarchical")
     hb = sample_heatmaps(G.config.heatmap, 1, seed=6)
-    first = make_carry(G.render_heatmaps, hb, hb.levels[0].centres, 16)
-    again = make_carry(G.render_heatmaps, move_object(hb, torch.tensor([0]), torch.tensor([[0.1, 0.0]])),
+    first = make_carry(G.heatmap_inputs, hb, hb.levels[0].centres, 16)
+    again = make_carry(G.heatmap_inputs, move_object(hb, torch.tensor([0]), torch.tensor([[0.1, 0.0]])),
                        hb.levels[0].centres, 16)
     assert first.owners is again.owners
 
@@ -261,11 +271,11 @@ def test_part_table_made_in_inference_mode_serves_a_refine() -> None:
     G, _ = tiny_models("sel_indoor", "multi")
     hb = sample_heatmaps(G.config.heatmap, 1, seed=7)
     with torch.inference_mode():
-        make_carry(G.render_heatmaps, hb, hb.levels[0].centres, 16)
+        make_carry(G.heatmap_inputs, hb, hb.levels[0].centres, 16)
     centres = hb.levels[0].centres.clone().requires_grad_(True)
     moved = move_object(hb, torch.tensor([0]), torch.tensor([[0.1, 0.0]]))
     moved.levels[0].centres = moved.levels[0].centres + 0 * centres  # tracked by autograd
-    carry = make_carry(G.render_heatmaps, moved, hb.levels[0].centres, 16)
+    carry = make_carry(G.heatmap_inputs, moved, hb.levels[0].centres, 16)
     out = carry_blend(torch.zeros(1, 1, 16, 16), torch.ones(1, 1, 16, 16), carry)
     out.sum().backward()
     assert centres.grad is not None

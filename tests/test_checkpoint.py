@@ -16,7 +16,7 @@ from spatialgan import (CheckpointError, SpatialGANError, load_checkpoint, load_
 
 
 def _image(G, seed: int = 0) -> torch.Tensor:
-    hm = G.render_heatmaps(sample_heatmaps(G.config.heatmap, 2, seed=seed)) if G.config.uses_heatmaps else None
+    hm = G.heatmap_inputs(sample_heatmaps(G.config.heatmap, 2, seed=seed)) if G.config.uses_heatmaps else None
     with torch.no_grad():
         return G(G.sample_z(2, seed=seed), hm, psi=0.7, noise_mode="const").image
 

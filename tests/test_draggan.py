@@ -13,7 +13,7 @@ from draggan import DragConfig, DragError, DragSession, coarse_move, motion_loss
 from draggan.cli import main as edit_main
 from draggan.motion import sample_features
 from spatialgan import HeatmapSpec, sample_heatmaps
-from spatialgan.carry import make_carry
+from spatialgan.render import render
 
 
 def test_tracking_recovers_a_known_shift() -> None:
@@ -91,12 +91,12 @@ def test_hybrid_finds_the_handle_again_after_the_coarse_move(monkeypatch: pytest
     spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=0))
     ws = G.mapping(G.sample_z(1, seed=0)).detach()
     original = spec.to_batch()
-    real = DragSession._heatmaps
+    real = DragSession._layout
 
     def unmoved(self, centres=None):  # the image as if the coarse move had changed nothing
-        return (self.G.render_heatmaps(original), None) if centres is None else real(self, centres)
+        return original if centres is None else real(self, centres)
 
-    monkeypatch.setattr(DragSession, "_heatmaps", unmoved)
+    monkeypatch.setattr(DragSession, "_layout", unmoved)
     handle, target = (12.0, 14.0), (20.0, 14.0)
     found = DragSession(G, ws, spec, [handle], [target], config=DragConfig(mode="hybrid", hybrid_radius=2.0))
     assert found.points.tolist() == [list(handle)]
@@ -233,11 +233,9 @@ def test_step_images_are_the_state_the_step_started_from() -> None:
     final = s.run()
     spec = s.spec()
     assert spec is not None
-    home = torch.tensor([spec.homes()])  # the objects carry their look from where the session started them
+    assert s.home is not None  # the objects carry their look from where the session started them
     with torch.no_grad():
-        batch = spec.to_batch()
-        carry = make_carry(G.render_heatmaps, batch, home, s.carry_res or 0)
-        now = G.synthesis(s.ws(), G.render_heatmaps(batch), carry=carry)
+        now = render(G, s.ws(), spec.to_batch(), homes=s.home)
     assert torch.allclose(final.image, now.image, atol=1e-5), "the last step did not update: its image is the result"
     assert torch.allclose(s.render(), now.image, atol=1e-5)
     assert not torch.allclose(first.image, final.image), "images change while w and the centres are optimised"
@@ -253,7 +251,7 @@ def test_multiple_handles_are_tracked_and_driven_together() -> None:
     assert len(r.points) == len(r.distances) == 3 and s.stop == 1.0
     assert r.distances == pytest.approx([math.dist(p, t) for p, t in zip(r.points, targets)])
     # Each handle's motion term pulls on w: dropping one handle changes the gradient.
-    feat = s._forward(s._ws(), *s._fixed_heatmaps())[1]
+    feat = s._forward(s._ws(), s._fixed_layout())[1]
     grads = []
     for n in (3, 2):
         loss = motion_loss(feat, s.points[:n], s.targets[:n], s.r1)
@@ -319,11 +317,12 @@ def test_edit_cli_bad_input_and_continuing_a_saved_edit(tmp_path, capsys) -> Non
         err = capsys.readouterr().err
         assert err.startswith("error: ") and fragment in err and "Traceback" not in err, (argv, err)
     assert not (tmp_path / "never").exists(), "bad input writes nothing"
-    # A finished edit's spec.json and ws.safetensors start the next edit where it ended.
+    # A finished edit's spec.json, homes.json and ws.safetensors start the next edit where it ended.
     first, second = tmp_path / "first", tmp_path / "second"
     assert edit_main(["-c", ck, "--drag", "10,12:18,12", "--max-steps", "2", "--out", str(first)]) == 0
     assert edit_main(["-c", ck, "--drag", "18,12:18,20", "--max-steps", "1", "--heatmap", str(first / "spec.json"),
-                      "--ws", str(first / "ws.safetensors"), "--out", str(second)]) == 0
+                      "--homes", str(first / "homes.json"), "--ws", str(first / "ws.safetensors"),
+                      "--out", str(second)]) == 0
     import numpy as np
     from PIL import Image
 

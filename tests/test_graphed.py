@@ -9,6 +9,7 @@ import torch
 
 from spatialgan import sample_heatmaps
 from spatialgan.graphed import GraphedRenderer
+from spatialgan.render import render
 
 from conftest import VARIANTS, tiny_models
 
@@ -17,7 +18,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 
 def _eager(G, ws, hb):
     with torch.inference_mode():
-        heat = G.render_heatmaps(hb) if hb is not None else None
+        heat = G.heatmap_inputs(hb) if hb is not None else None
         return G.synthesis(ws, heat, noise_mode="const").image, heat
 
 
@@ -104,7 +105,6 @@ def test_rendering_leaves_the_weights_key_alone(encoding: str, mode: str) -> Non
 def test_cuda_replay_carries_from_homes(encoding: str, mode: str) -> None:
     """A carried render (`spatialgan.carry`) is captured as its own graph, matches the eager carried render and
     follows new homes; the plain render keeps working beside it."""
-    from spatialgan.carry import make_carry
     from spatialgan.heatmaps.moves import move_object, moved_level
 
     G, _ = tiny_models(encoding, mode)
@@ -118,6 +118,6 @@ def test_cuda_replay_carries_from_homes(encoding: str, mode: str) -> None:
         h = home + shift
         image, _ = renderer(ws, moved, h)
         with torch.inference_mode():
-            ref = G.synthesis(ws, G.render_heatmaps(moved), carry=make_carry(G.render_heatmaps, moved, h, 16)).image
+            ref = render(G, ws, moved, homes=h).image
         torch.testing.assert_close(image, ref, atol=1e-4, rtol=1e-4)
     assert renderer.enabled and renderer.captures == 2

@@ -303,7 +303,7 @@ def test_alignment_compare_sees_a_perfect_cam_and_a_shuffled_one() -> None:
     from spatialgan.metrics.alignment import compare
 
     G, _ = tiny_models("sel_norm", "hierarchical")
-    maps = G.render_heatmaps(sample_heatmaps(G.config.heatmap, 8, seed=0))
+    maps = G.heatmap_inputs(sample_heatmaps(G.config.heatmap, 8, seed=0))
     perfect = {r: combine(m) for r, m in maps.items()}  # a D that attends exactly where the heatmaps are
     stats = compare(perfect, maps, torch.roll(torch.arange(8), 1), indoor=False)
     for r, (l1_m, l1_s, corr_m, corr_s, flat) in stats.items():
@@ -422,12 +422,13 @@ class _HeatmapPainter:
 
     def __init__(self, G) -> None:
         self.G, self.config, self.heatmap_resolutions = G, G.config, G.heatmap_resolutions
+        self.synthesis = self  # one "block" at the full resolution: the painted heatmap
 
     def z_shape(self, b: int) -> tuple[int, ...]:
         return self.G.z_shape(b)
 
-    def render_heatmaps(self, h):
-        return self.G.render_heatmaps(h)
+    def heatmap_inputs(self, h):
+        return self.G.heatmap_inputs(h)
 
     def parameters(self):
         return self.G.parameters()
@@ -435,13 +436,17 @@ class _HeatmapPainter:
     def mapping(self, z: torch.Tensor, psi: float) -> torch.Tensor:
         return z
 
-    def synthesis(self, ws: torch.Tensor, maps: dict, noise_mode: str, carry=None):
-        from types import SimpleNamespace
+    def check_blocks(self, resolutions) -> None:
+        pass
 
-        assert carry is None, "move_locality renders plainly unless asked to carry"
+    def check_inputs(self, ws: torch.Tensor, maps: dict) -> None:
+        pass
 
+    def iter_blocks(self, ws: torch.Tensor, maps: dict, noise_mode: str, hook=None):
+        assert hook is None, "move_locality renders plainly unless asked to carry"
         heat = maps[max(maps)].amax(1, keepdim=True).expand(-1, 3, -1, -1)
-        return SimpleNamespace(image=heat - 0.5 + 0.2 * ws.flatten(1)[:, :1, None, None].tanh())
+        image = heat - 0.5 + 0.2 * ws.flatten(1)[:, :1, None, None].tanh()
+        yield 0, self.config.resolution, image, image
 
 
 def test_move_locality_separates_near_and_far_change() -> None:

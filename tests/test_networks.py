@@ -14,7 +14,7 @@ def _render(G: Generator, batch: int, seed: int = 0):
     if not G.config.uses_heatmaps:
         return None, None
     hb = sample_heatmaps(G.config.heatmap, batch, seed=seed)
-    return hb, G.render_heatmaps(hb)
+    return hb, G.heatmap_inputs(hb)
 
 
 @pytest.mark.parametrize("encoding,mode", VARIANTS)
@@ -52,9 +52,9 @@ def test_moving_a_centre_changes_heatmap_and_output(encoding: str, mode: str) ->
     ws = G.mapping(G.sample_z(1, seed=5))
     with torch.no_grad():
         before = G.synthesis(ws, hm, noise_mode="const").image
-        again = G.synthesis(ws, G.render_heatmaps(hb), noise_mode="const").image
+        again = G.synthesis(ws, G.heatmap_inputs(hb), noise_mode="const").image
         hb.levels[0].centres[0, 0] += torch.tensor([0.25, 0.0])  # a quarter of the image to the right
-        hm_moved = G.render_heatmaps(hb)
+        hm_moved = G.heatmap_inputs(hb)
         after = G.synthesis(ws, hm_moved, noise_mode="const").image
     assert torch.equal(before, again), "same inputs must give the same image (const noise)"
     r = G.heatmap_resolutions[0]
@@ -109,7 +109,7 @@ def test_resampling_one_object_code_keeps_the_others() -> None:
         assert (restyled - base).abs().mean() > 1e-4, "object 1's code must change the image"
         # With object 1's sub-heatmap switched off (weight 0), its code has no influence at all (Eq. 3).
         hb.levels[0].weights[0, 1] = 0.0
-        hm_off = G.render_heatmaps(hb)
+        hm_off = G.heatmap_inputs(hb)
         assert torch.equal(G.synthesis(ws, hm_off).image, G.synthesis(new, hm_off).image)
     assert torch.equal(replace_code(ws, 0, ws[:, 0]), ws)
     with pytest.raises(IndexError):
@@ -158,7 +158,7 @@ def test_large_resolutions(resolution: int) -> None:
     G = Generator(g).eval()
     D = Discriminator(DiscriminatorConfig(resolution=resolution, channel_base=4 * resolution, channel_max=16))
     with torch.no_grad():
-        img = G(G.sample_z(1, seed=0), G.render_heatmaps(sample_heatmaps(g.heatmap, 1, seed=0))).image
+        img = G(G.sample_z(1, seed=0), G.heatmap_inputs(sample_heatmaps(g.heatmap, 1, seed=0))).image
         assert img.shape == (1, 3, resolution, resolution) and torch.isfinite(img).all()
         assert D(img).logits.shape == (1,)
 
@@ -230,7 +230,7 @@ def test_fast_path_gradients_to_ws_and_centres(encoding: str, mode: str, batch: 
             for lv, c in zip(hb.levels, centres):
                 lv.centres = c
             leaves += centres
-            hm = G.render_heatmaps(hb)
+            hm = G.heatmap_inputs(hb)
         (G.synthesis(ws, hm).image * probe).sum().backward()
         return [t.grad for t in leaves]
 
@@ -286,7 +286,7 @@ def test_noise_ablation_model_gets_noise_instead_of_heatmaps() -> None:
     G, _ = tiny_models("sel_norm", "hierarchical")
     noisy = Generator(dataclasses.replace(G.config, heatmap=dataclasses.replace(G.config.heatmap, sampling="noise")))
     hb = sample_heatmaps(G.config.heatmap, 2, seed=0)
-    maps, a, b = G.render_heatmaps(hb), noisy.render_heatmaps(hb), noisy.render_heatmaps(hb)
+    maps, a, b = G.heatmap_inputs(hb), noisy.heatmap_inputs(hb), noisy.heatmap_inputs(hb)
     assert {r: m.shape for r, m in a.items()} == {r: m.shape for r, m in maps.items()}
     assert all(not torch.equal(a[r], maps[r]) and not torch.equal(a[r], b[r]) for r in maps)
     assert all(a[r].min() < 0 for r in maps)  # Gaussian noise, not a heatmap in [0, 1]

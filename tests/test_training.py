@@ -189,7 +189,7 @@ def test_amp_autocasts_the_main_passes_on_the_cpu(tmp_path: Path) -> None:
 
     for amp in (False, True):
         t = Trainer(tiny_train_config(amp=amp), tmp_path / str(amp), dataset=ToyImages(), progress=False)
-        t.G.synthesis.register_forward_pre_hook(record(amp))
+        t.G.synthesis.blocks[0].register_forward_pre_hook(record(amp))
         stats[amp] = t.train_step(real)
     assert casts == {False: {torch.float32}, True: {torch.bfloat16}}, "both synthesis passes of the step autocast"
     a, b = stats[False], stats[True]
@@ -293,7 +293,7 @@ def test_cli_branch_flattens_the_const_input_and_back(tmp_path: Path, capsys: py
     reshape_const(flat / "snapshot.safetensors", back / "snapshot.safetensors", names.index(CONST), flat=False)
     G_back = _snapshot_generator(back)
     assert G_back.synthesis.blocks[0].const.shape[-2:] == (4, 4)
-    z, hm = G_flat.sample_z(2, seed=1), G_flat.render_heatmaps(sample_heatmaps(G_flat.config.heatmap, 2, seed=1))
+    z, hm = G_flat.sample_z(2, seed=1), G_flat.heatmap_inputs(sample_heatmaps(G_flat.config.heatmap, 2, seed=1))
     with torch.no_grad():
         torch.testing.assert_close(G_back(z, hm, noise_mode="const").image, G_flat(z, hm, noise_mode="const").image)
     # The flat branch trains on, with a fresh Adam state for the reshaped input, and exports a flat model.

@@ -16,16 +16,14 @@ import torch
 from PIL import Image
 
 from spatialgan import HeatmapSpec, load_checkpoint, sample_heatmaps
-from spatialgan.carry import carry_resolution, make_carry
+from spatialgan.carry import homes_tensor
+from spatialgan.render import render as render_model
 from spatialgan.visual import draw_centres, grid, to_uint8, upscale
 
 
-def render(G, ws: torch.Tensor, spec: HeatmapSpec, carry: bool = False) -> np.ndarray:
-    """The picture of `spec`; with `carry`, objects keep the look they have at home, as the editor draws them."""
-    batch = spec.to_batch()
-    res = carry_resolution(G.config.block_resolutions)
-    c = make_carry(G.render_heatmaps, batch, torch.tensor([spec.homes()]), res) if carry else None
-    return to_uint8(G.synthesis(ws, G.render_heatmaps(batch), carry=c).image)
+def render(G, ws: torch.Tensor, spec: HeatmapSpec, homes: list | None = None) -> np.ndarray:
+    """The picture of `spec`; with `homes`, moved objects keep the look they have there, as the editor draws them."""
+    return to_uint8(render_model(G, ws, spec.to_batch(), homes=homes_tensor(spec, homes, "cpu")).image)
 
 
 @torch.inference_mode()
@@ -36,7 +34,7 @@ def move_strip(G, seeds: list[int], psi: float, scale: int) -> tuple[np.ndarray,
     tiles, moves = [], []
     for seed in seeds:
         spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=seed))
-        spec.set_homes()
+        homes = spec.object_places()
         ws = G.mapping(G.sample_z(1, seed=seed), psi=psi)
         x, y = spec.absolute(0, 0)
         dx = 0.25 if x < 0.5 else -0.25
@@ -44,7 +42,7 @@ def move_strip(G, seeds: list[int], psi: float, scale: int) -> tuple[np.ndarray,
         moved = spec.copy()
         moved.move_by(0, 0, dx, 0.0)
         after = render(G, ws, moved)
-        carried = render(G, ws, moved, carry=True)
+        carried = render(G, ws, moved, homes)
         removed = spec.copy()
         removed.set_enabled(0, 0, False)  # the object: object 0, or the root with its sub-tree
         gone = render(G, ws, removed)
@@ -95,9 +93,9 @@ def main() -> int:
         diffs = []
         with torch.inference_mode():
             for seed in range(16):
-                spec = HeatmapSpec.from_batch(sample_heatmaps(cfg.heatmap, 1, seed=seed))
-                a = G.synthesis(G.mapping(G.sample_z(1, seed=seed), psi=args.psi), G.render_heatmaps(spec.to_batch())).image
-                b = ref.synthesis(ref.mapping(ref.sample_z(1, seed=seed), psi=args.psi), ref.render_heatmaps(spec.to_batch())).image
+                layout = sample_heatmaps(cfg.heatmap, 1, seed=seed)
+                a, b = (render_model(m, m.mapping(m.sample_z(1, seed=seed), psi=args.psi), layout).image
+                        for m in (G, ref))
                 diffs.append(((a - b).abs().max().item(), (a - b).abs().mean().item()))
         worst, mean = max(d[0] for d in diffs), sum(d[1] for d in diffs) / len(diffs)
         half_note = (f"- Half precision check: against the float32 weights over 16 seeds, pixel values in [-1, 1] differ "

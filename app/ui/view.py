@@ -130,8 +130,8 @@ class EditorView:
                         dpg.add_checkbox(label="moved objects keep their look", tag="carry",
                                          default_value=self.c.state.edit.carry, callback=cb, user_data="carry")
                         with dpg.tooltip("carry"):
-                            dpg.add_text("On: a moved object brings its look from where the seed put it "
-                                         "(spatialgan.carry).\nOff: the model redraws it at the new place, as the "
+                            dpg.add_text("On: a moved object brings its look from where the seed put it."
+                                         "\nOff: the model redraws it at the new place, as the "
                                          "paper does; it may draw another one.")
                 with dpg.group():
                     if self.panels:

@@ -13,6 +13,7 @@ from ..device import pick_device
 from ..errors import SpatialGANError
 from ..generator import Generator
 from ..heatmaps import HeatmapSpec, combine, sample_heatmaps
+from ..render import render
 from ..visual import draw_centres, grid, heatmap_to_uint8, to_uint8, upscale
 from .common import add_model_args, load_model, run_cli
 
@@ -36,14 +37,14 @@ def render_row(G: Generator, seed: int, psi: float, spec: HeatmapSpec | None, sc
     cfg = G.config
     device = next(G.parameters()).device
     ws = G.mapping(G.sample_z(1, seed=seed, device=device), psi=psi)
-    hm = None
     tiles: list[np.ndarray] = []
     if cfg.uses_heatmaps:
         if spec is None:
             spec = HeatmapSpec.from_batch(sample_heatmaps(cfg.heatmap, 1, seed=seed))
         spec.validate(cfg)
-        hm = G.render_heatmaps(spec.to_batch(device))
-    image = upscale(to_uint8(G.synthesis(ws, hm).image), scale)
+    out = render(G, ws, spec.to_batch(device) if spec is not None else None)
+    hm = out.heatmaps
+    image = upscale(to_uint8(out.image), scale)
     if spec is not None and hm is not None:
         image = draw_centres(image, spec, radius=max(2, scale))
         levels = cfg.heatmap.levels

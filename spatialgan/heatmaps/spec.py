@@ -23,6 +23,9 @@ from .batch import HeatmapBatch, HeatmapLevel
 MAX_OUTSIDE = 0.5
 MAX_SIGMA = 2.0
 SPEC_VERSION = 1
+# Specs saved before homes moved to the edit held each object's home here; it is read by the session loader
+# (`app.state`) and ignored by the spec.
+LEGACY_HOME = "home"
 
 
 @dataclass
@@ -35,9 +38,6 @@ class Centre:
     weight: float = 1.0  # amplitude; 0 removes the object, 1 is what the model was trained on
     enabled: bool = True  # off removes the object but keeps its weight for restoring it
     parent: int | None = None  # index of the parent in the previous level (hierarchical mode)
-    # Objects only (multi-object centres, hierarchical roots): the absolute (x, y) whose look the object keeps
-    # when moved (`spatialgan.carry`), where the seed put it; None: the object is redrawn wherever it goes.
-    home: list[float] | None = None
 
 
 @dataclass
@@ -87,24 +87,9 @@ class HeatmapSpec:
         for lv, i in self.subtree(level, index):
             self.levels[lv][i].enabled = bool(enabled)
 
-    def objects(self) -> list[Centre]:
-        """The centres that name objects (and carry a `home`): level 0's, in either mode."""
-        return self.levels[0]
-
-    def set_homes(self, only_missing: bool = False) -> None:
-        """Make every object's current place its home (or only of objects without one)."""
-        for li, c in enumerate(self.objects()):
-            if c.home is None or not only_missing:
-                c.home = [float(v) for v in self.absolute(0, li)]
-
-    def homes(self) -> list[tuple[float, float]]:
-        """Each object's home, or its current place where it has none."""
-        return [tuple(c.home) if c.home is not None else self.absolute(0, i)  # type: ignore[misc]
-                for i, c in enumerate(self.objects())]
-
-    def away_from_home(self) -> bool:
-        """Whether some object is away from its home (only then does a carry change the picture)."""
-        return any(h != self.absolute(0, i) for i, h in enumerate(self.homes()))
+    def object_places(self) -> list[tuple[float, float]]:
+        """Where each object (a level-0 centre, in either mode) is, absolute image units."""
+        return [self.absolute(0, i) for i in range(len(self.levels[0]))]
 
     def copy(self) -> "HeatmapSpec":
         return HeatmapSpec.from_dict(self.to_dict())
@@ -135,14 +120,6 @@ class HeatmapSpec:
                     raise HeatmapSpecError(f"{where}.enabled must be true or false, got {c.enabled!r}")
                 if c.weight < 0:
                     raise HeatmapSpecError(f"{where}.weight must be >= 0, got {c.weight}")
-                if c.home is not None:
-                    if li != 0:
-                        raise HeatmapSpecError(f"{where}.home is for objects (level 0) only")
-                    if (not isinstance(c.home, list) or len(c.home) != 2
-                            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                                       and -MAX_OUTSIDE <= v <= 1 + MAX_OUTSIDE for v in c.home)):
-                        raise HeatmapSpecError(f"{where}.home must be null or [x, y] within {-MAX_OUTSIDE} to "
-                                               f"{1 + MAX_OUTSIDE}, got {c.home!r}")
                 if li == 0 or self.mode == "multi":
                     if c.parent is not None:
                         raise HeatmapSpecError(f"{where}.parent must be null at the top level, got {c.parent}")
@@ -225,7 +202,7 @@ class HeatmapSpec:
         levels = data.get("levels")
         if not isinstance(levels, list) or not all(isinstance(lv, list) for lv in levels):
             raise HeatmapSpecError("levels must be a list of lists of centres")
-        allowed = set(Centre.__dataclass_fields__)
+        allowed = set(Centre.__dataclass_fields__) | {LEGACY_HOME}
         rows: list[list[Centre]] = []
         for li, level in enumerate(levels):
             row = []
@@ -239,7 +216,7 @@ class HeatmapSpec:
                 extra = set(c) - allowed
                 if extra:
                     raise HeatmapSpecError(f"{where} has unknown field(s) {', '.join(sorted(extra))}")
-                row.append(Centre(**c))
+                row.append(Centre(**{k: v for k, v in c.items() if k != LEGACY_HOME}))
             rows.append(row)
         spec = cls(mode=data.get("mode", ""), levels=rows)
         spec.validate()

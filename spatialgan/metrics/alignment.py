@@ -21,6 +21,7 @@ from ..generator import Generator
 from ..gradcam import CamScore, gradcam
 from ..heatmaps import combine, sample_heatmaps
 from ..losses import align_distance
+from ..render import render
 
 if TYPE_CHECKING:
     from ..training.config import TrainConfig
@@ -88,8 +89,9 @@ def heatmap_alignment(G: Generator, D: Discriminator, indoor: bool, num: int = 2
         hb = sample_heatmaps(G.config.heatmap, b, seed=gen)
         z = torch.randn(G.z_shape(b), generator=gen).to(device)
         with torch.no_grad():
-            maps = G.render_heatmaps(hb.to(device))
-            img = G.synthesis(G.mapping(z), maps, noise_mode="const").image.float()
+            out = render(G, G.mapping(z), hb.to(device))
+            maps, img = out.heatmaps, out.image.float()
+            assert maps is not None
         cams = {r: c.detach() for r, c in gradcam(D, img, levels, score).items()}
         perm = torch.roll(torch.arange(b, device=device), 1)
         for r, vals in compare(cams, {r: maps[r].float() for r in levels}, perm, indoor).items():

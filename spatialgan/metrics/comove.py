@@ -18,11 +18,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from ..carry import make_carry
+from ..carry import DEFAULT_RESOLUTION
 from ..errors import SpatialGANError
 from ..generator import Generator
 from ..heatmaps import HeatmapBatch, sample_heatmaps
 from ..heatmaps.moves import move_object, moved_level, random_moves
+from ..render import heatmap_inputs, render
 from .segmentation import TinyUNet
 
 
@@ -179,13 +180,14 @@ def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int 
             p = (target - before).numpy().astype(np.float64)
             moved = move_object(hb, index, target - before)
             ws = G.mapping(z.to(device, dtype), psi=cfg.psi)
-            maps0, maps1 = ({r: m.to(device, dtype) for r, m in G.render_heatmaps(h.to(device)).items()}
-                            for h in (hb, moved))
+            hb, moved = hb.to(device), moved.to(device)
+            maps0, maps1 = (heatmap_inputs(G, h, dtype) for h in (hb, moved))
+            assert maps0 is not None and maps1 is not None
             maps1 = {r: maps1[r] if r in moved_res else m for r, m in maps0.items()}
-            carried = (make_carry(G.render_heatmaps, moved.to(device), moved_level(hb).centres.to(device), carry)
-                       if carry is not None else None)
-            imgs = [G.synthesis(ws, maps, noise_mode="const", carry=c).image.float().clamp(-1, 1)
-                    for maps, c in ((maps0, None), (maps1, carried))]
+            homes = moved_level(hb).centres if carry is not None else None
+            imgs = [render(G, ws, hb).image.float().clamp(-1, 1),
+                    render(G, ws, moved, homes=homes, carry_at=carry or DEFAULT_RESOLUTION,
+                           maps=maps1).image.float().clamp(-1, 1)]
             if seg is not None:
                 small = [torch.nn.functional.interpolate(im, size=(seg.config.resolution,) * 2, mode="area")
                          for im in imgs]

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from ..errors import SpatialGANError
 from ..generator import Generator
 from ..heatmaps import sample_heatmaps
+from ..render import render
 from .inception import InceptionFeatures
 
 
@@ -116,12 +117,9 @@ def generator_batches(G: Generator, count: int, batch: int = 32, seed: int = 0, 
         z = torch.randn(G.z_shape(b), generator=gen).to(device)
         with torch.random.fork_rng(devices=forked):
             torch.manual_seed(seed * 1_000_003 + s)
-            maps = None
-            if G.heatmap_resolutions:
-                hb = sample_heatmaps(G.config.heatmap, b, seed=gen).to(device)
-                maps = {r: m.to(dtype) for r, m in G.render_heatmaps(hb).items()}
+            hb = sample_heatmaps(G.config.heatmap, b, seed=gen).to(device) if G.heatmap_resolutions else None
             ws = G.mapping(z.to(dtype), psi=psi)
-            img = G.synthesis(ws, maps, noise_mode="random").image.float()
+            img = render(G, ws, hb, noise_mode="random").image.float()
         yield ((img.clamp(-1, 1) + 1) * 127.5).cpu()
 
 

@@ -13,6 +13,7 @@ import torch
 from ..config import GeneratorConfig
 from ..generator import Generator
 from ..heatmaps import HeatmapSpec, sample_heatmaps
+from ..render import render
 
 
 @torch.no_grad()
@@ -30,19 +31,18 @@ def level_drags(G: Generator, seeds: int = 40, shift: float = 0.15, near: float 
     gen = torch.Generator().manual_seed(0)
     sums: dict[int, list[float]] = {li: [] for li in range(len(G.config.heatmap.levels))}
 
-    def render(ws: torch.Tensor, spec: HeatmapSpec) -> torch.Tensor:
-        maps = {r: m.to(ws.dtype) for r, m in G.render_heatmaps(spec.to_batch(device)).items()}
-        return G.synthesis(ws, maps, noise_mode="const").image.float().clamp(-1, 1)[0]
+    def picture(ws: torch.Tensor, spec: HeatmapSpec) -> torch.Tensor:
+        return render(G, ws, spec.to_batch(device)).image.float().clamp(-1, 1)[0]
 
     dtype = next(G.parameters()).dtype
     for seed in range(seeds):
         spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=seed))
         ws = G.mapping(G.sample_z(1, seed=seed, device=device).to(dtype), psi=0.7)
-        img0 = render(ws, spec)
+        img0 = picture(ws, spec)
         other = None
         if compare_latent:
             ws_other = G.mapping(G.sample_z(1, seed=seed + 10_000, device=device).to(dtype), psi=0.7)
-            other = (render(ws_other, spec) - img0).abs().mean(0)
+            other = (picture(ws_other, spec) - img0).abs().mean(0)
         for li, level in enumerate(spec.levels):
             ci = int(torch.randint(len(level), (1,), generator=gen))
             x, y = spec.absolute(li, ci)
@@ -52,7 +52,7 @@ def level_drags(G: Generator, seeds: int = 40, shift: float = 0.15, near: float 
                 dx, dy = -dx, -dy  # keep the dragged centre inside the image
             moved = spec.copy()
             moved.move_by(li, ci, dx, dy)
-            change = (render(ws, moved) - img0).abs().mean(0)
+            change = (picture(ws, moved) - img0).abs().mean(0)
             mask = (torch.hypot(xx - x, yy - y) < near) | (torch.hypot(xx - x - dx, yy - y - dy) < near)
             if not mask.any():  # nothing of it on the picture: the mean of no pixels would be NaN
                 continue

@@ -32,6 +32,7 @@ from ..gradcam import cams_from_output, frozen
 from ..heatmaps import HeatmapBatch, HeatmapSpec, sample_heatmaps
 from ..heatmaps.moves import move_object, moved_level, random_moves
 from ..losses import align_distance, d_logistic, g_nonsaturating, move_consistency, r1_penalty
+from ..render import render
 from ..visual import draw_centres, grid, to_uint8, upscale
 from .config import TrainConfig
 from .distributed import Dist, average_gradients, average_tensor, barrier, broadcast_module
@@ -164,10 +165,9 @@ class Trainer:
             layer = torch.arange(G.config.num_ws, device=self.device)
             take = (mix[:, None] & (layer[None] >= cut[:, None]))[:, None, :, None]
             ws = torch.where(take, G.mapping(z2), ws)
-        hm = G.render_heatmaps(hb) if G.config.uses_heatmaps else None
         with self._autocast():
-            img = G.synthesis(ws, hm, noise_mode=self.cfg.noise_mode).image  # type: ignore[arg-type]
-        return img.float(), hm
+            out = render(G, ws, hb if G.config.uses_heatmaps else None, noise_mode=self.cfg.noise_mode)  # type: ignore[arg-type]
+        return out.image.float(), out.heatmaps
 
     def _autocast(self):
         if self.cfg.amp and self.device.type in AMP_DEVICES:
@@ -206,8 +206,8 @@ class Trainer:
         ws = G.mapping(z[:k])
         with self._autocast():
             with torch.no_grad():
-                original = G.synthesis(ws, G.render_heatmaps(hb), noise_mode="const").image.float()
-            image = G.synthesis(ws, G.render_heatmaps(moved), noise_mode="const").image.float()
+                original = render(G, ws, hb).image.float()
+            image = render(G, ws, moved).image.float()
         carried, stayed = move_consistency(image, original, before, after, sigma)
         return (carried + stayed).mean()
 
@@ -285,8 +285,9 @@ class Trainer:
         from PIL import Image
 
         G = self.G_ema
-        hm = G.render_heatmaps(self.fixed_heatmaps.to(self.device)) if G.config.uses_heatmaps else None
-        imgs = G.synthesis(G.mapping(self.fixed_z.to(self.device), psi=0.7), hm).image
+        out = render(G, G.mapping(self.fixed_z.to(self.device), psi=0.7),
+                     self.fixed_heatmaps.to(self.device) if G.config.uses_heatmaps else None)
+        imgs, hm = out.image, out.heatmaps
         scale = max(1, 128 // G.config.resolution)
         tiles = []
         for i in range(imgs.shape[0]):

@@ -1,0 +1,133 @@
+"""The one render path: (model, latent, layout, options) -> image, heatmaps and, when asked, feature maps.
+
+Every picture the project makes goes through here: the editor's worker and its CUDA-graph renderer, the DragGAN
+session, the metrics, training samples, the benchmarks and the figure tools. The chain is
+
+    layout (HeatmapBatch) --model.heatmap_inputs--> sub-maps H_i (Eq. 1) --synthesis blocks--> image
+
+with the options as arguments rather than forks of the chain: the carry (`spatialgan.carry`, plugged in as a
+synthesis hook), DragGAN's feature taps, the noise mode, a draft resolution (stop at a coarser block and return
+its RGB: what an editor shows while a gesture is under way on a large model) and a stop block with a
+continuation (DragGAN optimises through the blocks up to its tap and draws the rest only for display).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Mapping
+
+import torch
+
+from .carry import DEFAULT_RESOLUTION, CarryHook, carry_resolution, make_carry
+from .errors import SpatialGANError
+from .generator import Generator
+from .heatmaps import HeatmapBatch
+from .layers import NoiseMode
+
+Heatmaps = Mapping[int, torch.Tensor]
+
+
+@dataclass
+class RenderOutput:
+    image: torch.Tensor  # (B, C, r, r): r is the model's resolution, or the draft's
+    heatmaps: dict[int, torch.Tensor] | None  # resolution -> sub-maps the model consumed; None without heatmaps
+    features: dict[int, torch.Tensor] = field(default_factory=dict)  # tapped block resolution -> its output
+
+
+@dataclass
+class PartialRender:
+    """A render stopped after block `stop`: its features (with autograd, if enabled) and a continuation that draws
+    the rest of the image without autograd."""
+
+    features: torch.Tensor  # (B, C, stop, stop), the output of block `stop`
+    heatmaps: dict[int, torch.Tensor] | None
+    _model: Generator = field(repr=False)
+    _state: tuple = field(repr=False)  # (next block, x, img, ws, sub-maps, noise mode), detached
+
+    def finish(self) -> torch.Tensor:
+        """(B, C, R, R): the full image of this render."""
+        start, x, img, ws, maps, noise_mode = self._state
+        with torch.no_grad():
+            for _, _, x, img in self._model.synthesis.iter_blocks(ws, maps, noise_mode, start=start, x=x, img=img):
+                pass
+        return img.contiguous()
+
+
+def heatmap_inputs(model: Generator, layout: HeatmapBatch | None, dtype: torch.dtype | None = None
+                   ) -> dict[int, torch.Tensor] | None:
+    """The sub-maps `model` consumes for `layout` (None for a model without heatmaps), in `dtype` if given."""
+    if not model.heatmap_resolutions:
+        return None
+    if layout is None:
+        raise SpatialGANError("this model is steered by heatmaps: give it a layout (a HeatmapBatch)")
+    maps = model.heatmap_inputs(layout)
+    return maps if dtype is None else {r: m.to(dtype) for r, m in maps.items()}
+
+
+def _blocks(model: Generator, ws: torch.Tensor, layout: HeatmapBatch | None, homes: torch.Tensor | None,
+            carry_at: int, last: int, noise_mode: NoiseMode, maps: Heatmaps | None
+            ) -> tuple[dict[int, torch.Tensor] | None, Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]]:
+    """The sub-maps and the synthesis blocks' outputs (index, resolution, x, img) up to block resolution `last`."""
+    synthesis = model.synthesis
+    heat = dict(maps) if maps is not None else heatmap_inputs(model, layout, ws.dtype)
+    synthesis.check_inputs(ws, heat)
+    hook = None
+    if homes is not None:
+        if layout is None or heat is None:
+            raise SpatialGANError("a carry needs a model with heatmaps and a layout")
+        res = carry_resolution(model.config.block_resolutions, min(carry_at, last))
+        carry = make_carry(lambda b: heatmap_inputs(model, b, ws.dtype), layout, homes, res)  # type: ignore[arg-type]
+        synthesis.check_heatmaps(carry.home_maps, ws.shape[0])
+        hook = CarryHook(carry, model.config.block_resolutions.index(res))
+    b = ws.shape[0]
+
+    def run() -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+        for i, res, x, img in synthesis.iter_blocks(ws, heat, noise_mode, hook=hook):
+            yield i, res, x[:b], img[:b]  # before the carry's blend the batch also holds the home layout
+            if res == last:
+                return
+
+    return heat, run()
+
+
+def render(model: Generator, ws: torch.Tensor, layout: HeatmapBatch | None = None, *,
+           homes: torch.Tensor | None = None, carry_at: int = DEFAULT_RESOLUTION, noise_mode: NoiseMode = "const",
+           taps: Iterable[int] = (), draft: int | None = None, maps: Heatmaps | None = None) -> RenderOutput:
+    """Draw `ws` (B, K, num_ws, w_dim) with the heatmaps of `layout`.
+
+    homes: (B, m, 2) each object's home; moved objects keep the look they have there (`spatialgan.carry`), blended
+    after the block at `carry_at` (or the nearest block below it). taps: block resolutions whose outputs to return.
+    draft: stop at this block resolution and return its RGB (B, C, draft, draft). maps: sub-maps to use instead of
+    the layout's (diagnostics that feed different layouts to different blocks); the carry still uses `layout`.
+    """
+    blocks = model.config.block_resolutions
+    wanted = set(taps)
+    model.synthesis.check_blocks(wanted | ({draft} if draft is not None else set()))
+    last = draft if draft is not None else blocks[-1]
+    if any(t > last for t in wanted):
+        raise SpatialGANError(f"taps {sorted(wanted)} lie beyond the draft resolution {last}")
+    heat, steps = _blocks(model, ws, layout, homes, carry_at, last, noise_mode, maps)
+    features: dict[int, torch.Tensor] = {}
+    img = None
+    for _, res, x, img in steps:
+        if res in wanted:
+            features[res] = x.contiguous()  # the fast path may run channels-last on CPU
+    assert img is not None
+    return RenderOutput(img.contiguous(), heat, features)
+
+
+def render_until(model: Generator, ws: torch.Tensor, layout: HeatmapBatch | None, stop: int, *,
+                 homes: torch.Tensor | None = None, carry_at: int = DEFAULT_RESOLUTION,
+                 noise_mode: NoiseMode = "const") -> PartialRender:
+    """Run the blocks up to resolution `stop` (DragGAN's feature tap) and return their features with a
+    continuation for the image; the carry blends at or before `stop`."""
+    model.synthesis.check_blocks({stop})
+    heat, steps = _blocks(model, ws, layout, homes, carry_at, stop, noise_mode, None)
+    n = x = img = None
+    for n, _, x, img in steps:
+        pass
+    assert n is not None and x is not None and img is not None
+    # Snapshot what the rest needs: the caller may update ws and the centres in place after this.
+    state = (n + 1, x.detach(), img.detach(), ws.detach().clone(),
+             {r: h.detach() for r, h in heat.items()} if heat is not None else None, noise_mode)
+    return PartialRender(x, heat, model, state)
