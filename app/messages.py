@@ -1,6 +1,6 @@
 """What the GUI and the model worker say to each other: plain dataclasses of numbers and numpy arrays.
 
-No torch here (STYLE.md 6): the controller builds requests, `app.worker` answers them. Every request carries a
+No torch here (the GUI never imports it): the controller builds requests, `app.worker` answers them. Every request carries a
 generation number; the worker keeps only the newest pending render, so a fast drag never queues renders.
 """
 

@@ -1,4 +1,5 @@
-"""The one module of the editor that touches torch: a thread that owns the model (STYLE.md 6).
+"""The one module of the editor that touches torch: a thread that owns the model, so the GUI
+thread never waits on it.
 
 The GUI thread calls `submit()` with plain request dataclasses and `poll()`s results each frame. Only the
 newest pending render is kept, so a fast drag never queues renders; a refine runs step by step, posting

@@ -2,7 +2,7 @@
 
 Measures what the editor pays for every centre move: render the heatmaps from centres, then synthesise the
 image from fixed ws. Reports p50/p95 over repeated runs after a warm-up, on CPU and on CUDA when present, and
-writes bench/results/generator_latency_<device>.{json,md}, which the README quotes. On CUDA each row is timed
+writes bench/results/generator_latency_<device>.{json,md}, which docs/measurements.md quotes. On CUDA each row is timed
 twice in the same run: eager, and as CUDA graph replays (spatialgan.graphed, what the editor uses there).
 
     python bench/generator_latency.py                 # CPU, 64/128/256 px

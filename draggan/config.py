@@ -1,4 +1,4 @@
-"""DragGAN hyperparameters (REFERENCE.md section 4; DragGAN, Pan et al. 2023; paper Sec. 3.4)."""
+"""DragGAN hyperparameters (DragGAN, Pan et al. 2023; paper Sec. 3.4)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class DragConfig:
     alpha: float = 1.0  # ... move by alpha * (t - p) (Eq. 6)
     # After the coarse move, find each handle again in the moved image (a search reaching from the handle to
     # where Eq. 6 would put it) instead of assuming the content moved the whole way: it follows a moved centre
-    # only partly (README, co-move), and tracking that starts at the guess reports arrival when little moved.
+    # only partly (docs/steering.md), and tracking that starts at the guess reports arrival when little moved.
     relocate: bool = True
     # Objects keep their look when their centres move (`spatialgan.carry`, as the editor renders them): the
     # block after which home features are blended in; None renders plainly. Clipped to the feature tap.

@@ -25,7 +25,7 @@ CONST_INPUTS: tuple[str, ...] = get_args(ConstInput)
 
 @dataclass(frozen=True)
 class HeatmapConfig:
-    """Which heatmaps a generator consumes (paper Sec. 3.2, REFERENCE.md section 1)."""
+    """Which heatmaps a generator consumes (paper Sec. 3.2)."""
 
     mode: HeatmapMode = "hierarchical"
     # Feature resolutions that carry heatmaps. The paper encodes levels 0,1,2 = 4x4, 8x8, 16x16 only:
@@ -207,7 +207,7 @@ def preset(resolution: int, encoding: Encoding = "sel_norm", heatmap_mode: Heatm
 
     Up to 128 px they are the narrow recipe of the bundled pets64 and rooms64: channels up to 64, w_dim 256,
     4 mapping layers. The bundled 128 px models, trained with channels up to 256, steer less than the narrow
-    64 px ones; at 32 px and 16 kimg four seeds of each width steered alike (README, steering table), so the
+    64 px ones; at 32 px and 16 kimg four seeds of each width steered alike (docs/measurements.md), so the
     reason to stay narrow is speed: it renders the 64 px models in 11-17 ms on 2 CPU cores. 256 px keeps
     channels up to 256 (the paper's resolution, narrower than its paper256 config); larger sizes use StyleGAN2's
     widths.

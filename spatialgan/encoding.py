@@ -1,4 +1,4 @@
-"""Spatial encoding layers (paper Sec. 3.2, Fig. 6 and 7; REFERENCE.md section 2)."""
+"""Spatial encoding layers (paper Sec. 3.2, Fig. 6 and 7)."""
 
 from __future__ import annotations
 

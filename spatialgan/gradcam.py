@@ -1,4 +1,4 @@
-"""GradCAM of the discriminator (paper Sec. 3.1, 3.3; REFERENCE.md section 3).
+"""GradCAM of the discriminator (paper Sec. 3.1, 3.3).
 
 The maps are differentiable with respect to the input image, so L_align can train G through them; D's own
 parameters are frozen while they are computed.

@@ -56,16 +56,27 @@ def test_shell_scripts_parse() -> None:
 _LINK = re.compile(r"\]\(([^)\s]+)\)")  # a markdown link's target; link text may span lines
 
 
+def _anchors(doc: Path) -> set[str]:
+    """GitHub's anchors for the headings of a markdown file."""
+    heads = [re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", h) for h in re.findall(r"^#+ (.+)$", doc.read_text(), re.M)]
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+
+
 def test_markdown_links_resolve() -> None:
-    """Every relative link in the README, the model cards and the results files names a file in the repository
-    (anchors are not checked), so moving a results file cannot leave the README pointing at nothing."""
-    docs = [ROOT / "README.md", *ROOT.glob("checkpoints/*.md"), *ROOT.glob("bench/results/**/*.md")]
+    """Every relative link in the README, docs/, the model cards and the results files names a file in the
+    repository, and an anchor into a markdown file names one of its headings, so moving a section or a results
+    file cannot leave a page pointing at nothing."""
+    docs = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("checkpoints/*.md"),
+            *ROOT.glob("bench/results/**/*.md")]
     broken = []
     for doc in docs:
         for target in _LINK.findall(doc.read_text()):
-            path = target.split("#")[0]
-            if not path or "://" in path or path.startswith("mailto:"):
+            path, _, anchor = target.partition("#")
+            if "://" in target or target.startswith("mailto:"):
                 continue
-            if not (doc.parent / path).exists():
+            linked = doc.parent / path if path else doc
+            if not linked.exists():
                 broken.append(f"{doc.relative_to(ROOT)} -> {target}")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+                broken.append(f"{doc.relative_to(ROOT)} -> {target} (no such heading)")
     assert len(docs) > 10 and not broken, f"links to missing files: {broken}"

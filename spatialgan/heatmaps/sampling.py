@@ -1,4 +1,4 @@
-"""Heatmap samplers with the paper's statistics (Sec. 3.2 and 4.1; REFERENCE.md section 1).
+"""Heatmap samplers with the paper's statistics (Sec. 3.2 and 4.1).
 
 Widths follow EqGAN-SA, which draws maps exp(-d^2 / s) on [-1, 1] coordinates; in our image units that is a
 Gaussian with sigma = sqrt(s / 8).

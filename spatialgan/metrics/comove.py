@@ -1,4 +1,4 @@
-"""Co-move ratio (paper Table I, REFERENCE.md section 5): does the object under a heatmap centre follow it?
+"""Co-move ratio (paper Table I): does the object under a heatmap centre follow it?
 
 Move sub-heatmap centre i by a random vector p and regenerate with the same latent codes; find the object that
 contained the centre by segmentation, match it in the new image by smallest feature distance, and take the

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int)
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast of the main G and D passes (CUDA, or a CPU with AVX512-BF16/AMX): "
-                        "faster on such CPUs; whether it costs steering is not settled (README); may change when "
+                        "faster on such CPUs; whether it costs steering is not settled (docs/training.md); may change when "
                         "resuming")
     g.add_argument("--workers", type=int, help="data-loading processes per training process (default 2)")
     g.add_argument("--snapshot-kimg", type=float)

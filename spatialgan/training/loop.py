@@ -1,4 +1,4 @@
-"""The training loop (paper Sec. 3.3 and 4.1; REFERENCE.md section 3).
+"""The training loop (paper Sec. 3.3 and 4.1).
 
 Per step: a G step on the non-saturating loss plus L_align / L_align_indoor (every step, not lazily) and, when
 its weight is set, our move-consistency loss (`move_loss`, not in the paper), a D step
