@@ -10,10 +10,18 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spatialgan.cli.common import add_model_args, run_cli
 from spatialgan.errors import SpatialGANError
 from spatialgan.paths import default_checkpoint
+
+if TYPE_CHECKING:  # the GUI and torch are imported only once a window can open
+    import torch
+
+    from spatialgan import Generator
+
+    from .ui.view import EditorView, ViewOptions
 
 DUMP_ENV = "SPATIALGAN_GUI_DUMP"  # test hook: folder for image.png + state.json after every shown image
 
@@ -40,6 +48,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def build_editor(G: "Generator", device: "torch.device", source: str, seed: int, psi: float,
+                 options: "ViewOptions", message: str = "", session: Path | None = None) -> "EditorView":
+    """The editor on a model: its worker (which owns the model), controller, presenter and window. The one place
+    an editor is put together, at start-up and whenever another model is opened."""
+    from .controller import Controller
+    from .presenter import Presenter
+    from .ui.view import EditorView
+    from .worker import Worker
+
+    worker = Worker(G, device, source)
+    try:
+        info = worker.info
+        controller = Controller.create(source, info.resolution, info.num_codes, seed, psi, worker.default_spec)
+        if session is not None:
+            controller.load_session(session)
+            controller.state.undo_stack.clear()
+        presenter = Presenter(controller, worker)
+        presenter.message = message
+        view = EditorView(controller, presenter, options)
+        view.build()
+    except BaseException:
+        worker.close()
+        raise
+    print(f"model: {source}  device: {info.device}")
+    return view
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
@@ -59,47 +94,34 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import dearpygui.dearpygui as dpg
         except ImportError:
-            print('Dear PyGui is not installed: pip install -c constraints.txt -e ".[gui]"')
+            print("Dear PyGui is not installed: run the editor with `bash tools/editor.sh`, which installs it")
             return 0
         # torch is imported here, after the cheap checks, and only through the worker module.
         from spatialgan import load_generator, pick_device
 
-        from .controller import Controller
-        from .ui.view import EditorView, ViewOptions
-        from .worker import Worker
+        from .ui.view import ViewOptions
 
         device = pick_device(args.device)
         G, source = load_generator(args.checkpoint or (None if args.untrained else default_checkpoint()),
                                    args.untrained, device)
+
         def open_model(path: str) -> tuple:
             """For the editor's "Open model": load (errors go to the status line) before the old one is dropped."""
             if not path:
                 raise SpatialGANError("type a checkpoint path or pick a bundled model first")
             return load_generator(path, None, device)
 
-        worker = Worker(G, device, source)
+        if notice:
+            print(notice)
+        dpg.create_context()
+        dpg.configure_app(manual_callback_management=True)
+        options = ViewOptions(args.refine_steps, args.dump_dir, open_model)
+        view = build_editor(G, device, source, args.seed, args.psi, options, notice, args.session)
         try:
-            info = worker.info
-            controller = Controller.create(source, info.resolution, info.num_codes, args.seed, args.psi,
-                                           worker.default_spec)
-            if args.session is not None:
-                controller.load_session(args.session)
-                controller.state.undo_stack.clear()
-            if notice:
-                print(notice)
-            print(f"model: {source}  device: {info.device}")
-            dpg.create_context()
-            dpg.configure_app(manual_callback_management=True)
-            options = ViewOptions(args.refine_steps, args.dump_dir, open_model)
-            view = EditorView(controller, worker, options)
-            if notice:
-                view.message = notice
-            view.build()
-            centres = controller.centres()
-            if args.screenshot is not None and centres:
+            if args.screenshot is not None and view.c.centres():
                 # show what a selected centre looks like: its ring, sigma slider and remove/replace controls
-                nearest = min(centres, key=lambda c: (c[2] - 0.5) ** 2 + (c[3] - 0.5) ** 2)
-                controller.select(nearest[0], nearest[1])
+                nearest = min(view.c.centres(), key=lambda c: (c[2] - 0.5) ** 2 + (c[3] - 0.5) ** 2)
+                view.c.select(nearest[0], nearest[1])
             dpg.create_viewport(title="SpatialGAN editor", width=1400, height=900)
             dpg.setup_dearpygui()
             dpg.show_viewport()
@@ -109,21 +131,14 @@ def main(argv: list[str] | None = None) -> int:
                 if view.next_model is None:
                     break
                 # Another model was opened: a new worker, controller and layout (panels depend on the model).
-                G, source = view.next_model
+                (G, source), seed = view.next_model, view.c.state.edit.seed
                 view.destroy()
-                worker.close()
-                worker = Worker(G, device, source)
-                info = worker.info
-                controller = Controller.create(source, info.resolution, info.num_codes, controller.state.edit.seed,
-                                               args.psi, worker.default_spec)
-                print(f"model: {source}  device: {info.device}")
-                view = EditorView(controller, worker, options)
-                view.message = f"opened {source}"
-                view.build()
+                view.p.worker.close()
+                view = build_editor(G, device, source, seed, args.psi, options, f"opened {source}")
                 dpg.set_primary_window("main", True)
             dpg.destroy_context()
         finally:
-            worker.close()
+            view.p.worker.close()
         if args.screenshot is not None:
             print(f"screenshot saved to {args.screenshot}")
         return 0

@@ -11,21 +11,31 @@ from typing import Any
 
 import numpy as np
 
+from spatialgan.model import Capabilities
+
 Point = tuple[float, float]
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the view needs to know about the loaded model to lay itself out."""
+    """What the view needs to know about the loaded model to lay itself out: its capabilities, never its
+    architecture."""
 
     source: str  # checkpoint path or "untrained ..." description
-    resolution: int
-    encoding: str
-    heatmap_mode: str  # "hierarchical" or "multi"
-    levels: tuple[int, ...]  # feature resolutions carrying heatmaps
-    num_codes: int  # style codes: 1, or objects + background (sel_indoor)
     device: str
-    uses_heatmaps: bool = True
+    capabilities: Capabilities
+
+    @property
+    def resolution(self) -> int:
+        return self.capabilities.resolution
+
+    @property
+    def num_codes(self) -> int:
+        return self.capabilities.num_codes
+
+    @property
+    def has_heatmaps(self) -> bool:
+        return self.capabilities.has_heatmaps
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,13 @@ import numpy as np
 import torch
 
 from draggan import DragConfig, DragSession
-from spatialgan import Generator, HeatmapSpec, sample_heatmaps
+from spatialgan import Generator, HeatmapSpec
 from spatialgan.carry import homes_tensor
 from spatialgan.device import describe
 from spatialgan.errors import SpatialGANError
-from spatialgan.generator import resample_code
 from spatialgan.graphed import GraphedRenderer
 from spatialgan.heatmaps.render import combine
-from spatialgan.metrics.levels import has_levels, inert_levels
+from spatialgan.metrics.levels import inert_levels
 from spatialgan.visual import to_uint8
 
 from .export import write_history_gif
@@ -48,10 +47,7 @@ class Worker:
     def __init__(self, G: Generator, device: torch.device, source: str) -> None:
         self.G, self.device = G.eval(), device
         self._renderer = GraphedRenderer(self.G)  # CUDA graph replays on a GPU, the same code eagerly elsewhere
-        cfg = G.config
-        self.info = ModelInfo(source=source, resolution=cfg.resolution, encoding=cfg.encoding,
-                              heatmap_mode=cfg.heatmap.mode, levels=tuple(G.heatmap_resolutions),
-                              num_codes=cfg.num_codes, device=describe(device), uses_heatmaps=cfg.uses_heatmaps)
+        self.info = ModelInfo(source=source, device=describe(device), capabilities=G.capabilities)
         self._cond = threading.Condition()
         self._render: RenderRequest | None = None  # newest pending render; older ones are dropped
         self._refine: RefineRequest | None = None
@@ -64,7 +60,7 @@ class Worker:
         self._latent_key: tuple | None = None
         self._latent: torch.Tensor | None = None
         # The level hint waits for the first idle moment, so it never delays the first picture.
-        self._hint_pending = has_levels(cfg)
+        self._hint_pending = self.info.capabilities.has_levels
         self.renders = 0  # renders actually done (requests dropped as stale are not counted)
         self.busy = False
         self._thread = threading.Thread(target=self._loop, name="spatialgan-worker", daemon=True)
@@ -73,9 +69,7 @@ class Worker:
     # ---- GUI-thread API -------------------------------------------------------------------------------
     def default_spec(self, seed: int) -> HeatmapSpec | None:
         """The heatmap the model was trained on, drawn for `seed` (None for models without heatmaps)."""
-        if not self.G.config.uses_heatmaps:
-            return None
-        return HeatmapSpec.from_batch(sample_heatmaps(self.G.config.heatmap, 1, seed=seed))
+        return self.G.default_layout(seed)
 
     def submit(self, request: Request) -> None:
         with self._cond:
@@ -169,7 +163,7 @@ class Worker:
                 ws = self.G.mapping(self.G.sample_z(1, seed=latent.seed, device=self.device), psi=latent.psi)
             for index, seed in enumerate(latent.code_seeds):
                 if seed is not None:
-                    ws = resample_code(self.G, ws, index, seed, psi=latent.psi)
+                    ws = self.G.restyle(ws, index, seed, psi=latent.psi)
             self._latent_key, self._latent = key, ws.contiguous()
         return self._latent
 
@@ -177,16 +171,14 @@ class Worker:
         if data is None:
             return None
         spec = HeatmapSpec.from_dict(data)
-        spec.validate(self.G.config)
+        self.G.check_layout(spec)
         return spec
 
-    def _panels(self, heat: dict[int, torch.Tensor] | None, spec: HeatmapSpec | None) -> list[np.ndarray]:
-        """One panel per encoded level (hierarchical), or one for all objects (multi) at the finest level."""
-        if heat is None or spec is None:
+    def _panels(self, heat: dict[int, torch.Tensor] | None) -> list[np.ndarray]:
+        """The heatmap of every panel the model describes (`Capabilities.panels`), at its resolution."""
+        if heat is None:
             return []
-        res = list(heat)
-        chosen = res if spec.mode == "hierarchical" else [max(res)]
-        return [combine(heat[r])[0, 0].float().cpu().numpy() for r in chosen]
+        return [combine(heat[p.resolution])[0, 0].float().cpu().numpy() for p in self.info.capabilities.panels]
 
     def _level_hint(self) -> LevelHint:
         """Which levels are inert: a few seeded drags per level (`spatialgan.metrics.levels`), about four
@@ -205,7 +197,7 @@ class Worker:
                 image_t, heat = self._renderer(ws, spec.to_batch(self.device) if spec is not None else None,
                                                homes_tensor(spec, req.homes, self.device))
                 image = to_uint8(image_t)
-                panels = self._panels(heat, spec)
+                panels = self._panels(heat)
             self.renders += 1
             return RenderResult(req.generation, image, panels, (time.perf_counter() - t0) * 1000)
         except Exception as exc:  # noqa: BLE001 - the GUI shows it; the worker keeps running

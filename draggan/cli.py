@@ -18,7 +18,7 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from spatialgan import HeatmapSpec, pick_device, sample_heatmaps
+from spatialgan import HeatmapSpec, pick_device
 from spatialgan.carry import check_homes
 from spatialgan.cli.common import add_model_args, load_model, run_cli
 from spatialgan.errors import SpatialGANError
@@ -99,9 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         device = pick_device(args.device)
         G, source = load_model(args, device)
         spec = None
-        if G.config.uses_heatmaps:
-            spec = (HeatmapSpec.from_json(read_text(args.heatmap)) if args.heatmap
-                    else HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=args.seed)))
+        if G.capabilities.has_heatmaps:
+            spec = HeatmapSpec.from_json(read_text(args.heatmap)) if args.heatmap else G.default_layout(args.seed)
         homes = load_homes(args.homes, spec) if spec is not None and args.homes else None
         ws = G.mapping(G.sample_z(1, seed=args.seed, device=device), psi=args.psi).detach()
         if args.ws:
@@ -126,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = {"model": source, "seed": args.seed, "mode": args.mode, "steps": result.step,
                    "seconds": round(seconds, 3), "handles": [p for p, _ in pairs], "targets": [t for _, t in pairs],
                    "final_points": result.points, "final_distances_px": result.distances,
-                   "final_distance_rel": [d / G.config.resolution for d in result.distances],
+                   "final_distance_rel": [d / G.capabilities.resolution for d in result.distances],
                    "reached": all(d <= session.stop for d in result.distances), "error": result.error}
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         print(f"{result.step} steps, {seconds:.2f} s, final distance {max(result.distances):.2f} px -> {args.out}")

@@ -15,10 +15,11 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from spatialgan import Generator, HeatmapBatch, HeatmapSpec
+from spatialgan import HeatmapBatch, HeatmapSpec
 from spatialgan.carry import Homes, homes_tensor
 from spatialgan.errors import SpatialGANError
 from spatialgan.heatmaps import HeatmapLevel
+from spatialgan.model import SteerableModel
 from spatialgan.render import render_until
 
 from .config import DragConfig
@@ -79,23 +80,23 @@ class DragSession:
     """One drag edit of the picture of `ws` and `spec`. `homes`: each object's home (`spatialgan.carry`), whose
     look it keeps when its centre moves; None: where the objects are in `spec`."""
 
-    def __init__(self, G: Generator, ws: torch.Tensor, spec: HeatmapSpec | None, handles: Sequence[Point],
+    def __init__(self, G: SteerableModel, ws: torch.Tensor, spec: HeatmapSpec | None, handles: Sequence[Point],
                  targets: Sequence[Point], mask: torch.Tensor | None = None, config: DragConfig = DragConfig(),
                  callback: Callable[[StepResult], None] | None = None, homes: Homes | None = None) -> None:
-        cfg, gcfg = config, G.config
-        res = gcfg.resolution
-        self._validate(gcfg, spec, handles, targets, mask, cfg)
+        cfg, caps = config, G.capabilities
+        res = caps.resolution
+        self._validate(G, spec, handles, targets, mask, cfg)
         self.G, self.cfg, self.callback, self.res = G, cfg, callback, res
         self.device = ws.device
-        self.block = cfg.feature_block or max(4, res // 2)
-        if self.block not in gcfg.block_resolutions:
-            raise DragError(f"feature_block {self.block} is not a synthesis block ({gcfg.block_resolutions})")
+        self.block = cfg.feature_block or caps.default_tap
+        if self.block not in caps.tap_blocks:
+            raise DragError(f"feature_block {self.block} is not a block DragGAN can tap ({caps.tap_blocks})")
         self.r1, self.r2 = cfg.radius1(res), cfg.radius2(res)
         self.stop = cfg.stop_at(len(handles))
         self.targets = torch.tensor(targets, dtype=torch.float32, device=self.device)
         handles_t = torch.tensor(handles, dtype=torch.float32, device=self.device)
         self.mask = mask.to(self.device) if mask is not None else None
-        self.k = min(cfg.free_layers, gcfg.num_ws)
+        self.k = min(cfg.free_layers, caps.num_ws)
         self.ws0 = ws.detach()
         self.w_free = self.ws0[:, :, : self.k].clone().requires_grad_(True)
         self.uses_centres = cfg.mode in ("joint", "hybrid")
@@ -132,8 +133,10 @@ class DragSession:
 
     # ---- validation -----------------------------------------------------------------------------------
     @staticmethod
-    def _validate(gcfg, spec, handles, targets, mask, cfg: DragConfig) -> None:
-        res = gcfg.resolution
+    def _validate(G: SteerableModel, spec: HeatmapSpec | None, handles: Sequence[Point], targets: Sequence[Point],
+                  mask: torch.Tensor | None, cfg: DragConfig) -> None:
+        caps = G.capabilities
+        res = caps.resolution
         if not handles:
             raise DragError("no handle points: click at least one handle and its target")
         if len(handles) != len(targets):
@@ -145,12 +148,12 @@ class DragSession:
         for i, (h, t) in enumerate(zip(handles, targets)):
             if math.hypot(h[0] - t[0], h[1] - t[1]) < 1e-6:
                 raise DragError(f"handle {i} is already at its target ({h[0]}, {h[1]}): nothing to drag")
-        if cfg.mode != "draggan" and not gcfg.uses_heatmaps:
+        if cfg.mode != "draggan" and not caps.moves_objects:
             raise DragError(f"mode {cfg.mode!r} moves heatmap centres, but this model has none; use mode 'draggan'")
-        if gcfg.uses_heatmaps:
+        if caps.has_heatmaps:
             if spec is None:
                 raise DragError("this model needs a heatmap spec")
-            spec.validate(gcfg)
+            G.check_layout(spec)
         if mask is not None and tuple(mask.shape) != (res, res):
             raise DragError(f"the mask must be {res}x{res}, got {tuple(mask.shape)}")
 

@@ -16,9 +16,10 @@ from torch import nn
 
 from .config import GeneratorConfig
 from .encoding import HeatmapEncoder, SELConcat, SELNorm, indoor_styles
-from .heatmaps import HeatmapBatch, combine, render_heatmaps
+from .heatmaps import HeatmapBatch, HeatmapSpec, combine, render_heatmaps, sample_heatmaps
 from .layers import (SQRT2, EqualLinear, ModulatedConv2d, NoiseInjection, NoiseMode, cached, lrelu, upsample2x,
                      weights_frozen)
+from .model import Capabilities, Panel, draft_resolutions
 
 Heatmaps = Mapping[int, torch.Tensor]  # resolution -> sub-maps (B, n, r, r)
 
@@ -173,6 +174,10 @@ class SynthesisNetwork(nn.Module):
         self.blocks = nn.ModuleList([SynthesisBlock(r, cfg) for r in cfg.block_resolutions])
 
     @property
+    def block_resolutions(self) -> list[int]:
+        return list(self.cfg.block_resolutions)
+
+    @property
     def heatmap_resolutions(self) -> list[int]:
         """Resolutions at which `forward` needs sub-maps: the encoded levels, or every block for SEL_indoor."""
         if not self.cfg.uses_heatmaps:
@@ -256,6 +261,46 @@ class Generator(nn.Module):
     @property
     def heatmap_resolutions(self) -> list[int]:
         return self.synthesis.heatmap_resolutions
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this generator offers an editor (`spatialgan.model`)."""
+        cfg = self.config
+        hm = cfg.heatmap
+        layout = None
+        panels: tuple[Panel, ...] = ()
+        if cfg.uses_heatmaps and hm.mode == "hierarchical":
+            layout = "hierarchical"
+            panels = tuple(Panel(li, r, n) for li, (r, n) in enumerate(zip(hm.levels, hm.centres_per_level)))
+        elif cfg.uses_heatmaps:
+            layout = "objects"
+            panels = (Panel(None, max(self.heatmap_resolutions), hm.num_objects),)
+        indoor = cfg.encoding == "sel_indoor"  # Eq. 3: one style code per object, plus the background's
+        heat = {"none": "no heatmaps", "sel_norm": "SEL_norm", "sel_concat": "SEL_concat",
+                "sel_indoor": "SEL_indoor, a style code per object"}[cfg.encoding]
+        shape = f", {hm.num_objects} objects" if layout == "objects" else (
+            f", {'/'.join(map(str, hm.centres_per_level))} centres" if layout else "")
+        return Capabilities(
+            resolution=cfg.resolution, layout=layout, panels=panels, num_codes=cfg.num_codes,
+            restylable=tuple(range(hm.num_objects)) if indoor else (),
+            background_code=cfg.num_codes - 1 if indoor else None, class_labels=(),
+            tap_blocks=tuple(cfg.block_resolutions), default_tap=max(4, cfg.resolution // 2),
+            draft_resolutions=draft_resolutions(cfg.block_resolutions, cfg.resolution), num_ws=cfg.num_ws,
+            description=f"StyleGAN2 {cfg.resolution} px, {heat}{shape}")
+
+    def default_layout(self, seed: int) -> HeatmapSpec | None:
+        """The heatmaps this generator was trained on, drawn for `seed` (None without heatmaps)."""
+        if not self.config.uses_heatmaps:
+            return None
+        return HeatmapSpec.from_batch(sample_heatmaps(self.config.heatmap, 1, seed=seed))
+
+    def check_layout(self, spec: HeatmapSpec) -> None:
+        """Raise `HeatmapSpecError` unless `spec` is a layout this generator takes."""
+        spec.validate(self.config)
+
+    def restyle(self, ws: torch.Tensor, index: int, seed: int, psi: float = 1.0) -> torch.Tensor:
+        """ws with code `index` drawn afresh from `seed` (`resample_code`)."""
+        return resample_code(self, ws, index, seed, psi)
 
     def z_shape(self, batch: int) -> tuple[int, int, int]:
         return batch, self.config.num_codes, self.config.z_dim

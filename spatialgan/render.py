@@ -20,9 +20,9 @@ import torch
 
 from .carry import DEFAULT_RESOLUTION, CarryHook, carry_resolution, make_carry
 from .errors import SpatialGANError
-from .generator import Generator
 from .heatmaps import HeatmapBatch
 from .layers import NoiseMode
+from .model import SteerableModel
 
 Heatmaps = Mapping[int, torch.Tensor]
 
@@ -41,7 +41,7 @@ class PartialRender:
 
     features: torch.Tensor  # (B, C, stop, stop), the output of block `stop`
     heatmaps: dict[int, torch.Tensor] | None
-    _model: Generator = field(repr=False)
+    _model: SteerableModel = field(repr=False)
     _state: tuple = field(repr=False)  # (next block, x, img, ws, sub-maps, noise mode), detached
 
     def finish(self) -> torch.Tensor:
@@ -53,7 +53,7 @@ class PartialRender:
         return img.contiguous()
 
 
-def heatmap_inputs(model: Generator, layout: HeatmapBatch | None, dtype: torch.dtype | None = None
+def heatmap_inputs(model: SteerableModel, layout: HeatmapBatch | None, dtype: torch.dtype | None = None
                    ) -> dict[int, torch.Tensor] | None:
     """The sub-maps `model` consumes for `layout` (None for a model without heatmaps), in `dtype` if given."""
     if not model.heatmap_resolutions:
@@ -64,7 +64,7 @@ def heatmap_inputs(model: Generator, layout: HeatmapBatch | None, dtype: torch.d
     return maps if dtype is None else {r: m.to(dtype) for r, m in maps.items()}
 
 
-def _blocks(model: Generator, ws: torch.Tensor, layout: HeatmapBatch | None, homes: torch.Tensor | None,
+def _blocks(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None, homes: torch.Tensor | None,
             carry_at: int, last: int, noise_mode: NoiseMode, maps: Heatmaps | None
             ) -> tuple[dict[int, torch.Tensor] | None, Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]]:
     """The sub-maps and the synthesis blocks' outputs (index, resolution, x, img) up to block resolution `last`."""
@@ -75,10 +75,11 @@ def _blocks(model: Generator, ws: torch.Tensor, layout: HeatmapBatch | None, hom
     if homes is not None:
         if layout is None or heat is None:
             raise SpatialGANError("a carry needs a model with heatmaps and a layout")
-        res = carry_resolution(model.config.block_resolutions, min(carry_at, last))
+        blocks = synthesis.block_resolutions
+        res = carry_resolution(blocks, min(carry_at, last))
         carry = make_carry(lambda b: heatmap_inputs(model, b, ws.dtype), layout, homes, res)  # type: ignore[arg-type]
         synthesis.check_heatmaps(carry.home_maps, ws.shape[0])
-        hook = CarryHook(carry, model.config.block_resolutions.index(res))
+        hook = CarryHook(carry, blocks.index(res))
     b = ws.shape[0]
 
     def run() -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
@@ -90,7 +91,7 @@ def _blocks(model: Generator, ws: torch.Tensor, layout: HeatmapBatch | None, hom
     return heat, run()
 
 
-def render(model: Generator, ws: torch.Tensor, layout: HeatmapBatch | None = None, *,
+def render(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None = None, *,
            homes: torch.Tensor | None = None, carry_at: int = DEFAULT_RESOLUTION, noise_mode: NoiseMode = "const",
            taps: Iterable[int] = (), draft: int | None = None, maps: Heatmaps | None = None) -> RenderOutput:
     """Draw `ws` (B, K, num_ws, w_dim) with the heatmaps of `layout`.
@@ -100,7 +101,7 @@ def render(model: Generator, ws: torch.Tensor, layout: HeatmapBatch | None = Non
     draft: stop at this block resolution and return its RGB (B, C, draft, draft). maps: sub-maps to use instead of
     the layout's (diagnostics that feed different layouts to different blocks); the carry still uses `layout`.
     """
-    blocks = model.config.block_resolutions
+    blocks = model.synthesis.block_resolutions
     wanted = set(taps)
     model.synthesis.check_blocks(wanted | ({draft} if draft is not None else set()))
     last = draft if draft is not None else blocks[-1]
@@ -116,7 +117,7 @@ def render(model: Generator, ws: torch.Tensor, layout: HeatmapBatch | None = Non
     return RenderOutput(img.contiguous(), heat, features)
 
 
-def render_until(model: Generator, ws: torch.Tensor, layout: HeatmapBatch | None, stop: int, *,
+def render_until(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None, stop: int, *,
                  homes: torch.Tensor | None = None, carry_at: int = DEFAULT_RESOLUTION,
                  noise_mode: NoiseMode = "const") -> PartialRender:
     """Run the blocks up to resolution `stop` (DragGAN's feature tap) and return their features with a

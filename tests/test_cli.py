@@ -29,8 +29,8 @@ def test_sample_writes_a_grid(ckpt: Path, tmp_path: Path) -> None:
     out = tmp_path / "grid.png"
     assert sample_main(["-c", str(ckpt), "--seeds", "0-2", "--scale", "1", "-o", str(out)]) == 0
     img = np.asarray(Image.open(out))
-    # 3 rows x (image + 3 heatmap panels), each 32 px with 2 px gaps.
-    assert img.shape == (3 * 34 + 2, 4 * 34 + 2, 3)
+    # 3 rows x (image + the model's one objects panel, as the editor shows it), each 32 px with 2 px gaps.
+    assert img.shape == (3 * 34 + 2, 2 * 34 + 2, 3)
     assert img[2:34, 2:34].std() > 1, "the image tile is not blank"
 
 

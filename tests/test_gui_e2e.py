@@ -311,7 +311,7 @@ def test_open_another_model(app: App, tmp_path) -> None:
     app.type_into(s0["buttons"]["model_path"], "model_path", str(other))
     app.click(*_centre_of(s0["buttons"]["open_model"]))
     s2 = app.idle_state(60, check=lambda s: s["model"] == str(other) and s["shown"] >= 0)
-    assert s2["heatmap_mode"] == "hierarchical" and s2["panels"] == len(G.heatmap_resolutions)
+    assert s2["heatmap_layout"] == "hierarchical" and s2["panels"] == len(G.heatmap_resolutions)
     assert s2["resolution"] == G.config.resolution and s2["last_error"] == ""
     # The bundled pets64 ignores its finest level (bench/results/comove_by_layer.md): its panel says so.
     pets = Path(__file__).resolve().parents[1] / "checkpoints" / "pets64.safetensors"

@@ -423,6 +423,7 @@ class _HeatmapPainter:
     def __init__(self, G) -> None:
         self.G, self.config, self.heatmap_resolutions = G, G.config, G.heatmap_resolutions
         self.synthesis = self  # one "block" at the full resolution: the painted heatmap
+        self.block_resolutions = [G.config.resolution]
 
     def z_shape(self, b: int) -> tuple[int, ...]:
         return self.G.z_shape(b)

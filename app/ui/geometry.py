@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-# One colour per level (hierarchical) or object (multi); matches spatialgan.visual.MARKER_COLOURS.
+# One colour per level (hierarchical) or object; matches spatialgan.visual.MARKER_COLOURS.
 COLOURS = [(255, 70, 70), (70, 200, 255), (255, 210, 60), (120, 255, 120), (230, 120, 255)]
 HIT_RADIUS = 12.0  # pixels on screen: how close a click must be to grab a centre
 
@@ -49,8 +49,9 @@ def hit_centre(centres: list[tuple[int, int, float, float, float, bool]], level:
     return best
 
 
-def centre_colour(mode: str, level: int, index: int) -> tuple[int, int, int]:
-    return COLOURS[(level if mode == "hierarchical" else index) % len(COLOURS)]
+def centre_colour(by_level: bool, level: int, index: int) -> tuple[int, int, int]:
+    """A hierarchical layout colours its centres by level, independent objects each their own."""
+    return COLOURS[(level if by_level else index) % len(COLOURS)]
 
 
 _BYTE_TO_FLOAT = np.arange(256, dtype=np.float32) / 255.0

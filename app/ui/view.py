@@ -1,13 +1,10 @@
-"""The Dear PyGui view: builds the window, turns mouse and widget events into controller actions, and each
-frame polls the worker and shows its newest result. All Dear PyGui calls happen on this (the GUI) thread;
-callbacks are queued and run from `frame()` (manual callback management), so no state is shared with
-Dear PyGui's own threads.
+"""The Dear PyGui view: draws what the presenter says changed and turns mouse and widget events into controller
+and presenter calls. All Dear PyGui calls happen on this (the GUI) thread; callbacks are queued and run from
+`frame()` (manual callback management), so no state is shared with Dear PyGui's own threads.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,21 +12,16 @@ from typing import Any, Callable
 
 import dearpygui.dearpygui as dpg
 import numpy as np
-from PIL import Image
 
 from spatialgan.errors import SpatialGANError
-from spatialgan.paths import list_checkpoints
 
 from ..controller import Controller
-from ..messages import ExportProgress, LevelHint, ModelInfo, RefineProgress, RenderResult
-from ..worker import Worker
+from ..presenter import Presenter, Update
+from .dump import write_dump
 from .geometry import Canvas, centre_colour, heatmap_rgba, hit_centre, image_rgba, panel_label, shade_outside
+from .layout import IMAGE_SIZE, build_window, make_panels
 
-IMAGE_SIZE = 640  # screen pixels of the image canvas: 5x a 128 px model, fits a 1400x900 window
-PANEL_SIZE = 192  # screen pixels of each heatmap panel (hierarchical: one per level)
-MULTI_PANEL_SIZE = 288  # the one panel of a multi-object model
 AUTOSAVE_EVERY = 10.0  # seconds
-MODES = ("draggan", "joint", "hybrid")
 
 
 @dataclass
@@ -40,267 +32,89 @@ class ViewOptions:
     open_model: Callable[[str], Any] | None = None
 
 
-def _short_path(source: str) -> str:
-    """A checkpoint path relative to the working folder when it lies inside it (the label stays short)."""
-    try:
-        return str(Path(source).resolve().relative_to(Path.cwd()))
-    except (ValueError, OSError):
-        return source
-
-
 class EditorView:
-    def __init__(self, controller: Controller, worker: Worker, options: ViewOptions) -> None:
-        self.c, self.worker, self.info, self.opt = controller, worker, worker.info, options
-        info: ModelInfo = self.info
+    def __init__(self, controller: Controller, presenter: Presenter, options: ViewOptions) -> None:
+        self.c, self.p, self.opt = controller, presenter, options
+        self.info = presenter.info
         self.image_canvas = Canvas("image_canvas", IMAGE_SIZE, None)
-        if not info.uses_heatmaps:
-            self.panels: list[Canvas] = []
-        elif info.heatmap_mode == "hierarchical":
-            self.panels = [Canvas(f"panel_{i}", PANEL_SIZE, i) for i in range(len(info.levels))]
-        else:
-            self.panels = [Canvas("panel_0", MULTI_PANEL_SIZE, None)]
-        self.image: np.ndarray | None = None
+        self.panels = make_panels(self.info)
         self.image_buf = np.zeros(IMAGE_SIZE * IMAGE_SIZE * 4, np.float32)
         self.panel_bufs = [np.zeros(p.size * p.size * 4, np.float32) for p in self.panels]
-        self.submitted = -1  # generation of the last render request sent
-        self.shown = -1  # generation of the image on screen
-        self.ms = 0.0
         self.drag: tuple[Canvas, int, int, int] | None = None  # canvas, level, index, gesture
         self.mouse_was_down = False
         self.right_was_down = False
         self.stroke: tuple[bool, int] | None = None  # mask painting: (paint or erase, gesture)
         self.shown_mask: np.ndarray | None = None  # the mask the image texture was shaded with
         self.last_mouse: tuple[float, float] | None = None
-        self.refine_gen: int | None = None  # generation of the running refine
-        self.refine_last: RefineProgress | None = None
-        self.refine_steps_seen = 0
-        self.tracked: list[tuple[float, float]] = []
-        self.message = ""
         self.overlay_dirty = True
         self.synced = -1
         self.last_autosave = time.monotonic()
         self.frames = 0
         self.next_model: Any = None  # what open_model returned: the caller rebuilds the editor on it
-        self.export_gen: int | None = None  # generation of the running history export
-        self.inert: tuple[bool, ...] = ()  # per panel, from the worker's LevelHint
         self.frame_times: list[float] = []  # monotonic times of the last frames, for the fps in the status line
         # Frame pacing while the worker renders or refines (the window must stay >= 30 fps then).
         self.busy_frames, self.busy_seconds, self.busy_max_gap = 0, 0.0, 0.0
+        c, p = controller, presenter
+        # What each widget's user_data does; the value is the widget's new value.
+        self.actions: dict[Any, Callable[[Any], Any]] = {
+            "undo": lambda v: c.undo(), "redo": lambda v: c.redo(),
+            "overlay": lambda v: None, "smooth": lambda v: self._upload() if p.image is not None else None,
+            "seed": lambda v: c.set_seed(int(v), keep_layout=bool(dpg.get_value("keep_layout"))),
+            "random_seed": lambda v: c.set_seed(int(np.random.randint(0, 100000)),
+                                                keep_layout=bool(dpg.get_value("keep_layout"))),
+            "psi": lambda v: c.set_psi(float(v)), "carry": lambda v: c.set_carry(bool(v)),
+            "sigma": lambda v: c.set_sigma(*self._selected(), float(v)),
+            "enabled": lambda v: c.set_enabled(*self._selected(), bool(v)),
+            "replace": lambda v: self._say(f"object {self._selected()[1]}: new style seed "
+                                           f"{c.resample_code(self._selected()[1])}"),
+            "replace_bg": lambda v: self._say(f"background: new style seed "
+                                              f"{c.resample_code(self.info.capabilities.background_code)}"),
+            "refine_run": lambda v: self._start_refine(), "refine_stop": lambda v: p.stop_refine(),
+            "pick_model": lambda v: dpg.set_value("model_path", v), "open_model": lambda v: self._open_model(),
+            "clear_mask": lambda v: c.set_mask(None), "clear_points": lambda v: p.clear_points(),
+            "save": lambda v: self._say(f"session saved to {c.save_session(dpg.get_value('session_path'))}"),
+            "load": lambda v: (c.load_session(dpg.get_value("session_path")), self._say("session loaded")),
+            "load_autosave": lambda v: (c.load_session(c.autosave_path),
+                                        self._say(f"autosave loaded from {c.autosave_path}")),
+            "export": lambda v: p.export_image(dpg.get_value("export_path")),
+            "export_history": lambda v: p.export_history(dpg.get_value("history_path")),
+        }
 
-    # ---- layout ---------------------------------------------------------------------------------------
     def build(self) -> None:
-        info = self.info
-        with dpg.texture_registry(tag="textures"):
-            dpg.add_raw_texture(IMAGE_SIZE, IMAGE_SIZE, self.image_buf, format=dpg.mvFormat_Float_rgba, tag="image_tex")
-            for i, (p, buf) in enumerate(zip(self.panels, self.panel_bufs)):
-                dpg.add_raw_texture(p.size, p.size, buf, format=dpg.mvFormat_Float_rgba, tag=f"panel_tex_{i}")
-        with dpg.theme(tag="error_theme"):
-            with dpg.theme_component(dpg.mvText):
-                dpg.add_theme_color(dpg.mvThemeCol_Text, (255, 110, 110))
-        cb = self._callback
-        with dpg.window(tag="main", no_scrollbar=True):
-            with dpg.group(horizontal=True):
-                dpg.add_button(label="Undo", tag="undo", callback=cb, user_data="undo")
-                dpg.add_button(label="Redo", tag="redo", callback=cb, user_data="redo")
-                dpg.add_spacer(width=12)
-                if self.opt.open_model is not None:
-                    # the bundled models to pick from; the path field takes any other checkpoint
-                    names = [_short_path(str(p)) for p in list_checkpoints()]
-                    dpg.add_combo(names, tag="model_pick", width=260, default_value=_short_path(info.source),
-                                  callback=cb, user_data="pick_model")
-                    dpg.add_input_text(tag="model_path", width=260, default_value=_short_path(info.source))
-                    dpg.add_button(label="Open model", tag="open_model", callback=cb, user_data="open_model")
-                dpg.add_text(f"{_short_path(info.source) if self.opt.open_model is None else ''}  "
-                             f"({info.resolution} px, {info.encoding}, "
-                             f"{info.num_codes} style code{'s' if info.num_codes > 1 else ''})", color=(170, 170, 170))
-            with dpg.group(horizontal=True):
-                with dpg.group():
-                    with dpg.drawlist(IMAGE_SIZE, IMAGE_SIZE, tag="image_canvas"):
-                        dpg.draw_image("image_tex", (0, 0), (IMAGE_SIZE, IMAGE_SIZE))
-                        dpg.add_draw_layer(tag="image_canvas_overlay")
-                    dpg.add_text("Drag a centre to move its object. Click elsewhere: handle, then target point.",
-                                 color=(150, 150, 150))
-                    with dpg.group(horizontal=True):
-                        dpg.add_checkbox(label="show centres on the image", tag="show_centres", default_value=True,
-                                         callback=cb, user_data="overlay")
-                        # Off by default: crisp pixels show what the model made; on, a 64 px image reads better.
-                        dpg.add_checkbox(label="smooth pixels", tag="smooth_image", default_value=False,
-                                         callback=cb, user_data="smooth")
-                    if info.uses_heatmaps:
-                        dpg.add_checkbox(label="moved objects keep their look", tag="carry",
-                                         default_value=self.c.state.edit.carry, callback=cb, user_data="carry")
-                        with dpg.tooltip("carry"):
-                            dpg.add_text("On: a moved object brings its look from where the seed put it."
-                                         "\nOff: the model redraws it at the new place, as the "
-                                         "paper does; it may draw another one.")
-                with dpg.group():
-                    if self.panels:
-                        title = ("Heatmap levels (drag the centres)" if info.heatmap_mode == "hierarchical"
-                                 else "Objects heatmap (drag the centres)")
-                        dpg.add_text(title)
-                        with dpg.group(horizontal=True):
-                            for i, p in enumerate(self.panels):
-                                with dpg.group():
-                                    dpg.add_text(panel_label(p.level, info.levels[i], info.num_codes - 1),
-                                                 tag=f"panel_label_{i}", color=(150, 150, 150))
-                                    with dpg.drawlist(p.size, p.size, tag=p.tag):
-                                        dpg.draw_image(f"panel_tex_{i}", (0, 0), (p.size, p.size))
-                                        dpg.add_draw_layer(tag=f"{p.tag}_overlay")
-                    self._build_controls()
-            dpg.add_separator()
-            dpg.add_text("", tag="status")
-            dpg.add_text("", tag="error")
-            dpg.bind_item_theme("error", "error_theme")
-
-    def _build_controls(self) -> None:
-        cb, info = self._callback, self.info
-        with dpg.collapsing_header(label="Scene", default_open=True):
-            with dpg.group(horizontal=True):
-                dpg.add_input_int(label="seed", tag="seed", width=130, min_value=0, min_clamped=True,
-                                  default_value=self.c.state.edit.seed, callback=cb, user_data="seed", on_enter=True)
-                dpg.add_button(label="Random", tag="random_seed", callback=cb, user_data="random_seed")
-                dpg.add_checkbox(label="keep layout", tag="keep_layout")
-            dpg.add_slider_float(label="psi (truncation)", tag="psi", width=260, min_value=0.0, max_value=1.0,
-                                 default_value=self.c.state.edit.psi, callback=cb, user_data="psi")
-        if info.uses_heatmaps:
-            with dpg.collapsing_header(label="Selected centre", default_open=True):
-                dpg.add_text("click a centre to select it", tag="sel_label")
-                dpg.add_slider_float(label="sigma", tag="sigma", width=260, min_value=0.01, max_value=0.6,
-                                     callback=cb, user_data="sigma")
-                with dpg.group(horizontal=True):
-                    dpg.add_checkbox(label="present (untick to remove)", tag="enabled", callback=cb,
-                                     user_data="enabled")
-                    dpg.add_button(label="Replace object style", tag="replace", callback=cb, user_data="replace")
-                with dpg.group(horizontal=True):
-                    dpg.add_text("all sigmas:")
-                    dpg.add_button(label="x 0.9", callback=cb, user_data=("scale", 0.9))
-                    dpg.add_button(label="x 1.1", callback=cb, user_data=("scale", 1.1))
-                    if info.encoding == "sel_indoor":
-                        dpg.add_button(label="Replace background", tag="replace_bg", callback=cb,
-                                       user_data="replace_bg")
-        with dpg.collapsing_header(label="DragGAN refine", default_open=True):
-            modes = MODES if info.uses_heatmaps else ("draggan",)
-            with dpg.group(horizontal=True):
-                dpg.add_combo(modes, label="mode", tag="mode", width=110, default_value=modes[-1])
-                dpg.add_input_float(label="step size", tag="lr", width=120, default_value=2e-3, format="%.4f",
-                                    step=5e-4, min_value=1e-5, min_clamped=True)
-                dpg.add_input_int(label="max steps", tag="max_steps", width=110, default_value=self.opt.refine_steps,
-                                  min_value=1, min_clamped=True)
-            with dpg.group(horizontal=True):
-                dpg.add_button(label="Run refine", tag="refine_run", callback=cb, user_data="refine_run")
-                dpg.add_button(label="Stop", tag="refine_stop", callback=cb, user_data="refine_stop", enabled=False)
-                dpg.add_button(label="Clear points", tag="clear_points", callback=cb, user_data="clear_points")
-                dpg.add_text("", tag="points_label")
-            with dpg.group(horizontal=True):
-                dpg.add_checkbox(label="paint flexible area (left: paint, right: erase)", tag="paint_mask")
-                dpg.add_slider_int(label="brush px", tag="brush", width=100, min_value=1, max_value=32,
-                                   default_value=8)
-                dpg.add_button(label="Clear mask", tag="clear_mask", callback=cb, user_data="clear_mask")
-            dpg.add_progress_bar(tag="refine_progress", width=560, default_value=0.0, overlay="idle")
-        with dpg.collapsing_header(label="Files", default_open=True):
-            with dpg.group(horizontal=True):
-                dpg.add_input_text(tag="session_path", width=300, default_value="session.json")
-                dpg.add_button(label="Save session", callback=cb, user_data="save")
-                dpg.add_button(label="Load session", callback=cb, user_data="load")
-                dpg.add_button(label="Load autosave", callback=cb, user_data="load_autosave")
-            with dpg.group(horizontal=True):
-                dpg.add_input_text(tag="export_path", width=300, default_value="edit.png")
-                dpg.add_button(label="Export PNG", tag="export_png", callback=cb, user_data="export")
-            with dpg.group(horizontal=True):
-                dpg.add_input_text(tag="history_path", width=300, default_value="history.gif")
-                dpg.add_button(label="Export history GIF", tag="export_history", callback=cb,
-                               user_data="export_history")
+        build_window(self.info, self.panels, self.c.state.edit, self.image_buf, self.panel_bufs,
+                     self.opt.refine_steps, self.opt.open_model is not None, self._callback)
 
     # ---- actions --------------------------------------------------------------------------------------
     def _callback(self, sender: Any, app_data: Any, user_data: Any) -> None:
         try:
-            self._act(user_data, app_data)
+            if isinstance(user_data, tuple) and user_data[0] == "scale":
+                self.c.scale_sigmas(user_data[1])
+            else:
+                self.actions[user_data](app_data)
+            self.overlay_dirty = True
         except (SpatialGANError, ValueError, IndexError, OSError) as exc:
             self.c.state.last_error = str(exc)
         except Exception as exc:  # noqa: BLE001 - an unexpected failure is shown, never fatal to the editor
             self.c.state.last_error = f"{type(exc).__name__}: {exc}"
 
-    def _act(self, what: Any, value: Any) -> None:
-        c, s = self.c, self.c.state
-        if isinstance(what, tuple) and what[0] == "scale":
-            return c.scale_sigmas(what[1])
-        if what in ("undo", "redo"):
-            (c.undo if what == "undo" else c.redo)()
-        elif what == "overlay":
-            self.overlay_dirty = True
-        elif what == "smooth":
-            if self.image is not None:
-                self._upload()
-        elif what == "seed":
-            c.set_seed(int(value), keep_layout=bool(dpg.get_value("keep_layout")))
-        elif what == "random_seed":
-            c.set_seed(int(np.random.randint(0, 100000)), keep_layout=bool(dpg.get_value("keep_layout")))
-        elif what == "psi":
-            c.set_psi(float(value))
-        elif what == "carry":
-            c.set_carry(bool(value))
-        elif what in ("sigma", "enabled", "replace") and s.selected is not None:
-            li, ci = s.selected
-            if what == "sigma":
-                c.set_sigma(li, ci, float(value))
-            elif what == "enabled":
-                c.set_enabled(li, ci, bool(value))
-            else:
-                self.message = f"object {ci}: new style seed {c.resample_code(ci)}"
-        elif what == "replace":
-            s.last_error = "select an object first (click its centre)"
-        elif what == "replace_bg":
-            self.message = f"background: new style seed {c.resample_code(s.num_codes - 1)}"
-        elif what == "refine_run":
-            self._start_refine()
-        elif what == "refine_stop":
-            self.worker.cancel_refine()
-        elif what == "pick_model":
-            dpg.set_value("model_path", value)
-        elif what == "open_model":
-            assert self.opt.open_model is not None
-            self.c.autosave()  # the edit of this model is kept in the autosave file
-            self.next_model = self.opt.open_model(str(dpg.get_value("model_path")).strip())
-        elif what == "clear_mask":
-            c.set_mask(None)
-        elif what == "clear_points":
-            c.clear_points()
-            self.tracked = []
-        elif what == "save":
-            self.message = f"session saved to {c.save_session(dpg.get_value('session_path'))}"
-        elif what == "load":
-            c.load_session(dpg.get_value("session_path"))
-            self.message = "session loaded"
-        elif what == "load_autosave":
-            c.load_session(c.autosave_path)
-            self.message = f"autosave loaded from {c.autosave_path}"
-        elif what == "export":
-            if self.image is None:
-                raise SpatialGANError("nothing rendered yet")
-            path = Path(dpg.get_value("export_path")).expanduser()
-            if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
-                raise SpatialGANError(f"export the image as .png (or .jpg/.webp/.bmp), not {str(path)!r}")
-            Image.fromarray(self.image).save(path)
-            self.message = f"image saved to {path}"
-        elif what == "export_history":
-            req = c.export_history_request(dpg.get_value("history_path"))
-            self.worker.submit(req)
-            self.export_gen = req.generation
-            self.message = f"exporting the history: 0/{len(req.frames)} frames"
-        self.overlay_dirty = True
+    def _say(self, message: str) -> None:
+        self.p.message = message
+
+    def _selected(self) -> tuple[int, int]:
+        if self.c.state.selected is None:
+            raise SpatialGANError("select an object first (click its centre)")
+        return self.c.state.selected
+
+    def _open_model(self) -> None:
+        assert self.opt.open_model is not None
+        self.c.autosave()  # the edit of this model is kept in the autosave file
+        self.next_model = self.opt.open_model(str(dpg.get_value("model_path")).strip())
 
     def _start_refine(self) -> None:
-        if self.refine_gen is not None:
-            return
-        mode = dpg.get_value("mode")
-        req = self.c.refine_request(mode, float(dpg.get_value("lr")), int(dpg.get_value("max_steps")))
-        self.worker.submit(req)
-        self.refine_gen, self.refine_last, self.refine_steps_seen = req.generation, None, 0
-        self.submitted = req.generation  # the refine's images stand for this generation
-        dpg.configure_item("refine_run", enabled=False)
-        dpg.configure_item("refine_stop", enabled=True)
-        dpg.configure_item("refine_progress", overlay="starting...")
-        self.c.state.last_error = ""
+        if self.p.start_refine(dpg.get_value("mode"), float(dpg.get_value("lr")), int(dpg.get_value("max_steps"))):
+            dpg.configure_item("refine_run", enabled=False)
+            dpg.configure_item("refine_stop", enabled=True)
+            dpg.configure_item("refine_progress", overlay="starting...")
 
     # ---- input ----------------------------------------------------------------------------------------
     def _canvas_under_mouse(self) -> tuple[Canvas, tuple[float, float]] | None:
@@ -316,7 +130,7 @@ class EditorView:
         self.mouse_was_down = down
         right = dpg.is_mouse_button_down(dpg.mvMouseButton_Right)
         right_pressed, self.right_was_down = right and not self.right_was_down, right
-        busy = self.refine_gen is not None
+        busy = self.p.refining
         if self._paint(mx, my, busy, pressed, right_pressed, down, right):
             return
         if pressed and not busy:
@@ -333,8 +147,7 @@ class EditorView:
                     self.last_mouse = (mx, my)
                 elif canvas is self.image_canvas:
                     r = self.info.resolution
-                    kind = self.c.add_point(x * r - 0.5, y * r - 0.5)
-                    self.message = f"{kind} point added"
+                    self._say(f"{self.c.add_point(x * r - 0.5, y * r - 0.5)} point added")
                 self.overlay_dirty = True
         elif down and self.drag is not None and (mx, my) != self.last_mouse:
             canvas, li, ci, gesture = self.drag
@@ -370,90 +183,39 @@ class EditorView:
             self.last_mouse = (mx, my)
         return True
 
-    # ---- results --------------------------------------------------------------------------------------
-    def _show_image(self, image: np.ndarray) -> None:
-        self.image = image
-        self._upload()
-
+    # ---- drawing --------------------------------------------------------------------------------------
     def _upload(self) -> None:
-        """Put the image on screen, shaded outside the flexible-area mask."""
-        assert self.image is not None
+        """Put the presenter's image on screen, shaded outside the flexible-area mask."""
+        assert self.p.image is not None
         self.shown_mask = self.c.state.edit.mask
-        image_rgba(shade_outside(self.image, self.shown_mask), IMAGE_SIZE, out=self.image_buf,
+        image_rgba(shade_outside(self.p.image, self.shown_mask), IMAGE_SIZE, out=self.image_buf,
                    smooth=bool(dpg.get_value("smooth_image")))
         dpg.set_value("image_tex", self.image_buf)
 
-    def _results(self) -> bool:
-        shown_new = False
-        for r in self.worker.poll():
-            if isinstance(r, RenderResult):
-                if r.generation < self.shown or self.refine_gen is not None:
-                    continue  # stale: a newer picture is already on screen, or a refine owns the image
-                self.shown, self.ms = r.generation, r.ms
-                if r.error:
-                    self.c.state.last_error = r.error
-                    continue
-                if r.generation == self.c.state.generation:
-                    self.c.state.last_error = ""
-                assert r.image is not None
-                self._show_image(r.image)
-                for i, heat in enumerate(r.heatmaps[: len(self.panels)]):
-                    self.panel_bufs[i][:] = heatmap_rgba(heat, self.panels[i].size)
-                    dpg.set_value(f"panel_tex_{i}", self.panel_bufs[i])
-                shown_new = True
-            elif isinstance(r, RefineProgress) and r.generation == self.refine_gen:
-                shown_new |= self._refine_progress(r)
-            elif isinstance(r, LevelHint):
-                self._level_hint(r)
-            elif isinstance(r, ExportProgress) and r.generation == self.export_gen:
-                if r.error:
-                    self.c.state.last_error, self.export_gen = r.error, None
-                    self.message = ""
-                elif r.done:
-                    self.message, self.export_gen = f"history ({r.total} frames) saved to {r.path}", None
-                else:
-                    self.message = f"exporting the history: {r.rendered}/{r.total} frames"
-        return shown_new
-
-    def _level_hint(self, r: LevelHint) -> None:
-        """Mark the panels of levels whose centres barely change the picture."""
-        if r.error:
-            self.c.state.last_error = f"measuring the heatmap levels failed: {r.error}"
-            return
-        self.inert = r.inert[: len(self.panels)]
-        for i, inert in enumerate(self.inert):
-            p = self.panels[i]
-            dpg.set_value(f"panel_label_{i}", panel_label(p.level, self.info.levels[i], self.info.num_codes - 1, inert))
-            dpg.configure_item(f"panel_label_{i}", color=(230, 170, 80) if inert else (150, 150, 150))
-
-    def _refine_progress(self, r: RefineProgress) -> bool:
-        self.refine_last, self.tracked = r, list(r.points)
-        self.refine_steps_seen += 0 if r.done else 1
-        dist = f", distance {max(r.distances):.1f} px" if r.distances else ""
-        dpg.set_value("refine_progress", min(1.0, r.step / max(1, r.max_steps)))
-        dpg.configure_item("refine_progress", overlay=f"step {r.step}/{r.max_steps}{dist}")
-        if r.image is not None:
-            self._show_image(r.image)
-            self.ms = r.ms
-        self.overlay_dirty = True
-        if r.done:
-            self.refine_gen = None
+    def _apply(self, u: Update) -> bool:
+        """Draw what one presenter tick changed; True when a new picture is on screen."""
+        if u.image is not None:
+            self._upload()
+        for i, heat in enumerate(u.heatmaps[: len(self.panels)]):
+            self.panel_bufs[i][:] = heatmap_rgba(heat, self.panels[i].size)
+            dpg.set_value(f"panel_tex_{i}", self.panel_bufs[i])
+        if u.refine is not None:
+            r = u.refine
+            dist = f", distance {max(r.distances):.1f} px" if r.distances else ""
+            dpg.set_value("refine_progress", min(1.0, r.step / max(1, r.max_steps)))
+            dpg.configure_item("refine_progress", overlay=f"step {r.step}/{r.max_steps}{dist}")
+            self.overlay_dirty = True
+        if u.refine_ended:
             dpg.configure_item("refine_run", enabled=True)
             dpg.configure_item("refine_stop", enabled=False)
-            if r.error and r.ws is None:
-                self.c.state.last_error = r.error
-            else:
-                if r.error:
-                    self.c.state.last_error = r.error
-                assert r.ws is not None
-                self.c.apply_refine(r.ws, r.spec, r.points)
-                self.message = f"refine {'stopped' if r.cancelled else 'finished'} after {r.step} steps{dist}"
-                self.tracked = []
-        return r.image is not None
+        if u.inert is not None:  # mark the panels of levels whose centres barely change the picture
+            for i, (inert, panel) in enumerate(zip(u.inert, self.info.capabilities.panels)):
+                dpg.set_value(f"panel_label_{i}", panel_label(panel.level, panel.resolution, panel.centres, inert))
+                dpg.configure_item(f"panel_label_{i}", color=(230, 170, 80) if inert else (150, 150, 150))
+        return u.image is not None
 
-    # ---- drawing --------------------------------------------------------------------------------------
     def _draw_overlays(self) -> None:
-        mode = self.info.heatmap_mode
+        by_level = self.info.capabilities.layout == "hierarchical"
         centres = self.c.centres()
         sel = self.c.state.selected
         for canvas in [self.image_canvas, *self.panels]:
@@ -465,7 +227,7 @@ class EditorView:
                 centres_here = [c for c in centres if canvas.level is None or c[0] == canvas.level]
             for li, ci, x, y, sigma, enabled in centres_here:
                 sx, sy = x * canvas.size, y * canvas.size
-                colour = centre_colour(mode, li, ci)
+                colour = centre_colour(by_level, li, ci)
                 if canvas is not self.image_canvas:  # the panels show each Gaussian's extent
                     dpg.draw_circle((sx, sy), sigma * canvas.size, color=(*colour, 110), parent=layer)
                 if enabled:
@@ -486,7 +248,7 @@ class EditorView:
         def scr(p: tuple[float, float]) -> tuple[float, float]:
             return (p[0] + 0.5) * k, (p[1] + 0.5) * k
 
-        handles = self.tracked if self.tracked else e.handles
+        handles = self.p.tracked if self.p.tracked else e.handles
         for i, h in enumerate(handles):
             if i < len(e.targets):
                 dpg.draw_arrow(scr(e.targets[i]), scr(h), color=(255, 255, 255, 200), thickness=2, size=6,
@@ -498,22 +260,23 @@ class EditorView:
     def _sync_widgets(self) -> None:
         s = self.c.state
         e = s.edit
+        caps = self.info.capabilities
         dpg.set_value("seed", e.seed)
         dpg.set_value("psi", e.psi)
-        if self.info.uses_heatmaps:
+        if caps.moves_objects:
             dpg.set_value("carry", e.carry)
             if s.selected is not None and e.spec is not None:
                 li, ci = s.selected
                 cen = e.spec.levels[li][ci]
-                what = (f"level {li}, centre {ci}" if e.spec.mode == "hierarchical" else f"object {ci}")
-                dpg.set_value("sel_label", f"selected: {what}  at ({e.spec.absolute(li, ci)[0]:.2f}, "
-                                           f"{e.spec.absolute(li, ci)[1]:.2f})")
+                what = f"level {li}, centre {ci}" if caps.layout == "hierarchical" else f"object {ci}"
+                x, y = e.spec.absolute(li, ci)
+                dpg.set_value("sel_label", f"selected: {what}  at ({x:.2f}, {y:.2f})")
                 dpg.set_value("sigma", cen.sigma)
                 dpg.set_value("enabled", cen.enabled)
             for tag in ("sigma", "enabled"):
                 dpg.configure_item(tag, enabled=s.selected is not None)
-            can_replace = (self.info.encoding == "sel_indoor" and s.selected is not None
-                           and s.selected[1] < s.num_codes - 1)
+            # a code of its own: object i is restyled through code i (level-0 centres name the objects)
+            can_replace = s.selected is not None and s.selected[0] == 0 and s.selected[1] in caps.restylable
             dpg.configure_item("replace", enabled=can_replace)
         n = min(len(e.handles), len(e.targets))
         dpg.set_value("points_label", f"{n} handle/target pair{'s' if n != 1 else ''}"
@@ -524,62 +287,12 @@ class EditorView:
         self.synced = s.generation
 
     def _status(self) -> None:
-        s = self.c.state
-        busy = "refining" if self.refine_gen is not None else ("rendering" if self.worker.busy else "idle")
-        dpg.set_value("status", f"device: {self.info.device}   |   {self.ms:.0f} ms per render   |   "
+        s, p = self.c.state, self.p
+        busy = "refining" if p.refining else ("rendering" if p.worker.busy else "idle")
+        dpg.set_value("status", f"device: {self.info.device}   |   {p.ms:.0f} ms per render   |   "
                                 f"{self.fps():.0f} fps   |   {busy}   |   "
-                                f"{'unsaved changes' if s.dirty else 'saved'}   |   {self.message}")
+                                f"{'unsaved changes' if s.dirty else 'saved'}   |   {p.message}")
         dpg.set_value("error", f"last error: {s.last_error}" if s.last_error else "")
-
-    # ---- test hook ------------------------------------------------------------------------------------
-    def _rect(self, tag: str) -> list[float]:
-        x0, y0 = dpg.get_item_rect_min(tag)
-        x1, y1 = dpg.get_item_rect_max(tag)
-        return [x0, y0, x1, y1]
-
-    def dump(self) -> None:
-        """Write the shown image and where things are on screen (viewport pixels) for the end-to-end tests."""
-        d = self.opt.dump_dir
-        if d is None or self.image is None:
-            return
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / "image.tmp.png"
-        Image.fromarray(self.image).save(tmp)
-        os.replace(tmp, d / "image.png")
-        ox, oy = dpg.get_item_rect_min("image_canvas")
-        k = IMAGE_SIZE
-        e = self.c.state.edit
-        r = self.refine_last
-        # distinct red values along the texture's middle row: at most one per image pixel when crisp, more smooth
-        row_levels = int(np.unique(self.image_buf.reshape(IMAGE_SIZE, IMAGE_SIZE, 4)[IMAGE_SIZE // 2, :, 0]).size)
-        state = {
-            "frame": self.frames, "generation": self.c.state.generation, "shown": self.shown,
-            "busy": self.worker.busy or self.refine_gen is not None or self.shown != self.c.state.generation,
-            "resolution": self.info.resolution, "image_rect": self._rect("image_canvas"),
-            "centres": [{"level": li, "index": ci, "x": x, "y": y, "sigma": sg, "enabled": en,
-                         "screen": [ox + x * k, oy + y * k]} for li, ci, x, y, sg, en in self.c.centres()],
-            "handles": e.handles, "targets": e.targets,
-            "mask_pixels": 0 if e.mask is None else int(e.mask.sum()),
-            "model": self.info.source, "heatmap_mode": self.info.heatmap_mode, "panels": len(self.panels),
-            "buttons": {t: self._rect(t) for t in ("refine_run", "refine_stop", "clear_points", "undo", "redo", "paint_mask", "clear_mask",
-                                                      "model_path", "open_model", "smooth_image",
-                                                      "history_path", "export_history",
-                                                      *(("carry",) if self.info.uses_heatmaps else ()))},
-            "carry": e.carry,
-            "refine": None if r is None else {"step": r.step, "max_steps": r.max_steps, "done": r.done,
-                                               "distances": r.distances, "points": r.points,
-                                               "progress_updates": self.refine_steps_seen, "error": r.error},
-            "last_error": self.c.state.last_error, "undo_depth": len(self.c.state.undo_stack),
-            "message": self.message, "fps": self.fps(),
-            "inputs": {t: dpg.get_value(t) for t in ("history_path", "export_path", "session_path", "model_path")},
-            "busy_frames": self.busy_frames, "busy_seconds": self.busy_seconds,
-            "busy_max_gap_ms": self.busy_max_gap * 1000,
-            "texture_row_levels": row_levels, "inert_levels": list(self.inert),
-            "panel_labels": [dpg.get_value(f"panel_label_{i}") for i in range(len(self.panels))],
-        }
-        tmp = d / "state.tmp.json"
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, d / "state.json")
 
     # ---- frame loop -----------------------------------------------------------------------------------
     def fps(self) -> float:
@@ -588,7 +301,7 @@ class EditorView:
 
     def _pace(self) -> None:
         now = time.monotonic()
-        if self.frame_times and (self.worker.busy or self.refine_gen is not None):
+        if self.frame_times and (self.p.worker.busy or self.p.refining):
             gap = now - self.frame_times[-1]
             self.busy_frames += 1
             self.busy_seconds += gap
@@ -610,11 +323,8 @@ class EditorView:
         dpg.run_callbacks(dpg.get_callback_queue())
         self._mouse()
         s = self.c.state
-        if self.refine_gen is None and s.generation != self.submitted:
-            self.worker.submit(self.c.render_request())
-            self.submitted = s.generation
-        shown_new = self._results()
-        if self.image is not None and self.c.state.edit.mask is not self.shown_mask:
+        shown_new = self._apply(self.p.tick())
+        if self.p.image is not None and s.edit.mask is not self.shown_mask:
             self._upload()  # the mask was painted, cleared or undone
         if s.generation != self.synced:
             self._sync_widgets()
@@ -628,34 +338,33 @@ class EditorView:
         self.frames += 1
         # Positions are only known after the first frames have laid the window out.
         if self.opt.dump_dir is not None and (shown_new or self.frames in (3, 10) or self.frames % 30 == 0):
-            self.dump()
+            write_dump(self, self.opt.dump_dir)
+
+    def _frames(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.safe_frame()
+            dpg.render_dearpygui_frame()
 
     def run(self, screenshot: Path | None = None) -> None:
         if screenshot is None:
             while dpg.is_dearpygui_running() and self.next_model is None:
-                self.safe_frame()
-                dpg.render_dearpygui_frame()
+                self._frames()
         else:
             # Render until the first picture is shown (or give up after 20 s), then grab the frame buffer.
             end = time.monotonic() + 20
-            while (self.shown < 0 or self.frames < 10) and time.monotonic() < end:
-                self.safe_frame()
-                dpg.render_dearpygui_frame()
+            while (self.p.shown < 0 or self.frames < 10) and time.monotonic() < end:
+                self._frames()
                 time.sleep(0.01)
             # The first render includes one-time warm-up; render the same picture again so the status line
             # shows the time a drag really costs.
-            self.submitted, first = -1, self.ms
-            while self.ms == first and time.monotonic() < end + 10:
-                self.safe_frame()
-                dpg.render_dearpygui_frame()
+            self.p.rerender()
+            first = self.p.ms
+            while self.p.ms == first and time.monotonic() < end + 10:
+                self._frames()
                 time.sleep(0.01)
-            for _ in range(3):
-                self.safe_frame()
-                dpg.render_dearpygui_frame()
+            self._frames(3)
             dpg.output_frame_buffer(file=str(screenshot))
-            for _ in range(10):  # the frame buffer is written during a later frame
-                self.safe_frame()
-                dpg.render_dearpygui_frame()
+            self._frames(10)  # the frame buffer is written during a later frame
         self.c.autosave()
 
     def destroy(self) -> None:

@@ -12,7 +12,7 @@ from PIL import Image
 from ..device import pick_device
 from ..errors import SpatialGANError
 from ..generator import Generator
-from ..heatmaps import HeatmapSpec, combine, sample_heatmaps
+from ..heatmaps import HeatmapSpec, combine
 from ..render import render
 from ..visual import draw_centres, grid, heatmap_to_uint8, to_uint8, upscale
 from .common import add_model_args, load_model, run_cli
@@ -33,22 +33,21 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def render_row(G: Generator, seed: int, psi: float, spec: HeatmapSpec | None, scale: int) -> list[np.ndarray]:
-    """[image with centres] + one panel per heatmap level for one seed."""
-    cfg = G.config
+    """[image with centres] + the model's heatmap panels (one per level, or one for all objects) for one seed."""
+    caps = G.capabilities
     device = next(G.parameters()).device
     ws = G.mapping(G.sample_z(1, seed=seed, device=device), psi=psi)
     tiles: list[np.ndarray] = []
-    if cfg.uses_heatmaps:
-        if spec is None:
-            spec = HeatmapSpec.from_batch(sample_heatmaps(cfg.heatmap, 1, seed=seed))
-        spec.validate(cfg)
+    if caps.has_heatmaps:
+        spec = spec or G.default_layout(seed)
+        assert spec is not None
+        G.check_layout(spec)
     out = render(G, ws, spec.to_batch(device) if spec is not None else None)
     hm = out.heatmaps
     image = upscale(to_uint8(out.image), scale)
     if spec is not None and hm is not None:
         image = draw_centres(image, spec, radius=max(2, scale))
-        levels = cfg.heatmap.levels
-        tiles = [heatmap_to_uint8(combine(hm[r])[0, 0], image.shape[0]) for r in levels]
+        tiles = [heatmap_to_uint8(combine(hm[p.resolution])[0, 0], image.shape[0]) for p in caps.panels]
     return [image, *tiles]
 
 

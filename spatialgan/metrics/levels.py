@@ -10,7 +10,6 @@ import math
 
 import torch
 
-from ..config import GeneratorConfig
 from ..generator import Generator
 from ..heatmaps import HeatmapSpec, sample_heatmaps
 from ..render import render
@@ -62,16 +61,11 @@ def level_drags(G: Generator, seeds: int = 40, shift: float = 0.15, near: float 
              "other_latent": sum(v[1::2]) / (len(v) // 2) if v else math.nan} for li, v in sums.items()]
 
 
-def has_levels(config: GeneratorConfig) -> bool:
-    """Whether a model has heatmap levels to compare: hierarchical heatmaps with two levels or more."""
-    return config.uses_heatmaps and config.heatmap.mode == "hierarchical" and len(config.heatmap.levels) > 1
-
-
 def inert_levels(G: Generator, seeds: int = 4, ratio: float = 0.1) -> tuple[bool, ...]:
     """Which levels of a hierarchical model barely respond to a drag: those whose `level_drags` change is below
     `ratio` of the most responsive level's (a level none of whose drags could be measured is not marked). Empty for
     multi-object models (one heatmap, every centre an object)."""
-    if not has_levels(G.config):
+    if not G.capabilities.has_levels:
         return ()
     changes = [d["near_change"] for d in level_drags(G, seeds=seeds, compare_latent=False)]
     top = max((c for c in changes if not math.isnan(c)), default=math.nan)

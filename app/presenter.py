@@ -1,0 +1,165 @@
+"""The editor's presenter: everything between the controller's edits and the pictures on screen, with no GUI
+imports, so it is tested without a display.
+
+Each frame the view calls `tick()`: it submits a render when the edit changed since the last request, polls the
+worker, drops stale results and applies the rest (a finished refine becomes an undoable edit, an export's progress
+a message), and returns an `Update` saying what the view has to draw. Jobs (refine, history export, image export)
+start and stop here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from spatialgan.errors import SpatialGANError
+
+from .controller import Controller
+from .messages import ExportProgress, LevelHint, ModelInfo, RefineProgress, RenderResult
+
+if TYPE_CHECKING:  # the worker owns torch; the presenter only talks to it
+    from .worker import Worker
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+@dataclass
+class Update:
+    """What changed in one `tick()`: the view draws only this."""
+
+    image: np.ndarray | None = None  # a new picture (R, R, 3) uint8
+    heatmaps: list[np.ndarray] = field(default_factory=list)  # new panel heatmaps, one per panel
+    refine: RefineProgress | None = None  # the newest progress of the running refine
+    refine_ended: bool = False  # the refine finished, failed or was stopped
+    inert: tuple[bool, ...] | None = None  # a new level hint: which panels barely change the picture
+
+
+class Presenter:
+    def __init__(self, controller: Controller, worker: "Worker") -> None:
+        self.c, self.worker = controller, worker
+        self.info: ModelInfo = worker.info
+        self.image: np.ndarray | None = None  # the picture on screen
+        self.submitted = -1  # generation of the last render request sent
+        self.shown = -1  # generation of the picture on screen
+        self.ms = 0.0  # render time of the picture on screen
+        self.refine_gen: int | None = None  # generation of the running refine
+        self.refine_last: RefineProgress | None = None
+        self.refine_steps_seen = 0
+        self.tracked: list[tuple[float, float]] = []  # handle positions while a refine runs
+        self.export_gen: int | None = None  # generation of the running history export
+        self.inert: tuple[bool, ...] = ()  # per panel, from the worker's LevelHint
+        self.message = ""
+
+    @property
+    def refining(self) -> bool:
+        return self.refine_gen is not None
+
+    @property
+    def busy(self) -> bool:
+        """Whether the picture on screen may still change without a new edit."""
+        return self.worker.busy or self.refining or self.shown != self.c.state.generation
+
+    # ---- jobs -----------------------------------------------------------------------------------------
+    def start_refine(self, mode: str, lr: float, max_steps: int) -> bool:
+        """Send a DragGAN refine of the clicked points; False if one is running already."""
+        if self.refining:
+            return False
+        req = self.c.refine_request(mode, lr, max_steps)
+        self.worker.submit(req)
+        self.refine_gen, self.refine_last, self.refine_steps_seen = req.generation, None, 0
+        self.submitted = req.generation  # the refine's images stand for this generation
+        self.c.state.last_error = ""
+        return True
+
+    def stop_refine(self) -> None:
+        self.worker.cancel_refine()
+
+    def clear_points(self) -> None:
+        self.c.clear_points()
+        self.tracked = []
+
+    def export_history(self, path: str) -> None:
+        req = self.c.export_history_request(path)
+        self.worker.submit(req)
+        self.export_gen = req.generation
+        self.message = f"exporting the history: 0/{len(req.frames)} frames"
+
+    def export_image(self, path: str) -> Path:
+        if self.image is None:
+            raise SpatialGANError("nothing rendered yet")
+        target = Path(path).expanduser()
+        if target.suffix.lower() not in IMAGE_SUFFIXES:
+            raise SpatialGANError(f"export the image as .png (or .jpg/.webp/.bmp), not {str(target)!r}")
+        Image.fromarray(self.image).save(target)
+        self.message = f"image saved to {target}"
+        return target
+
+    def rerender(self) -> None:
+        """Render the current edit again (the screenshot does, to show a warm render's time)."""
+        self.submitted = -1
+
+    # ---- each frame -----------------------------------------------------------------------------------
+    def tick(self) -> Update:
+        state = self.c.state
+        if not self.refining and state.generation != self.submitted:
+            self.worker.submit(self.c.render_request())
+            self.submitted = state.generation
+        update = Update()
+        for r in self.worker.poll():
+            if isinstance(r, RenderResult):
+                self._render_result(r, update)
+            elif isinstance(r, RefineProgress) and r.generation == self.refine_gen:
+                self._refine_progress(r, update)
+            elif isinstance(r, LevelHint):
+                self._level_hint(r, update)
+            elif isinstance(r, ExportProgress) and r.generation == self.export_gen:
+                self._export_progress(r)
+        return update
+
+    def _render_result(self, r: RenderResult, update: Update) -> None:
+        if r.generation < self.shown or self.refining:
+            return  # stale: a newer picture is already on screen, or a refine owns the image
+        self.shown, self.ms = r.generation, r.ms
+        if r.error:
+            self.c.state.last_error = r.error
+            return
+        if r.generation == self.c.state.generation:
+            self.c.state.last_error = ""
+        self.image = update.image = r.image
+        update.heatmaps = list(r.heatmaps)
+
+    def _refine_progress(self, r: RefineProgress, update: Update) -> None:
+        self.refine_last, self.tracked, update.refine = r, list(r.points), r
+        self.refine_steps_seen += 0 if r.done else 1
+        if r.image is not None:
+            self.image = update.image = r.image
+            self.ms = r.ms
+        if not r.done:
+            return
+        self.refine_gen, update.refine_ended = None, True
+        if r.error:
+            self.c.state.last_error = r.error
+        if r.ws is None:
+            return  # failed before it started: nothing to keep
+        self.c.apply_refine(r.ws, r.spec, r.points)
+        dist = f", distance {max(r.distances):.1f} px" if r.distances else ""
+        self.message = f"refine {'stopped' if r.cancelled else 'finished'} after {r.step} steps{dist}"
+        self.tracked = []
+
+    def _level_hint(self, r: LevelHint, update: Update) -> None:
+        if r.error:
+            self.c.state.last_error = f"measuring the heatmap levels failed: {r.error}"
+            return
+        self.inert = update.inert = r.inert[: len(self.info.capabilities.panels)]
+
+    def _export_progress(self, r: ExportProgress) -> None:
+        if r.error:
+            self.c.state.last_error, self.export_gen, self.message = r.error, None, ""
+        elif r.done:
+            self.message, self.export_gen = f"history ({r.total} frames) saved to {r.path}", None
+        else:
+            self.message = f"exporting the history: {r.rendered}/{r.total} frames"

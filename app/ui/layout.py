@@ -1,0 +1,155 @@
+"""The editor window's widgets, built from the model's capabilities: which panels, which buttons. Tags are the
+names the view and the real-window tests find widgets by."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import dearpygui.dearpygui as dpg
+import numpy as np
+
+from spatialgan.paths import list_checkpoints
+
+from ..messages import ModelInfo
+from ..state import Edit
+from .geometry import Canvas, panel_label
+
+IMAGE_SIZE = 640  # screen pixels of the image canvas: 5x a 128 px model, fits a 1400x900 window
+PANEL_SIZE = 192  # screen pixels of each heatmap panel (hierarchical: one per level)
+OBJECTS_PANEL_SIZE = 288  # the one panel of a model with independent objects
+MODES = ("draggan", "joint", "hybrid")
+Callback = Callable[[Any, Any, Any], None]
+
+
+def short_path(source: str) -> str:
+    """A checkpoint path relative to the working folder when it lies inside it (the label stays short)."""
+    try:
+        return str(Path(source).resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return source
+
+
+def make_panels(info: ModelInfo) -> list[Canvas]:
+    """One canvas per heatmap panel the model describes."""
+    panels = info.capabilities.panels
+    size = OBJECTS_PANEL_SIZE if len(panels) == 1 and panels[0].level is None else PANEL_SIZE
+    return [Canvas(f"panel_{i}", size, p.level) for i, p in enumerate(panels)]
+
+
+def build_window(info: ModelInfo, panels: list[Canvas], edit: Edit, image_buf: np.ndarray,
+                 panel_bufs: list[np.ndarray], refine_steps: int, can_open_models: bool, cb: Callback) -> None:
+    caps = info.capabilities
+    with dpg.texture_registry(tag="textures"):
+        dpg.add_raw_texture(IMAGE_SIZE, IMAGE_SIZE, image_buf, format=dpg.mvFormat_Float_rgba, tag="image_tex")
+        for i, (p, buf) in enumerate(zip(panels, panel_bufs)):
+            dpg.add_raw_texture(p.size, p.size, buf, format=dpg.mvFormat_Float_rgba, tag=f"panel_tex_{i}")
+    with dpg.theme(tag="error_theme"):
+        with dpg.theme_component(dpg.mvText):
+            dpg.add_theme_color(dpg.mvThemeCol_Text, (255, 110, 110))
+    with dpg.window(tag="main", no_scrollbar=True):
+        with dpg.group(horizontal=True):
+            dpg.add_button(label="Undo", tag="undo", callback=cb, user_data="undo")
+            dpg.add_button(label="Redo", tag="redo", callback=cb, user_data="redo")
+            dpg.add_spacer(width=12)
+            if can_open_models:
+                # the bundled models to pick from; the path field takes any other checkpoint
+                names = [short_path(str(p)) for p in list_checkpoints()]
+                dpg.add_combo(names, tag="model_pick", width=260, default_value=short_path(info.source),
+                              callback=cb, user_data="pick_model")
+                dpg.add_input_text(tag="model_path", width=260, default_value=short_path(info.source))
+                dpg.add_button(label="Open model", tag="open_model", callback=cb, user_data="open_model")
+            dpg.add_text(f"{'' if can_open_models else short_path(info.source)}  ({caps.description})",
+                         color=(170, 170, 170))
+        with dpg.group(horizontal=True):
+            with dpg.group():
+                with dpg.drawlist(IMAGE_SIZE, IMAGE_SIZE, tag="image_canvas"):
+                    dpg.draw_image("image_tex", (0, 0), (IMAGE_SIZE, IMAGE_SIZE))
+                    dpg.add_draw_layer(tag="image_canvas_overlay")
+                dpg.add_text("Drag a centre to move its object. Click elsewhere: handle, then target point.",
+                             color=(150, 150, 150))
+                with dpg.group(horizontal=True):
+                    dpg.add_checkbox(label="show centres on the image", tag="show_centres", default_value=True,
+                                     callback=cb, user_data="overlay")
+                    # Off by default: crisp pixels show what the model made; on, a 64 px image reads better.
+                    dpg.add_checkbox(label="smooth pixels", tag="smooth_image", default_value=False,
+                                     callback=cb, user_data="smooth")
+                if caps.moves_objects:
+                    dpg.add_checkbox(label="moved objects keep their look", tag="carry", default_value=edit.carry,
+                                     callback=cb, user_data="carry")
+                    with dpg.tooltip("carry"):
+                        dpg.add_text("On: a moved object brings its look from where the seed put it.\nOff: the "
+                                     "model redraws it at the new place, as the paper does; it may draw another one.")
+            with dpg.group():
+                if panels:
+                    dpg.add_text("Heatmap levels (drag the centres)" if caps.layout == "hierarchical"
+                                 else "Objects heatmap (drag the centres)")
+                    with dpg.group(horizontal=True):
+                        for i, (canvas, panel) in enumerate(zip(panels, caps.panels)):
+                            with dpg.group():
+                                dpg.add_text(panel_label(panel.level, panel.resolution, panel.centres),
+                                             tag=f"panel_label_{i}", color=(150, 150, 150))
+                                with dpg.drawlist(canvas.size, canvas.size, tag=canvas.tag):
+                                    dpg.draw_image(f"panel_tex_{i}", (0, 0), (canvas.size, canvas.size))
+                                    dpg.add_draw_layer(tag=f"{canvas.tag}_overlay")
+                _build_controls(info, edit, refine_steps, cb)
+        dpg.add_separator()
+        dpg.add_text("", tag="status")
+        dpg.add_text("", tag="error")
+        dpg.bind_item_theme("error", "error_theme")
+
+
+def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, cb: Callback) -> None:
+    caps = info.capabilities
+    with dpg.collapsing_header(label="Scene", default_open=True):
+        with dpg.group(horizontal=True):
+            dpg.add_input_int(label="seed", tag="seed", width=130, min_value=0, min_clamped=True,
+                              default_value=edit.seed, callback=cb, user_data="seed", on_enter=True)
+            dpg.add_button(label="Random", tag="random_seed", callback=cb, user_data="random_seed")
+            dpg.add_checkbox(label="keep layout", tag="keep_layout")
+        dpg.add_slider_float(label="psi (truncation)", tag="psi", width=260, min_value=0.0, max_value=1.0,
+                             default_value=edit.psi, callback=cb, user_data="psi")
+    if caps.moves_objects:
+        with dpg.collapsing_header(label="Selected centre", default_open=True):
+            dpg.add_text("click a centre to select it", tag="sel_label")
+            dpg.add_slider_float(label="sigma", tag="sigma", width=260, min_value=0.01, max_value=0.6,
+                                 callback=cb, user_data="sigma")
+            with dpg.group(horizontal=True):
+                dpg.add_checkbox(label="present (untick to remove)", tag="enabled", callback=cb, user_data="enabled")
+                dpg.add_button(label="Replace object style", tag="replace", callback=cb, user_data="replace")
+            with dpg.group(horizontal=True):
+                dpg.add_text("all sigmas:")
+                dpg.add_button(label="x 0.9", callback=cb, user_data=("scale", 0.9))
+                dpg.add_button(label="x 1.1", callback=cb, user_data=("scale", 1.1))
+                if caps.background_code is not None:
+                    dpg.add_button(label="Replace background", tag="replace_bg", callback=cb, user_data="replace_bg")
+    with dpg.collapsing_header(label="DragGAN refine", default_open=True):
+        modes = MODES if caps.moves_objects else ("draggan",)
+        with dpg.group(horizontal=True):
+            dpg.add_combo(modes, label="mode", tag="mode", width=110, default_value=modes[-1])
+            dpg.add_input_float(label="step size", tag="lr", width=120, default_value=2e-3, format="%.4f",
+                                step=5e-4, min_value=1e-5, min_clamped=True)
+            dpg.add_input_int(label="max steps", tag="max_steps", width=110, default_value=refine_steps,
+                              min_value=1, min_clamped=True)
+        with dpg.group(horizontal=True):
+            dpg.add_button(label="Run refine", tag="refine_run", callback=cb, user_data="refine_run")
+            dpg.add_button(label="Stop", tag="refine_stop", callback=cb, user_data="refine_stop", enabled=False)
+            dpg.add_button(label="Clear points", tag="clear_points", callback=cb, user_data="clear_points")
+            dpg.add_text("", tag="points_label")
+        with dpg.group(horizontal=True):
+            dpg.add_checkbox(label="paint flexible area (left: paint, right: erase)", tag="paint_mask")
+            dpg.add_slider_int(label="brush px", tag="brush", width=100, min_value=1, max_value=32, default_value=8)
+            dpg.add_button(label="Clear mask", tag="clear_mask", callback=cb, user_data="clear_mask")
+        dpg.add_progress_bar(tag="refine_progress", width=560, default_value=0.0, overlay="idle")
+    with dpg.collapsing_header(label="Files", default_open=True):
+        with dpg.group(horizontal=True):
+            dpg.add_input_text(tag="session_path", width=300, default_value="session.json")
+            dpg.add_button(label="Save session", callback=cb, user_data="save")
+            dpg.add_button(label="Load session", callback=cb, user_data="load")
+            dpg.add_button(label="Load autosave", callback=cb, user_data="load_autosave")
+        with dpg.group(horizontal=True):
+            dpg.add_input_text(tag="export_path", width=300, default_value="edit.png")
+            dpg.add_button(label="Export PNG", tag="export_png", callback=cb, user_data="export")
+        with dpg.group(horizontal=True):
+            dpg.add_input_text(tag="history_path", width=300, default_value="history.gif")
+            dpg.add_button(label="Export history GIF", tag="export_history", callback=cb, user_data="export_history")

@@ -1,0 +1,120 @@
+"""The editor's presenter without a display: what it submits, which results it shows or drops, and how a refine, a
+level hint and the exports come back. Tiny random models on the CPU, the real worker thread."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app.controller import Controller
+from app.messages import RenderResult
+from app.presenter import Presenter, Update
+from app.worker import Worker
+from spatialgan.errors import SpatialGANError
+
+from conftest import tiny_models
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def presenter():
+    made = []
+
+    def make(encoding: str = "sel_indoor", mode: str = "multi") -> Presenter:
+        worker = Worker(tiny_models(encoding, mode)[0], torch.device("cpu"), f"tiny {encoding}")
+        c = Controller.create("tiny.safetensors", worker.info.resolution, worker.info.num_codes, 3, 0.7,
+                              worker.default_spec)
+        c.autosave_path = None  # type: ignore[assignment]
+        made.append(worker)
+        return Presenter(c, worker)
+
+    yield make
+    for w in made:
+        w.close()
+
+
+def tick_until(p: Presenter, done, timeout: float = 30.0) -> list[Update]:
+    updates, end = [], time.monotonic() + timeout
+    while time.monotonic() < end:
+        updates.append(p.tick())
+        if done(updates[-1]):
+            return updates
+        time.sleep(0.005)
+    raise AssertionError("the presenter never got there")
+
+
+def test_presenter_imports_no_gui() -> None:
+    code = ("import sys\nsys.modules['dearpygui'] = sys.modules['dearpygui.dearpygui'] = None\n"
+            "import app.presenter\nprint('ok')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def test_an_edit_is_rendered_once_and_shown(presenter) -> None:
+    p = presenter()
+    first = tick_until(p, lambda u: u.image is not None)[-1]
+    assert first.image.shape == (32, 32, 3) and len(first.heatmaps) == 1  # one panel: the objects
+    assert p.shown == p.c.state.generation and not p.busy
+    renders = p.worker.renders
+    for _ in range(5):  # nothing changed: nothing submitted
+        assert p.tick().image is None
+    assert p.worker.renders == renders
+    p.c.move_centre(0, 0, 0.8, 0.2, gesture=p.c.new_gesture())
+    moved = tick_until(p, lambda u: u.image is not None)[-1]
+    assert not np.array_equal(moved.image, first.image)
+
+
+def test_stale_results_are_dropped(presenter) -> None:
+    p = presenter()
+    tick_until(p, lambda u: u.image is not None)
+    shown = p.image
+    stale = RenderResult(p.shown - 1, np.zeros_like(shown))
+    p.worker._results.put(stale)
+    assert p.tick().image is None and p.image is shown
+    failed = RenderResult(p.shown, None, error="ValueError: boom")
+    p.worker._results.put(failed)
+    assert p.tick().image is None and p.c.state.last_error == "ValueError: boom" and p.image is shown
+
+
+def test_a_refine_runs_to_an_undoable_edit(presenter) -> None:
+    p = presenter()
+    tick_until(p, lambda u: u.image is not None)
+    with pytest.raises(SpatialGANError, match="handle point"):
+        p.start_refine("joint", 2e-3, 3)
+    p.c.add_point(10, 12)
+    p.c.add_point(18, 12)
+    depth = len(p.c.state.undo_stack)
+    assert p.start_refine("joint", 2e-3, 3) and p.refining
+    assert not p.start_refine("joint", 2e-3, 3), "one refine at a time"
+    updates = tick_until(p, lambda u: u.refine_ended)
+    assert any(u.refine is not None and not u.refine.done for u in updates), "progress comes step by step"
+    assert not p.refining and p.c.state.edit.ws_override is not None
+    assert len(p.c.state.undo_stack) == depth + 1 and p.message.startswith("refine finished")
+    assert p.tracked == []
+
+
+def test_a_hierarchical_model_reports_inert_levels(presenter) -> None:
+    p = presenter("sel_norm", "hierarchical")
+    updates = tick_until(p, lambda u: u.inert is not None, timeout=60)
+    assert len(updates[-1].inert) == 3 == len(p.info.capabilities.panels)
+
+
+def test_exports(presenter, tmp_path: Path) -> None:
+    p = presenter()
+    with pytest.raises(SpatialGANError, match="nothing rendered"):
+        p.export_image(str(tmp_path / "a.png"))
+    tick_until(p, lambda u: u.image is not None)
+    with pytest.raises(SpatialGANError, match="as .png"):
+        p.export_image(str(tmp_path / "a.txt"))
+    assert p.export_image(str(tmp_path / "a.png")).exists()
+    p.c.move_centre(0, 1, 0.3, 0.3, gesture=p.c.new_gesture())
+    p.export_history(str(tmp_path / "h.gif"))
+    tick_until(p, lambda u: p.export_gen is None)
+    assert (tmp_path / "h.gif").exists() and "2 frames" in p.message
