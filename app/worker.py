@@ -23,6 +23,7 @@ from draggan import DragConfig, DragSession
 from spatialgan import Generator, HeatmapSpec
 from spatialgan.carry import homes_tensor
 from spatialgan.device import describe
+from spatialgan.fused import fuse
 from spatialgan.errors import SpatialGANError
 from spatialgan.graphed import GraphedRenderer
 from spatialgan.heatmaps.render import combine
@@ -45,7 +46,7 @@ def _error_text(exc: BaseException) -> str:
 
 class Worker:
     def __init__(self, G: Generator, device: torch.device, source: str) -> None:
-        self.G, self.device = G.eval(), device
+        self.G, self.device = fuse(G), device  # the editor only draws and refines: the fused inference copy
         self._renderer = GraphedRenderer(self.G)  # CUDA graph replays on a GPU, the same code eagerly elsewhere
         self.info = ModelInfo(source=source, device=describe(device), capabilities=G.capabilities)
         self._cond = threading.Condition()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from spatialgan.fused import fuse
 from spatialgan import load_checkpoint
 from spatialgan.errors import SpatialGANError
 from spatialgan.metrics.comove import co_move_ratio
@@ -32,7 +33,7 @@ from move_locality import move_locality  # noqa: E402
 
 
 def measure(path: Path, at: list[int], num: int, seed: int, seg_path: Path | None) -> list[dict]:
-    G = load_checkpoint(path, torch.device("cpu")).generator.eval()
+    G = fuse(load_checkpoint(path, torch.device("cpu")).generator)
     seg = load_segmenter(seg_path, torch.device("cpu")) if seg_path is not None and G.config.heatmap.mode == "multi" \
         else None
     rows = []

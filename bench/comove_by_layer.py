@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spatialgan.fused import fuse
 from spatialgan import load_checkpoint
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     models = []
     for path in args.checkpoints:
         try:
-            G = load_checkpoint(path, torch.device("cpu")).generator.float().eval()
+            G = fuse(load_checkpoint(path, torch.device("cpu")).generator.float())
             resolutions = list(G.heatmap_resolutions)
             full = co_move_ratio(G, None, args.num, seed=args.seed, batch=BATCH, cfg=cfg,
                                  progress=False).to_dict(per_move=True)

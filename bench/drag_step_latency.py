@@ -21,6 +21,7 @@ import torch
 
 from draggan import DragConfig, DragSession
 from draggan.config import MODES
+from spatialgan.fused import fuse
 from spatialgan import HeatmapSpec, load_checkpoint, pick_device, sample_heatmaps
 from spatialgan.device import describe
 
@@ -53,7 +54,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     device = pick_device(args.device)
-    G = load_checkpoint(args.checkpoint, device).generator
+    G = fuse(load_checkpoint(args.checkpoint, device).generator)
     rows = []
     for threads in args.threads:
         torch.set_num_threads(threads)

@@ -25,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from draggan import MODES, DragConfig, DragSession
+from spatialgan.fused import fuse
 from spatialgan import HeatmapSpec, load_checkpoint, pick_device, sample_heatmaps
 from spatialgan.device import describe
 
@@ -60,7 +61,7 @@ def read_log(path: Path) -> list[dict]:
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    G = load_checkpoint(args.checkpoint, device).generator
+    G = fuse(load_checkpoint(args.checkpoint, device).generator)
     res = G.config.resolution
     done = {(r["distance_256px"], r["index"], r["mode"]) for r in read_log(args.log)}
     deadline = time.time() + 60 * args.deadline_min if args.deadline_min else math.inf

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from spatialgan.fused import fuse
 from spatialgan import load_checkpoint, sample_heatmaps
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for path in args.checkpoints:
         try:
-            G = load_checkpoint(path, torch.device("cpu")).generator.float().eval()
+            G = fuse(load_checkpoint(path, torch.device("cpu")).generator.float())
             r = measure(G, args.num, args.seed)
         except (SpatialGANError, OSError) as exc:
             print(f"error: {path}: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from spatialgan.fused import fuse
 from spatialgan import Generator, load_checkpoint, pick_device, preset, sample_heatmaps
 from spatialgan.device import describe
 from spatialgan.graphed import GraphedRenderer
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{res:4d} px  {enc:10s}  p50 {row['p50_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  "
                   f"{graphed_text(row)}({row['params_M']} M params)", flush=True)
     for path in args.checkpoints:
-        row = {**time_generator(load_checkpoint(path, device).generator, device, args.runs, args.warmup),
+        row = {**time_generator(fuse(load_checkpoint(path, device).generator), device, args.runs, args.warmup),
                "model": path.name}
         rows.append(row)
         print(f"{path.name}: p50 {row['p50_ms']:.2f} ms  p95 {row['p95_ms']:.2f} ms  {graphed_text(row)}", flush=True)

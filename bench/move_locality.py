@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from spatialgan.fused import fuse
 from spatialgan import load_checkpoint
 from spatialgan.carry import DEFAULT_RESOLUTION
 from spatialgan.render import render
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for path in args.checkpoints:
         try:
-            G = load_checkpoint(path, torch.device("cpu")).generator.eval()
+            G = fuse(load_checkpoint(path, torch.device("cpu")).generator)
             r = move_locality(G, args.num, args.seed, near=args.near, far=args.far)
         except (SpatialGANError, OSError) as exc:
             print(f"error: {path}: {exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from table_3_fid import budget_options, train_flags
 
+from spatialgan.fused import fuse
 from spatialgan import load_checkpoint, pick_device
 from spatialgan.errors import SpatialGANError
 from spatialgan.metrics import co_move_ratio, load_segmenter
@@ -67,7 +68,7 @@ def main() -> int:
                         {"budget": f"{args.kimg} kimg at {args.resolution} px, batch 16, seed 0, small arch",
                          "train_flags": flags, "train_seconds_here": round(secs)}))
     for key, label, ckpt, extra in targets:
-        G = load_checkpoint(ckpt, device).generator.float().eval()
+        G = fuse(load_checkpoint(ckpt, device).generator.float())
         t0 = time.monotonic()
         try:
             res = co_move_ratio(G, seg, args.num, seed=0).to_dict()

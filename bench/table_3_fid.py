@@ -18,6 +18,7 @@ import json
 import time
 from pathlib import Path
 
+from spatialgan.fused import fuse
 from spatialgan import load_checkpoint, pick_device
 from spatialgan.checkpoint import read_info
 from spatialgan.metrics import InceptionFeatures, model_fid
@@ -52,7 +53,7 @@ def fid_rows(targets: list[tuple[str, str, Path, dict]], num: int, net: Inceptio
     """FID / KID of each (data, label, checkpoint, extra) against `num` real images, printed as they finish."""
     rows = []
     for data, label, ckpt, extra in targets:
-        G = load_checkpoint(ckpt, device).generator.float().eval()
+        G = fuse(load_checkpoint(ckpt, device).generator.float())
         t0 = time.monotonic()
         res = model_fid(G, data, num, net=net, cache_dir=cache)
         rows.append({"data": data, "label": label, "checkpoint": str(ckpt), "resolution": G.config.resolution,

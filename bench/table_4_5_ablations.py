@@ -22,6 +22,7 @@ from pathlib import Path
 
 from table_3_fid import BASELINE, FID_CAVEAT, budget_options, fid_rows, header, train_flags
 
+from spatialgan.fused import fuse
 from spatialgan import load_checkpoint, pick_device
 from spatialgan.metrics import InceptionFeatures, co_move_ratio
 from spatialgan.metrics.report import command_line, machine, train_run, write
@@ -70,7 +71,7 @@ def main() -> int:
     rows = fid_rows(targets, args.num, InceptionFeatures(device), args.cache, device)
     by_name = {r["row"]: r for r in rows}
     for name in steering:  # same draws (seed 0) for every row
-        G = load_checkpoint(by_name[name]["checkpoint"], device).generator.float().eval()
+        G = fuse(load_checkpoint(by_name[name]["checkpoint"], device).generator.float())
         by_name[name]["patch_comove"] = co_move_ratio(G, None, args.moves, seed=0).to_dict()
         print(name, json.dumps(by_name[name]["patch_comove"]), flush=True)
     mach = machine()

@@ -22,6 +22,7 @@ from spatialgan import HeatmapSpec, pick_device
 from spatialgan.carry import check_homes
 from spatialgan.cli.common import add_model_args, load_model, run_cli
 from spatialgan.errors import SpatialGANError
+from spatialgan.fused import fuse
 from spatialgan.visual import to_uint8
 
 from .config import MODES, DragConfig
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                          carry_resolution=None if args.no_carry else DragConfig.carry_resolution)
         device = pick_device(args.device)
         G, source = load_model(args, device)
+        G = fuse(G)
         spec = None
         if G.capabilities.has_heatmaps:
             spec = HeatmapSpec.from_json(read_text(args.heatmap)) if args.heatmap else G.default_layout(args.seed)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import SQRT2, EqualConv2d, cached, lrelu, weights_frozen
+from .layers import EqualConv2d, lrelu
 
 
 class HeatmapEncoder(nn.Module):
@@ -38,26 +38,9 @@ class SELNorm(nn.Module):
         self.gain = gain
 
     def forward(self, x: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
-        if all(weights_frozen(m) for m in (self.shared, self.to_sigma, self.to_mu, self.out)):
-            return self._fast(x, heat)
         a = self.shared(heat)
         dx = F.instance_norm(x) * (1 + self.to_sigma(a)) + self.to_mu(a)
         return x + self.gain * self.out(lrelu(dx))
-
-    def _fast(self, x: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
-        """Same function, fewer passes: phi_sigma and phi_mu as one two-channel conv, and the lrelu gain
-        sqrt(2) and the residual gain folded into the output conv's cached weights."""
-        a = self.shared(heat)
-        ws, bs = self.to_sigma.folded()
-        wm, bm = self.to_mu.folded()
-        w_sm = cached(self.to_sigma, "w_sm", lambda: torch.cat([ws, wm]))
-        b_sm = cached(self.to_mu, "b_sm", lambda: torch.cat([bs + 1, bm]))  # + 1: the (1 + phi_sigma) scale
-        sm = F.conv2d(a, w_sm, b_sm, padding=self.to_sigma.padding)
-        dx = torch.addcmul(sm[:, 1:2], F.instance_norm(x), sm[:, 0:1])
-        dx = F.leaky_relu(dx, 0.2, inplace=not torch.is_grad_enabled())
-        w_out, b_out = self.out.folded(self.gain * SQRT2)
-        y = F.conv2d(dx, w_out, None if b_out is None else b_out / SQRT2, padding=self.out.padding)
-        return y.add_(x) if not torch.is_grad_enabled() else y + x
 
 
 class SELConcat(nn.Module):
@@ -69,10 +52,6 @@ class SELConcat(nn.Module):
         self.gain = gain
 
     def forward(self, x: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
-        if weights_frozen(self.conv):  # residual gain folded into the cached conv weights
-            w, b = self.conv.folded(self.gain)
-            y = F.conv2d(torch.cat([x, heat], 1), w, b, padding=self.conv.padding)
-            return y.add_(x) if not torch.is_grad_enabled() else y + x
         return x + self.gain * self.conv(torch.cat([x, heat], 1))
 
 
@@ -87,3 +66,45 @@ def indoor_styles(styles: torch.Tensor, sub_maps: torch.Tensor | None) -> torch.
     assert sub_maps is not None and sub_maps.shape[1] == styles.shape[1] - 1, (
         "SEL_indoor needs one sub-heatmap per object style code")
     return torch.einsum("bkc,bkhw->bchw", styles[:, :-1], sub_maps) + styles[:, -1, :, None, None]
+
+
+def indoor_conv(x: torch.Tensor, codes: torch.Tensor, sub_maps: torch.Tensor, w: torch.Tensor, w2: torch.Tensor,
+                padding: int, demodulate: bool, gain: float = 1.0, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """A modulated conv under SEL_indoor's style S(x, y) = sum_i S_i H_i(x, y) + S_bg (Eq. 3), times `gain`, plus
+    `bias`: the inference form (`spatialgan.fused`) of `ModulatedConv2d(x, indoor_styles(codes, sub_maps))`.
+
+    codes: (B, K, C_in) with the background last; sub_maps: (B, K-1, H, W); w: the scaled conv weight; w2: its
+    per-(out, in) energy. The per-pixel demodulation is a quadratic form in the K maps rather than a sum over
+    C_in channels, and everything is built in x's memory layout (mixed NCHW / channels-last operands make every
+    elementwise op strided).
+    """
+    B, K, _ = codes.shape
+    assert sub_maps.shape[1] == K - 1, "SEL_indoor needs one sub-heatmap per object style code"
+    H, W = sub_maps.shape[2:]
+    maps = sub_maps.reshape(B, K - 1, H * W)
+    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    if cl:  # (B, HW, C) viewed as channels-last (B, C, H, W): no copy
+        S = torch.baddbmm(codes[:, -1:, :], maps.transpose(1, 2), codes[:, :-1])
+        S = S.view(B, H, W, -1).permute(0, 3, 1, 2)
+    else:
+        S = torch.baddbmm(codes[:, -1, :, None], codes[:, :-1].transpose(1, 2), maps).view(B, -1, H, W)
+    y = F.conv2d(x * S, w, padding=padding)
+    if demodulate:
+        # sum_c w2[o, c] S_c(p)^2 with S_c(p) = sum_k s_kc h_k(p) (h_bg = 1) is a quadratic form in the K maps:
+        # sum_{k<=l} A[o, kl] h_k(p) h_l(p), A[o, kl] = (2 - [k == l]) sum_c w2[o, c] s_kc s_lc.
+        iu = torch.triu_indices(K, K, device=codes.device)
+        pairs = codes[:, iu[0]] * codes[:, iu[1]]  # (B, P, C_in)
+        pairs = pairs * torch.where(iu[0] == iu[1], 1.0, 2.0).to(codes.dtype)[None, :, None]
+        A = (pairs @ w2.t()) / gain**2  # (B, P, out); gain * rsqrt(v + eps) == rsqrt((v + eps) / gain^2)
+        h = torch.cat([maps, maps.new_ones(B, 1, H * W)], 1)  # background map is 1 everywhere
+        hh = h[:, iu[0]] * h[:, iu[1]]  # (B, P, HW)
+        eps = A.new_full((1, 1, 1), 1e-8 / gain**2)
+        if cl:
+            d = torch.rsqrt(torch.baddbmm(eps, hh.transpose(1, 2), A)).view(B, H, W, -1).permute(0, 3, 1, 2)
+        else:
+            d = torch.rsqrt(torch.baddbmm(eps, A.transpose(1, 2), hh)).view(B, -1, H, W)
+    else:
+        d = torch.full((), gain, dtype=y.dtype, device=y.device)
+    if bias is None:
+        return y * d
+    return torch.addcmul(bias.view(1, -1, 1, 1), y, d)

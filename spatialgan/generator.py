@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping, Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .config import GeneratorConfig
 from .encoding import HeatmapEncoder, SELConcat, SELNorm, indoor_styles
 from .heatmaps import HeatmapBatch, HeatmapSpec, combine, render_heatmaps, sample_heatmaps
-from .layers import (SQRT2, EqualLinear, ModulatedConv2d, NoiseInjection, NoiseMode, cached, lrelu, upsample2x,
-                     weights_frozen)
+from .layers import EqualLinear, ModulatedConv2d, NoiseInjection, NoiseMode, lrelu, upsample2x
 from .model import Capabilities, Panel, draft_resolutions
 
 Heatmaps = Mapping[int, torch.Tensor]  # resolution -> sub-maps (B, n, r, r)
@@ -77,26 +75,12 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, heat: torch.Tensor | None, sub_maps: torch.Tensor | None,
                 noise_mode: NoiseMode) -> torch.Tensor:
-        fast = weights_frozen(self) and weights_frozen(self.conv) and weights_frozen(self.noise)
         if self.up:
-            x = upsample2x(x, channels_last=fast and x.device.type == "cpu")
+            x = upsample2x(x)
         if self.sel is not None:
             x = self.sel(x, heat)
-        if fast:
-            return self._fast(x, self.affine(w), sub_maps, noise_mode)
         x = self.conv(x, indoor_styles(self.affine(w), sub_maps))
         return lrelu(self.noise(x, noise_mode), self.bias)
-
-    def _fast(self, x: torch.Tensor, codes: torch.Tensor, sub_maps: torch.Tensor | None,
-              noise_mode: NoiseMode) -> torch.Tensor:
-        # lrelu(z) * sqrt2 == leaky_relu(sqrt2 * z): the gain rides on the demodulation, bias and noise
-        y = self.conv.fast(x, codes, sub_maps, SQRT2, cached(self, "b", lambda: self.bias * SQRT2))
-        if noise_mode == "const":
-            y = y + self.noise.scaled_const(SQRT2)
-        elif noise_mode == "random":
-            noise = torch.randn(y.shape[0], 1, y.shape[2], y.shape[3], device=y.device, dtype=y.dtype)
-            y = y + noise * (self.noise.strength * SQRT2)
-        return F.leaky_relu(y, 0.2, inplace=not torch.is_grad_enabled())
 
 
 class ToRGB(nn.Module):
@@ -111,8 +95,6 @@ class ToRGB(nn.Module):
                 sub_maps: torch.Tensor | None) -> torch.Tensor:
         if self.sel is not None:
             x = self.sel(x, heat)
-        if weights_frozen(self) and weights_frozen(self.conv):
-            return self.conv.fast(x, self.affine(w), sub_maps, bias=self.bias)
         return self.conv(x, indoor_styles(self.affine(w), sub_maps)) + self.bias.view(1, -1, 1, 1)
 
 
@@ -197,7 +179,7 @@ class SynthesisNetwork(nn.Module):
         img = None
         for _, res, x, img in self.iter_blocks(ws, heatmaps, noise_mode):
             if res in wanted:
-                features[res] = x.contiguous()  # the fast path may run channels-last on CPU
+                features[res] = x.contiguous()  # a fused copy may run channels-last on CPU
         assert img is not None
         return SynthesisOutput(img.contiguous(), features)
 

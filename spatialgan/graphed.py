@@ -120,8 +120,8 @@ class GraphedRenderer:
             static_batch = HeatmapBatch(batch.mode, [HeatmapLevel(lv.centres.clone(), lv.sigmas.clone(),
                                                                   lv.weights.clone()) for lv in batch.levels],
                                         batch.parents)
-        # Warm-up on a side stream (as torch.cuda.graphs requires): it also fills the fast path's weight caches,
-        # so the capture only records kernels that read them.
+        # Warm-up on a side stream (as torch.cuda.graphs requires): it also makes the carry's cached part table, so
+        # the capture only records kernels.
         stream = torch.cuda.Stream(device=ws.device)
         stream.wait_stream(torch.cuda.current_stream(ws.device))
         with torch.cuda.stream(stream):

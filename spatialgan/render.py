@@ -112,7 +112,7 @@ def render(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None 
     img = None
     for _, res, x, img in steps:
         if res in wanted:
-            features[res] = x.contiguous()  # the fast path may run channels-last on CPU
+            features[res] = x.contiguous()  # a fused copy may run channels-last on CPU
     assert img is not None
     return RenderOutput(img.contiguous(), heat, features)
 

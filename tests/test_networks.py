@@ -8,6 +8,7 @@ import torch
 from conftest import VARIANTS, tiny_configs, tiny_models
 from spatialgan import Generator, replace_code, resample_code, sample_heatmaps
 from spatialgan.errors import ConfigError
+from spatialgan.fused import fuse
 
 
 def _render(G: Generator, batch: int, seed: int = 0):
@@ -170,11 +171,11 @@ def test_too_few_channels_is_a_config_error() -> None:
         GeneratorConfig(resolution=1024, channel_base=512)
 
 
-# --- inference fast path (spatialgan.layers: cached weights, folded gains, quadratic-form demodulation) ---
+# --- the inference fusion pass (spatialgan.fused: folded gains, quadratic-form demodulation) ---
 
 def _randomised(encoding: str, mode: str, resolution: int = 32) -> Generator:
     """A tiny generator whose biases, noise strengths and SEL gains are non-zero, so that every folded
-    constant of the fast path matters."""
+    constant of the fused copy matters."""
     G, _ = tiny_models(encoding, mode, resolution, seed=1)
     gen = torch.Generator().manual_seed(2)
     with torch.no_grad():
@@ -196,32 +197,33 @@ def _inputs(G: Generator, batch: int, seed: int = 3):
 @pytest.mark.parametrize("encoding,mode", VARIANTS)
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("noise_mode", ["const", "random", "none"])
-def test_fast_path_matches_reference(encoding: str, mode: str, batch: int, noise_mode: str) -> None:
-    from spatialgan.layers import reference_path
+def test_fused_copy_matches_the_reference(encoding: str, mode: str, batch: int, noise_mode: str) -> None:
     G = _randomised(encoding, mode)
+    fused = fuse(G)
+    assert fused is not G and fuse(fused) is fused
     ws, _, hm = _inputs(G, batch)
     with torch.inference_mode():
         torch.manual_seed(5)
-        fast = G.synthesis(ws, hm, noise_mode=noise_mode, feature_resolutions=[8, 32])
-        with reference_path():
-            torch.manual_seed(5)  # the same random noise maps, drawn in the same order
-            ref = G.synthesis(ws, hm, noise_mode=noise_mode, feature_resolutions=[8, 32])
+        fast = fused.synthesis(ws, hm, noise_mode=noise_mode, feature_resolutions=[8, 32])
+        torch.manual_seed(5)  # the same random noise maps, drawn in the same order
+        ref = G.synthesis(ws, hm, noise_mode=noise_mode, feature_resolutions=[8, 32])
     assert ref.image.abs().max() > 0.1  # a degenerate (all-zero) image would make the comparison vacuous
     torch.testing.assert_close(fast.image, ref.image, rtol=1e-5, atol=1e-5)  # float32 rounding
     for r in (8, 32):
         torch.testing.assert_close(fast.features[r], ref.features[r], rtol=1e-5, atol=1e-5)
+    assert torch.equal(fused.mapping(G.sample_z(2, seed=1)), G.mapping(G.sample_z(2, seed=1)))
 
 
 @pytest.mark.parametrize("encoding,mode", VARIANTS)
 @pytest.mark.parametrize("batch", [1, 2])
-def test_fast_path_gradients_to_ws_and_centres(encoding: str, mode: str, batch: int) -> None:
-    """DragGAN's case: frozen generator weights, gradients to ws and heatmap centres through the fast path."""
-    from spatialgan.layers import reference_path
+def test_fused_gradients_to_ws_and_centres(encoding: str, mode: str, batch: int) -> None:
+    """DragGAN's case: frozen generator weights, gradients to ws and heatmap centres through the fused copy."""
     G = _randomised(encoding, mode).requires_grad_(False)
+    fused = fuse(G)
     ws0, hb, _ = _inputs(G, batch)
     probe = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(4))
 
-    def grads() -> list[torch.Tensor]:
+    def grads(model: Generator) -> list[torch.Tensor]:
         ws = ws0.detach().clone().requires_grad_(True)
         leaves = [ws]
         hm = None
@@ -230,53 +232,40 @@ def test_fast_path_gradients_to_ws_and_centres(encoding: str, mode: str, batch: 
             for lv, c in zip(hb.levels, centres):
                 lv.centres = c
             leaves += centres
-            hm = G.heatmap_inputs(hb)
-        (G.synthesis(ws, hm).image * probe).sum().backward()
+            hm = model.heatmap_inputs(hb)
+        (model.synthesis(ws, hm).image * probe).sum().backward()
         return [t.grad for t in leaves]
 
-    fast = grads()
-    with reference_path():
-        ref = grads()
-    for f, r in zip(fast, ref):
+    for f, r in zip(grads(fused), grads(G)):
         assert r is not None and r.abs().max() > 0
         torch.testing.assert_close(f, r, rtol=1e-4, atol=1e-5 * r.abs().max().item())
+    assert not any(p.requires_grad for p in fused.parameters())
 
 
 @pytest.mark.parametrize("encoding,mode", VARIANTS)
-def test_training_uses_reference_path_and_weight_gradients(encoding: str, mode: str) -> None:
-    """With gradients to the weights, no cached tensor may stand in for them: identical to the reference."""
-    from spatialgan.layers import reference_path, weights_frozen
+def test_training_differentiates_every_weight(encoding: str, mode: str) -> None:
     G = _randomised(encoding, mode).train()
     ws, _, hm = _inputs(G, 2)
-    assert not any(weights_frozen(m) for m in G.synthesis.modules() if any(True for _ in m.parameters(False)))
-    out = G.synthesis(ws.detach(), hm).image
-    with reference_path():
-        ref = G.synthesis(ws.detach(), hm).image
-    assert torch.equal(out, ref)
-    out.square().mean().backward()
+    G.synthesis(ws.detach(), hm).image.square().mean().backward()
     assert all(p.grad is not None for p in G.synthesis.parameters() if p.requires_grad)
 
 
 @pytest.mark.parametrize("encoding,mode", [("sel_norm", "hierarchical"), ("sel_indoor", "multi")])
-def test_fast_path_cache_follows_weight_updates(encoding: str, mode: str) -> None:
-    """An optimizer step or load_state_dict after a cached render must be seen by the next render."""
-    from spatialgan.layers import reference_path
+def test_a_fused_copy_is_a_snapshot(encoding: str, mode: str) -> None:
+    """After the original's weights change, the old fused copy draws the old picture and a new fuse the new one."""
     G = _randomised(encoding, mode)
     ws, _, hm = _inputs(G, 1)
+    old = fuse(G)
     with torch.inference_mode():
-        before = G.synthesis(ws, hm).image
+        before = old.synthesis(ws, hm).image
     opt = torch.optim.SGD(G.parameters(), lr=0.05)
     G.synthesis(ws, hm).image.square().mean().backward()
     opt.step()
     with torch.inference_mode():
         after = G.synthesis(ws, hm).image
-        with reference_path():
-            ref_after = G.synthesis(ws, hm).image
-    assert (after - before).abs().max() > 1e-3
-    torch.testing.assert_close(after, ref_after, rtol=1e-5, atol=1e-5)
-    G.load_state_dict(_randomised(encoding, mode).state_dict())
-    with torch.inference_mode():
-        torch.testing.assert_close(G.synthesis(ws, hm).image, before, rtol=0, atol=1e-6)
+        assert (after - before).abs().max() > 1e-3
+        torch.testing.assert_close(old.synthesis(ws, hm).image, before, rtol=0, atol=0)
+        torch.testing.assert_close(fuse(G).synthesis(ws, hm).image, after, rtol=1e-5, atol=1e-5)
 
 
 def test_noise_ablation_model_gets_noise_instead_of_heatmaps() -> None:
@@ -293,19 +282,17 @@ def test_noise_ablation_model_gets_noise_instead_of_heatmaps() -> None:
 
 
 @pytest.mark.parametrize("encoding,mode", [("sel_norm", "hierarchical"), ("sel_indoor", "multi")])
-def test_flat_const_input_is_one_vector_and_renders_on_both_paths(encoding: str, mode: str) -> None:
+def test_flat_const_input_is_one_vector_and_renders_fused_and_plain(encoding: str, mode: str) -> None:
     import dataclasses
 
-    from spatialgan.layers import reference_path
     g, _ = tiny_configs(encoding, mode)
     torch.manual_seed(1)
     G = Generator(dataclasses.replace(g, const_input="flat")).eval()
     assert G.synthesis.blocks[0].const.shape == (1, g.channels(4), 1, 1)
     ws, _, hm = _inputs(G, 2)
     with torch.inference_mode():
-        fast = G.synthesis(ws, hm, noise_mode="const").image
-        with reference_path():
-            ref = G.synthesis(ws, hm, noise_mode="const").image
+        fast = fuse(G).synthesis(ws, hm, noise_mode="const").image
+        ref = G.synthesis(ws, hm, noise_mode="const").image
     assert ref.abs().max() > 0.1
     torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(ConfigError, match="const_input"):
@@ -315,10 +302,9 @@ def test_flat_const_input_is_one_vector_and_renders_on_both_paths(encoding: str,
 @pytest.mark.parametrize("encoding", ["sel_norm", "sel_concat"])
 def test_sel_gain_sets_how_strongly_the_heatmaps_reach_the_image(encoding: str) -> None:
     """--sel-gain: with the same weights, a larger residual gain makes other heatmaps change the image more; the
-    fast path folds the gain into its cached weights and still matches the reference."""
+    fused copy folds the gain into its weights and still matches the reference."""
     import dataclasses
 
-    from spatialgan.layers import reference_path
     g, _ = tiny_configs(encoding, "hierarchical")
     torch.manual_seed(1)
     weak = Generator(g).eval()
@@ -331,8 +317,7 @@ def test_sel_gain_sets_how_strongly_the_heatmaps_reach_the_image(encoding: str) 
         with torch.inference_mode():
             img = G.synthesis(ws, hm, noise_mode="const").image
             change[name] = (G.synthesis(ws, other, noise_mode="const").image - img).abs().mean()
-            with reference_path():
-                torch.testing.assert_close(G.synthesis(ws, hm, noise_mode="const").image, img, rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(fuse(G).synthesis(ws, hm, noise_mode="const").image, img, rtol=1e-4, atol=1e-4)
     assert change["strong"] > 2 * change["weak"] > 0
     for bad in (0.0, -0.1, float("nan")):
         with pytest.raises(ConfigError, match="sel_residual_gain"):

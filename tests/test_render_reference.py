@@ -16,6 +16,7 @@ import torch
 
 from draggan import DragConfig, DragSession
 from spatialgan import HeatmapSpec, load_generator, render, sample_heatmaps
+from spatialgan.fused import fuse
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = np.load(Path(__file__).with_name("data") / "render_reference.npz")
@@ -27,9 +28,10 @@ def _model(name: str):
     return G.eval()
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"])
 @pytest.mark.parametrize("name", MODELS)
-def test_bundled_models_render_as_before(name: str) -> None:
-    G = _model(name)
+def test_bundled_models_render_as_before(name: str, fused: bool) -> None:
+    G = fuse(_model(name)) if fused else _model(name)
     with torch.inference_mode():
         for seed in (1, 5):
             ws = G.mapping(G.sample_z(1, seed=seed), psi=0.7)
@@ -49,7 +51,7 @@ def test_bundled_models_render_as_before(name: str) -> None:
 @pytest.mark.parametrize("name,mode,seed", [("pets64", "joint", 2), ("rooms64", "hybrid", 3),
                                             ("rooms64", "draggan", 4)])
 def test_draggan_refine_follows_the_same_trajectory(name: str, mode: str, seed: int) -> None:
-    G = _model(name)
+    G = fuse(_model(name))  # as the editor and the edit command run it
     key = f"drag/{name}/{mode}"
     with torch.no_grad():
         ws = G.mapping(G.sample_z(1, seed=seed), psi=0.7)

@@ -11,6 +11,7 @@ from PIL import Image
 
 from ..device import pick_device
 from ..errors import SpatialGANError
+from ..fused import fuse
 from ..generator import Generator
 from ..heatmaps import HeatmapSpec, combine
 from ..render import render
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             except OSError as exc:
                 raise SpatialGANError(f"cannot read heatmap spec {args.heatmap}: {exc.strerror}") from None
         G, source = load_model(args, device)
+        G = fuse(G)
         with torch.inference_mode():
             rows = [render_row(G, s, args.psi, spec.copy() if spec else None, max(1, args.scale)) for s in seeds]
         picture = grid([tile for row in rows for tile in row], columns=len(rows[0]))

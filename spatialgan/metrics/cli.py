@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..errors import SpatialGANError
+from ..fused import fuse
 
 EPILOG = """examples:
   spatialgan-metrics fid checkpoints/pets128.safetensors --data pets --num 2000
@@ -118,7 +119,7 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
 
     from ..checkpoint import load_checkpoint
 
-    G = load_checkpoint(args.checkpoint, device=device).generator.float().eval()
+    G = fuse(load_checkpoint(args.checkpoint, device=device).generator.float())
     if args.command == "fid":
         from .fid import model_fid
         from .inception import InceptionFeatures
