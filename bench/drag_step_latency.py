@@ -22,12 +22,12 @@ import torch
 from draggan import DragConfig, DragSession
 from draggan.config import MODES
 from spatialgan.fused import fuse
-from spatialgan import HeatmapSpec, load_checkpoint, pick_device, sample_heatmaps
+from spatialgan import HeatmapSpec, load_checkpoint, pick_device
 from spatialgan.device import describe
 
 
 def time_steps(G, mode: str, steps: int, seed: int) -> list[float]:
-    spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=seed))
+    spec = HeatmapSpec.from_batch(G.sample_layouts(1, seed=seed))
     ws = G.mapping(G.sample_z(1, seed=seed), psi=0.7).detach()
     res = G.config.resolution
     x, y = spec.absolute(0, 0)

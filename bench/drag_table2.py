@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from draggan import MODES, DragConfig, DragSession
 from spatialgan.fused import fuse
-from spatialgan import HeatmapSpec, load_checkpoint, pick_device, sample_heatmaps
+from spatialgan import HeatmapSpec, load_checkpoint, pick_device
 from spatialgan.device import describe
 
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"deadline reached before edit {i} at {d256:g} px")
                 break
             # Edit i uses image seed i and its own generator, so it is the same edit in every mode and every run.
-            spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=i))
+            spec = HeatmapSpec.from_batch(G.sample_layouts(1, seed=i))
             edit = random_edit(spec, res, d256 * res / 256, torch.Generator().manual_seed(int(d256) * 100_003 + i))
             if edit is None:
                 continue

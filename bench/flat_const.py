@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from spatialgan.fused import fuse
-from spatialgan import load_checkpoint, sample_heatmaps
+from spatialgan import load_checkpoint
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator
 from spatialgan.metrics.comove import co_move_ratio
@@ -41,7 +41,7 @@ def picture_change(G: Generator, flat: torch.Tensor, num: int = 64, seed: int = 
     (the scale of "a different picture"); pixels in [-1, 1], constant noise. Also a strip of the first 6 draws:
     as trained above, flattened below."""
     z = G.sample_z(2 * num, seed=seed)
-    layout = sample_heatmaps(G.config.heatmap, num, seed=seed)
+    layout = G.sample_layouts(num, seed=seed)
     const = G.synthesis.blocks[0].const
     ws = G.mapping(z, psi=0.7)
     img = render(G, ws[:num], layout).image

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spatialgan.research import variant_of
 from spatialgan.errors import SpatialGANError
 from spatialgan.metrics.alignment import heatmap_alignment, load_run
 from spatialgan.metrics.levels import level_drags
@@ -54,7 +55,8 @@ def last_losses(run: Path) -> dict[str, float]:
 def describe(run: Path, num: int) -> dict[str, object]:
     """What can be measured of one run without its co-move: drags per level, GradCAM alignment, last losses."""
     G, D, cfg = load_run(run, torch.device("cpu"))
-    variant = (f"{G.config.const_input} input, SEL gain {G.config.sel_residual_gain:g}, "
+    v = variant_of(G)
+    variant = (f"{v.const_input} input, SEL gain {v.sel_gain:g}, "
                + (f"L_align x{cfg.align_weight:g}" if cfg.align else "no L_align"))
     row: dict[str, object] = {"run": run.name, "seed": cfg.seed, "variant": variant}
     for d in level_drags(G, seeds=num // 4):

@@ -23,6 +23,7 @@ from .config import DiscriminatorConfig, GeneratorConfig, preset
 from .discriminator import Discriminator
 from .errors import CheckpointError, ConfigError
 from .generator import Generator
+from .research import Variant, build as build_generator, split_legacy, variant_of
 
 FORMAT = "spatialgan-checkpoint"
 FORMAT_VERSION = 1
@@ -39,6 +40,7 @@ class CheckpointInfo:
     meta: dict[str, Any] = field(default_factory=dict)
     dtype: str = "float32"
     sha256: str = ""
+    variant: Variant = field(default_factory=Variant)  # an experimental generator (`spatialgan.research`)
 
 
 @dataclass
@@ -82,6 +84,9 @@ def save_checkpoint(path: str | os.PathLike, generator: Generator, discriminator
         "meta": json.dumps(meta or {}),
         "sha256": _digest(tensors),
     }
+    variant = variant_of(generator)
+    if not variant.is_default:  # only experiments carry one: a shipped model's header knows nothing of them
+        metadata["variant"] = json.dumps(variant.to_dict())
     if discriminator is not None:
         metadata["discriminator"] = json.dumps(discriminator.config.to_dict())
     return write_atomic(path, tensors, metadata)
@@ -134,13 +139,19 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
         raise CheckpointError(f"{path} has checkpoint format version {metadata.get('format_version')!r}; "
                               f"this version of spatialgan reads version {FORMAT_VERSION}")
     try:
-        gcfg = GeneratorConfig.from_dict(json.loads(metadata["generator"]))
+        # Files written before the research variants moved out of the generator config kept them inside it.
+        gdict, variant = split_legacy(json.loads(metadata["generator"]))
+        if "variant" in metadata:
+            variant = Variant.from_dict(json.loads(metadata["variant"]))
+        gcfg = GeneratorConfig.from_dict(gdict)
+        variant.check(gcfg)
         dcfg = (DiscriminatorConfig.from_dict(json.loads(metadata["discriminator"]))
                 if "discriminator" in metadata else None)
         meta = json.loads(metadata.get("meta", "{}"))
     except (KeyError, json.JSONDecodeError, ConfigError) as exc:
         raise CheckpointError(f"{path} has a bad config in its header: {exc}") from None
-    return CheckpointInfo(path, gcfg, dcfg, meta, metadata.get("dtype", "float32"), metadata.get("sha256", ""))
+    return CheckpointInfo(path, gcfg, dcfg, meta, metadata.get("dtype", "float32"), metadata.get("sha256", ""),
+                          variant)
 
 
 def _load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, path: Path,
@@ -168,7 +179,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu",
     """Rebuild the networks from the header's configs and load the weights (cast to float32 on `device`)."""
     info = read_info(path)
     device = torch.device(device)
-    G = Generator(info.generator).to(device)
+    G = build_generator(info.generator, info.variant).to(device)
     D = None
     if with_discriminator:
         if info.discriminator is None:

@@ -15,12 +15,8 @@ from .errors import ConfigError
 
 Encoding = Literal["none", "sel_norm", "sel_concat", "sel_indoor"]
 HeatmapMode = Literal["hierarchical", "multi"]
-HeatmapSampling = Literal["paper", "independent", "noise"]
-ConstInput = Literal["learned", "flat"]
 ENCODINGS: tuple[str, ...] = get_args(Encoding)
 HEATMAP_MODES: tuple[str, ...] = get_args(HeatmapMode)
-HEATMAP_SAMPLINGS: tuple[str, ...] = get_args(HeatmapSampling)
-CONST_INPUTS: tuple[str, ...] = get_args(ConstInput)
 
 
 @dataclass(frozen=True)
@@ -35,10 +31,6 @@ class HeatmapConfig:
     centres_per_level: tuple[int, ...] = (1, 2, 4)
     # Multi-object mode: sub-heatmaps (objects) per image, the paper's n = 3.
     num_objects: int = 3
-    # Paper Table IV ablations: "paper" is the sampling above; "independent" draws every hierarchical level's
-    # centres on their own, without the parent constraint (Non-Hie); "noise" feeds N(0, 1) noise of the same
-    # shape instead of rendered heatmaps (Gau. Noise). Both are for ablation models only.
-    sampling: HeatmapSampling = "paper"
 
     def validate(self, resolution: int) -> None:
         if self.mode not in HEATMAP_MODES:
@@ -62,10 +54,6 @@ class HeatmapConfig:
                 raise ConfigError("heatmap.centres_per_level entries must be >= 1")
         if self.num_objects < 1:
             raise ConfigError("heatmap.num_objects must be >= 1")
-        if self.sampling not in HEATMAP_SAMPLINGS:
-            raise ConfigError(f"heatmap.sampling must be one of {HEATMAP_SAMPLINGS}, got {self.sampling!r}")
-        if self.sampling == "independent" and self.mode != "hierarchical":
-            raise ConfigError("heatmap.sampling 'independent' drops the hierarchy, so it needs mode 'hierarchical'")
 
 
 @dataclass(frozen=True)
@@ -84,14 +72,7 @@ class GeneratorConfig:
     heatmap: HeatmapConfig = field(default_factory=HeatmapConfig)
     sel_hidden: int = 64  # width of the shared conv inside SEL_norm (EqGAN-SA: 64)
     heatmap_features: int = 32  # channels of the processed heatmap fed to every SEL (EqGAN-SA: 16 -> 32)
-    # out = x + gain * conv(lrelu(SEL(x))): EqGAN-SA's 0.1 keeps early training stable; it also sets how strongly
-    # the heatmaps reach the features at the start (bench/results/sel_gain)
-    sel_residual_gain: float = 0.1
     w_avg_beta: float = 0.995  # EMA decay of the tracked mean w, used for truncation
-    # The 4x4 block's input: "learned" is StyleGAN2's learned 4x4 map, which gives every position its own
-    # features; "flat" learns one vector for all 16 positions (our variant, not the paper's), so position reaches
-    # G only through the heatmaps and the zero padding at the borders, and a moved centre meets the same input.
-    const_input: ConstInput = "learned"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -108,10 +89,6 @@ class GeneratorConfig:
                               f"(channels = channel_base // resolution); use at least {self.resolution}")
         if self.encoding not in ENCODINGS:
             raise ConfigError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
-        if not (math.isfinite(self.sel_residual_gain) and self.sel_residual_gain > 0):
-            raise ConfigError(f"sel_residual_gain must be a positive number, got {self.sel_residual_gain}")
-        if self.const_input not in CONST_INPUTS:
-            raise ConfigError(f"const_input must be one of {CONST_INPUTS}, got {self.const_input!r}")
         if self.encoding != "none":
             self.heatmap.validate(self.resolution)
         if self.encoding == "sel_indoor" and self.heatmap.mode != "multi":
@@ -201,8 +178,8 @@ def _is_pow2(n: int) -> bool:
     return isinstance(n, int) and n > 0 and (n & (n - 1)) == 0
 
 
-def preset(resolution: int, encoding: Encoding = "sel_norm", heatmap_mode: HeatmapMode | None = None,
-           sampling: HeatmapSampling = "paper") -> tuple[GeneratorConfig, DiscriminatorConfig]:
+def preset(resolution: int, encoding: Encoding = "sel_norm", heatmap_mode: HeatmapMode | None = None
+           ) -> tuple[GeneratorConfig, DiscriminatorConfig]:
     """The default configs (what `spatialgan-train` trains unless told otherwise).
 
     Up to 128 px they are the narrow recipe of the bundled pets64 and rooms64: channels up to 64, w_dim 256,
@@ -219,6 +196,6 @@ def preset(resolution: int, encoding: Encoding = "sel_norm", heatmap_mode: Heatm
                                  256: (8192, 256, 256, 8)}.get(resolution, (16384, 512, 512, 8))
     g = GeneratorConfig(resolution=resolution, z_dim=wdim, w_dim=wdim, mapping_layers=mapping, channel_base=base,
                         channel_max=cmax, encoding=encoding,
-                        heatmap=HeatmapConfig(mode=heatmap_mode, sampling=sampling))
+                        heatmap=HeatmapConfig(mode=heatmap_mode))
     d = DiscriminatorConfig(resolution=resolution, channel_base=base, channel_max=cmax)
     return g, d

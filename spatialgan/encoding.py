@@ -8,6 +8,10 @@ from torch import nn
 
 from .layers import EqualConv2d, lrelu
 
+# out = x + gain * conv(SEL(x)): EqGAN-SA's 0.1 keeps early training stable and sets how strongly the heatmaps reach
+# the features at the start (other gains: `spatialgan.research`)
+SEL_GAIN = 0.1
+
 
 class HeatmapEncoder(nn.Module):
     """phi's shared trunk: the coarse heatmap of one level (already at the feature resolution) -> features.
@@ -29,7 +33,7 @@ class SELNorm(nn.Module):
     scaled by `gain`, which keeps the freshly initialised layer close to identity.
     """
 
-    def __init__(self, channels: int, heat_ch: int = 32, hidden: int = 64, gain: float = 0.1) -> None:
+    def __init__(self, channels: int, heat_ch: int = 32, hidden: int = 64, gain: float = SEL_GAIN) -> None:
         super().__init__()
         self.shared = EqualConv2d(heat_ch, hidden, 3, activate=True)
         self.to_sigma = EqualConv2d(hidden, 1, 3)
@@ -46,7 +50,7 @@ class SELNorm(nn.Module):
 class SELConcat(nn.Module):
     """SEL_concat: a conv over the concatenation of feature and processed heatmap, as a residual."""
 
-    def __init__(self, channels: int, heat_ch: int = 32, gain: float = 0.1) -> None:
+    def __init__(self, channels: int, heat_ch: int = 32, gain: float = SEL_GAIN) -> None:
         super().__init__()
         self.conv = EqualConv2d(channels + heat_ch, channels, 3)
         self.gain = gain

@@ -112,12 +112,11 @@ class SynthesisBlock(nn.Module):
             if not encoded:
                 return None
             if cfg.encoding == "sel_norm":
-                return SELNorm(ch, cfg.heatmap_features, cfg.sel_hidden, cfg.sel_residual_gain)
-            return SELConcat(ch, cfg.heatmap_features, cfg.sel_residual_gain)
+                return SELNorm(ch, cfg.heatmap_features, cfg.sel_hidden)
+            return SELConcat(ch, cfg.heatmap_features)
 
         if res == 4:
-            side = 1 if cfg.const_input == "flat" else 4  # flat: one vector, broadcast to every position
-            self.const = nn.Parameter(torch.randn(1, out_ch, side, side))
+            self.const = nn.Parameter(torch.randn(1, out_ch, 4, 4))
             self.layers = nn.ModuleList([SynthesisLayer(out_ch, out_ch, res, cfg, up=False, sel=sel(out_ch))])
         else:
             in_ch = cfg.channels(res // 2)
@@ -274,7 +273,11 @@ class Generator(nn.Module):
         """The heatmaps this generator was trained on, drawn for `seed` (None without heatmaps)."""
         if not self.config.uses_heatmaps:
             return None
-        return HeatmapSpec.from_batch(sample_heatmaps(self.config.heatmap, 1, seed=seed))
+        return HeatmapSpec.from_batch(self.sample_layouts(1, seed))
+
+    def sample_layouts(self, batch: int, seed: int | torch.Generator | None = None) -> HeatmapBatch:
+        """`batch` layouts drawn as in training (the paper's statistics, Sec. 3.2 and 4.1)."""
+        return sample_heatmaps(self.config.heatmap, batch, seed)
 
     def check_layout(self, spec: HeatmapSpec) -> None:
         """Raise `HeatmapSpecError` unless `spec` is a layout this generator takes."""
@@ -303,13 +306,9 @@ class Generator(nn.Module):
         return w[:, :, None].expand(-1, -1, self.config.num_ws, -1)
 
     def heatmap_inputs(self, batch: HeatmapBatch) -> dict[int, torch.Tensor]:
-        """The sub-maps this generator consumes for a layout (Eq. 1 at each resolution it reads heatmaps at). A
-        "noise" ablation model (Table IV) takes fresh N(0, 1) maps of the same shape instead, drawn from torch's
-        global generator. Pictures are drawn through `spatialgan.render`, which calls this."""
-        maps = render_heatmaps(batch, self.heatmap_resolutions)
-        if self.config.heatmap.sampling == "noise":
-            return {r: torch.randn_like(m) for r, m in maps.items()}
-        return maps
+        """The sub-maps this generator consumes for a layout (Eq. 1 at each resolution it reads heatmaps at).
+        Pictures are drawn through `spatialgan.render`, which calls this."""
+        return render_heatmaps(batch, self.heatmap_resolutions)
 
     def forward(self, z: torch.Tensor, heatmaps: Heatmaps | None = None, psi: float = 1.0,
                 noise_mode: NoiseMode = "random", feature_resolutions: Iterable[int] = ()) -> SynthesisOutput:

@@ -4,7 +4,7 @@ At batch 1 a 128 px generator is a few hundred small kernels, and on a GPU their
 arithmetic, sets the latency: 9-15 ms eager on an H200 at any resolution, about 2 ms replayed
 (bench/results/generator_latency_cuda.md). `GraphedRenderer` captures the whole render once per input shape
 and replays it: new centres and ws are copied into the captured inputs, one replay runs every kernel.
-On any other device, and for models whose render draws random numbers, it runs the same code eagerly.
+On any other device it runs the same code eagerly.
 """
 
 from __future__ import annotations
@@ -63,8 +63,7 @@ class GraphedRenderer:
         self.max_graphs = max_graphs
         self.warmup = warmup
         device = next(G.parameters()).device
-        # "noise" ablation models draw fresh maps every render; replaying one capture would freeze them
-        self.enabled = device.type == "cuda" and G.config.heatmap.sampling != "noise"
+        self.enabled = device.type == "cuda"
         self._graphs: dict[tuple, _Graph] = {}
         self.captures = 0  # graphs captured so far (tests and benchmarks read it)
 

@@ -207,3 +207,36 @@ def test_load_generator_untrained_preset_and_checkpoint(tmp_path: Path) -> None:
     assert source.endswith("m.safetensors") and not G1.training
     for a, b in zip(G0.state_dict().values(), G1.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_research_variants_travel_beside_the_config_and_old_headers_migrate(tmp_path: Path) -> None:
+    """An experimental generator's variant is stored apart from its config (a shipped model's header has none);
+    a header from before the split, with the variant inside the config, loads as the same model."""
+    from safetensors import safe_open
+
+    from spatialgan.config import GeneratorConfig
+    from spatialgan.research import Variant, build, variant_of
+
+    g = tiny_models("sel_norm", "hierarchical")[0].config
+    variant = Variant(heatmap_sampling="independent", const_input="flat", sel_gain=0.5)
+    G = build(g, variant)
+    path = save_checkpoint(tmp_path / "v.safetensors", G)
+    info = read_info(path)
+    assert info.variant == variant and info.generator == g
+    assert "const_input" not in json.dumps(info.generator.to_dict())
+    assert torch.equal(_image(G), _image(load_checkpoint(path).generator))
+    plain = save_checkpoint(tmp_path / "p.safetensors", tiny_models()[0])
+    with safe_open(str(plain), framework="pt") as f:
+        assert "variant" not in (f.metadata() or {})
+    # the same model as written before the split: the variant's fields inside the generator config
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    old = json.loads(meta.pop("variant"))
+    gdict = json.loads(meta["generator"])
+    gdict.update(const_input=old["const_input"], sel_residual_gain=old["sel_gain"])
+    gdict["heatmap"]["sampling"] = old["heatmap_sampling"]
+    meta["generator"] = json.dumps(gdict)
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=meta)
+    legacy = load_checkpoint(tmp_path / "old.safetensors").generator
+    assert variant_of(legacy) == variant and isinstance(legacy.config, GeneratorConfig)
+    assert torch.equal(_image(G), _image(legacy))

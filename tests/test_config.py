@@ -24,7 +24,7 @@ GEN_CONFIGS = [
     GeneratorConfig(resolution=64, z_dim=128, w_dim=96, encoding="sel_concat",
                     heatmap=HeatmapConfig(levels=(4, 8), centres_per_level=(1, 3))),
     GeneratorConfig(resolution=128, encoding="sel_indoor", heatmap=HeatmapConfig(mode="multi", num_objects=5)),
-    GeneratorConfig(resolution=32, encoding="none", sel_residual_gain=0.25),
+    GeneratorConfig(resolution=32, encoding="none", w_avg_beta=0.99),
 ]
 
 

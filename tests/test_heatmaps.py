@@ -679,8 +679,7 @@ def test_independent_sampling_drops_the_hierarchy():
     spread = lambda b: (b.levels[2].centres - b.levels[0].centres).norm(dim=-1).mean().item()  # noqa: E731
     assert spread(paper) < 0.3 < spread(indep)
     assert torch.equal(indep.levels[0].centres, paper.levels[0].centres)  # the root is drawn the same way
-    cfg = HeatmapConfig(sampling="independent")
-    assert torch.equal(sample_heatmaps(cfg, 8, seed=3).levels[2].centres,
+    assert torch.equal(sample_heatmaps(HeatmapConfig(), 8, seed=3, independent=True).levels[2].centres,
                        sample_hierarchical(8, (1, 2, 4), seed=3, independent=True).levels[2].centres)
 
 

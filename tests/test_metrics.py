@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from conftest import load_script, tiny_models
+from spatialgan.research import Variant, build
 from spatialgan.data import ROOM_CLASSES, PetsDataset, RoomsDataset
 from spatialgan.errors import CheckpointError, SpatialGANError
 from spatialgan.metrics import (INSTALL_HINT, CoMoveConfig, FeatureStats, InceptionMissingError, SegConfig,
@@ -431,6 +432,9 @@ class _HeatmapPainter:
     def heatmap_inputs(self, h):
         return self.G.heatmap_inputs(h)
 
+    def sample_layouts(self, batch: int, seed=None):
+        return self.G.sample_layouts(batch, seed)
+
     def parameters(self):
         return self.G.parameters()
 
@@ -468,8 +472,6 @@ def test_move_locality_separates_near_and_far_change() -> None:
 def test_flat_const_bench_restores_the_model() -> None:
     """bench/flat_const.py: the flattened input changes the pictures, the model is left as it was, and a model
     whose input is flat already is a clear error."""
-    import dataclasses
-
     mod = load_script("bench/flat_const.py")
     G, _ = tiny_models("sel_indoor", "multi")
     before = G.synthesis.blocks[0].const.detach().clone()
@@ -477,7 +479,7 @@ def test_flat_const_bench_restores_the_model() -> None:
     assert torch.equal(G.synthesis.blocks[0].const, before)
     assert r["moves"] > 0 and r["picture_change"] > 0.01 and r["picture_change_other_latent"] > 0.01
     assert r["strip"].shape == (2 * 34 + 2, 6 * 34 + 2, 3)  # six 32 px draws, as trained over flattened
-    flat = type(G)(dataclasses.replace(G.config, const_input="flat"))
+    flat = build(G.config, Variant(const_input="flat"))
     with pytest.raises(SpatialGANError, match="flat already"):
         mod.measure(flat, num=4, seed=0)
 

@@ -9,6 +9,7 @@ from conftest import VARIANTS, tiny_configs, tiny_models
 from spatialgan import Generator, replace_code, resample_code, sample_heatmaps
 from spatialgan.errors import ConfigError
 from spatialgan.fused import fuse
+from spatialgan.research import Variant, build
 
 
 def _render(G: Generator, batch: int, seed: int = 0):
@@ -270,10 +271,8 @@ def test_a_fused_copy_is_a_snapshot(encoding: str, mode: str) -> None:
 
 def test_noise_ablation_model_gets_noise_instead_of_heatmaps() -> None:
     """Gau. Noise (Table IV): same shapes as the rendered maps, but unstructured and fresh on every call."""
-    import dataclasses
-
     G, _ = tiny_models("sel_norm", "hierarchical")
-    noisy = Generator(dataclasses.replace(G.config, heatmap=dataclasses.replace(G.config.heatmap, sampling="noise")))
+    noisy = build(G.config, Variant(heatmap_sampling="noise"))
     hb = sample_heatmaps(G.config.heatmap, 2, seed=0)
     maps, a, b = G.heatmap_inputs(hb), noisy.heatmap_inputs(hb), noisy.heatmap_inputs(hb)
     assert {r: m.shape for r, m in a.items()} == {r: m.shape for r, m in maps.items()}
@@ -283,11 +282,9 @@ def test_noise_ablation_model_gets_noise_instead_of_heatmaps() -> None:
 
 @pytest.mark.parametrize("encoding,mode", [("sel_norm", "hierarchical"), ("sel_indoor", "multi")])
 def test_flat_const_input_is_one_vector_and_renders_fused_and_plain(encoding: str, mode: str) -> None:
-    import dataclasses
-
     g, _ = tiny_configs(encoding, mode)
     torch.manual_seed(1)
-    G = Generator(dataclasses.replace(g, const_input="flat")).eval()
+    G = build(g, Variant(const_input="flat")).eval()
     assert G.synthesis.blocks[0].const.shape == (1, g.channels(4), 1, 1)
     ws, _, hm = _inputs(G, 2)
     with torch.inference_mode():
@@ -296,19 +293,19 @@ def test_flat_const_input_is_one_vector_and_renders_fused_and_plain(encoding: st
     assert ref.abs().max() > 0.1
     torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(ConfigError, match="const_input"):
-        dataclasses.replace(g, const_input="random")
+        Variant(const_input="random")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="independent"):
+        build(tiny_configs("sel_indoor", "multi")[0], Variant(heatmap_sampling="independent"))
 
 
 @pytest.mark.parametrize("encoding", ["sel_norm", "sel_concat"])
 def test_sel_gain_sets_how_strongly_the_heatmaps_reach_the_image(encoding: str) -> None:
     """--sel-gain: with the same weights, a larger residual gain makes other heatmaps change the image more; the
     fused copy folds the gain into its weights and still matches the reference."""
-    import dataclasses
-
     g, _ = tiny_configs(encoding, "hierarchical")
     torch.manual_seed(1)
     weak = Generator(g).eval()
-    strong = Generator(dataclasses.replace(g, sel_residual_gain=1.0)).eval()
+    strong = build(g, Variant(sel_gain=1.0)).eval()
     strong.load_state_dict(weak.state_dict())
     ws, _, hm = _inputs(weak, 2, seed=3)
     _, _, other = _inputs(weak, 2, seed=4)
@@ -321,4 +318,4 @@ def test_sel_gain_sets_how_strongly_the_heatmaps_reach_the_image(encoding: str) 
     assert change["strong"] > 2 * change["weak"] > 0
     for bad in (0.0, -0.1, float("nan")):
         with pytest.raises(ConfigError, match="sel_residual_gain"):
-            dataclasses.replace(g, sel_residual_gain=bad)
+            Variant(sel_gain=bad)

@@ -83,9 +83,9 @@ def test_a_model_with_heatmaps_needs_a_layout() -> None:
 
 
 def test_no_module_outside_the_render_path_builds_the_chain() -> None:
-    """Heatmap rendering and the carry's wiring live in `spatialgan.render` (and the model's own definition of
-    its inputs); everything else asks `render` for pictures."""
-    allowed = {"spatialgan/render.py", "spatialgan/generator.py", "spatialgan/carry.py"}
+    """Heatmap rendering and the carry's wiring live in `spatialgan.render` (and the models' own definitions of
+    their inputs); everything else asks `render` for pictures."""
+    allowed = {"spatialgan/render.py", "spatialgan/carry.py", "spatialgan/generator.py", "spatialgan/research.py"}
     chain = re.compile(r"\brender_heatmaps\(|\bmake_carry\(|\bCarryHook\(|\.heatmap_inputs\(")
     offenders = []
     for folder in ("spatialgan", "draggan", "app", "tools", "bench"):

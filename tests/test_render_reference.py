@@ -7,7 +7,6 @@ carried from its home, and three DragGAN refines (a joint, a hybrid and a plain 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

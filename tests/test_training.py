@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 import torch
 
-from spatialgan import load_checkpoint, sample_heatmaps
+from spatialgan import load_checkpoint
 from spatialgan.errors import ConfigError
 from spatialgan.training import TrainConfig, Trainer, TrainingStopped
 from spatialgan.training.cli import main as train_main
@@ -208,11 +208,16 @@ def test_align_target_picks_eq4_or_eq5(encoding: str, mode: str | None, target: 
 
 
 def test_ablation_sampling_reaches_the_model(tmp_path: Path) -> None:
+    """A research variant trains as such and its checkpoint rebuilds it; the generator config stays the product's."""
     cfg = tiny_train_config(encoding="sel_norm", heatmap_sampling="noise", align=False, total_kimg=0.008)
     t = Trainer(cfg, tmp_path, dataset=ToyImages(), progress=False)
-    assert t.G.config.heatmap.sampling == "noise"
+    assert t.G.variant.heatmap_sampling == "noise" and "sampling" not in t.G.config.to_dict()["heatmap"]
     t.run()
-    assert load_checkpoint(tmp_path / "model.safetensors").generator.config.heatmap.sampling == "noise"
+    G = load_checkpoint(tmp_path / "model.safetensors").generator
+    assert G.variant.heatmap_sampling == "noise"
+    plain = load_checkpoint(tmp_path / "model.safetensors").generator
+    hb = G.sample_layouts(1, seed=0)
+    assert not torch.equal(G.heatmap_inputs(hb)[4], plain.heatmap_inputs(hb)[4]), "fresh noise maps per call"
 
 
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -224,7 +229,7 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "--no-align" in capsys.readouterr().err
     assert train_main(["--out", str(tmp_path / "g"), "--sel-gain", "0"]) == 2
     assert "sel_residual_gain must be a positive number" in capsys.readouterr().err
-    assert TrainConfig(resolution=32, sel_residual_gain=0.5).model_configs()[0].sel_residual_gain == 0.5
+    assert TrainConfig(resolution=32, sel_residual_gain=0.5).variant().sel_gain == 0.5
 
 
 def test_cli_resume_refuses_recipe_changes_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -269,8 +274,9 @@ def test_cli_branch_continues_a_copy_with_a_new_recipe(tmp_path: Path, capsys: p
 def _snapshot_generator(run: Path, prefix: str = "G_ema.") -> torch.nn.Module:
     from safetensors import safe_open
 
-    from spatialgan import Generator
-    G = Generator(TrainConfig.load(run / "train_config.json").model_configs()[0]).eval()
+    from spatialgan.research import build
+    cfg = TrainConfig.load(run / "train_config.json")
+    G = build(cfg.model_configs()[0], cfg.variant()).eval()
     with safe_open(str(run / "snapshot.safetensors"), framework="pt") as f:
         G.load_state_dict({k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)})
     return G
@@ -293,12 +299,12 @@ def test_cli_branch_flattens_the_const_input_and_back(tmp_path: Path, capsys: py
     reshape_const(flat / "snapshot.safetensors", back / "snapshot.safetensors", names.index(CONST), flat=False)
     G_back = _snapshot_generator(back)
     assert G_back.synthesis.blocks[0].const.shape[-2:] == (4, 4)
-    z, hm = G_flat.sample_z(2, seed=1), G_flat.heatmap_inputs(sample_heatmaps(G_flat.config.heatmap, 2, seed=1))
+    z, hm = G_flat.sample_z(2, seed=1), G_flat.heatmap_inputs(G_flat.sample_layouts(2, seed=1))
     with torch.no_grad():
         torch.testing.assert_close(G_back(z, hm, noise_mode="const").image, G_flat(z, hm, noise_mode="const").image)
     # The flat branch trains on, with a fresh Adam state for the reshaped input, and exports a flat model.
     assert train_main(["--resume", str(flat), "--kimg", "0.012"]) == 0
-    assert load_checkpoint(flat / "model.safetensors").generator.config.const_input == "flat"
+    assert load_checkpoint(flat / "model.safetensors").generator.variant.const_input == "flat"
     assert not torch.equal(_snapshot_generator(flat, "G.").synthesis.blocks[0].const,
                            _snapshot_generator(parent, "G.").synthesis.blocks[0].const.mean((2, 3), keepdim=True))
 
@@ -335,3 +341,22 @@ def test_keep_freed_memory_stops_refaulting_large_blocks() -> None:
     off, default = run("default")
     assert (took, off) == ("True", "False")
     assert default > 100_000 and kept < default / 4, (kept, default)
+
+
+def test_cli_subcommands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`spatialgan-train new|resume|branch|export`: the same runs as the flag form, read as what they do."""
+    run, child = tmp_path / "run", tmp_path / "child"
+    Trainer(tiny_train_config(total_kimg=0.008, data="pets"), run, dataset=ToyImages(), progress=False).run()
+    assert train_main(["new", str(run)]) == 2
+    assert "spatialgan-train resume" in capsys.readouterr().err
+    assert train_main(["resume", str(run), "--g-lr", "0.1"]) == 2
+    assert "cannot change g_lr" in capsys.readouterr().err
+    assert train_main(["resume", str(run), "--kimg", "0.012", "--no-progress"]) == 0
+    assert TrainConfig.load(run / "train_config.json").total_kimg == 0.012
+    assert train_main(["branch", str(run), str(child), "--align-weight", "2", "--kimg", "0.016", "--no-progress"]) == 0
+    assert TrainConfig.load(child / "train_config.json").align_weight == 2
+    out = tmp_path / "m.safetensors"
+    assert train_main(["export", str(child), str(out), "--half"]) == 0
+    assert load_checkpoint(out).info.dtype == "float16"
+    with pytest.raises(SystemExit):
+        train_main(["export", str(child)])  # argparse: the file to write is missing

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from spatialgan import HeatmapSpec, load_checkpoint, sample_heatmaps
+from spatialgan import HeatmapSpec, load_checkpoint
 from spatialgan.carry import homes_tensor
 from spatialgan.render import render as render_model
 from spatialgan.visual import draw_centres, grid, to_uint8, upscale
@@ -33,7 +33,7 @@ def move_strip(G, seeds: list[int], psi: float, scale: int) -> tuple[np.ndarray,
     The moved centre is object 0 (multi) or the level-0 root (hierarchical)."""
     tiles, moves = [], []
     for seed in seeds:
-        spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=seed))
+        spec = HeatmapSpec.from_batch(G.sample_layouts(1, seed=seed))
         homes = spec.object_places()
         ws = G.mapping(G.sample_z(1, seed=seed), psi=psi)
         x, y = spec.absolute(0, 0)
@@ -56,7 +56,7 @@ def move_strip(G, seeds: list[int], psi: float, scale: int) -> tuple[np.ndarray,
 def sample_grid(G, seeds: list[int], psi: float, scale: int) -> np.ndarray:
     tiles = []
     for seed in seeds:
-        spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=seed))
+        spec = HeatmapSpec.from_batch(G.sample_layouts(1, seed=seed))
         tiles.append(upscale(render(G, G.mapping(G.sample_z(1, seed=seed), psi=psi), spec), scale))
     return grid(tiles, columns=8)
 
@@ -93,7 +93,7 @@ def main() -> int:
         diffs = []
         with torch.inference_mode():
             for seed in range(16):
-                layout = sample_heatmaps(cfg.heatmap, 1, seed=seed)
+                layout = G.sample_layouts(1, seed=seed)
                 a, b = (render_model(m, m.mapping(m.sample_z(1, seed=seed), psi=args.psi), layout).image
                         for m in (G, ref))
                 diffs.append(((a - b).abs().max().item(), (a - b).abs().mean().item()))

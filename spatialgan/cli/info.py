@@ -26,14 +26,14 @@ def main(argv: list[str] | None = None) -> int:
             g = info.generator
             if args.json:
                 print(json.dumps({"path": str(info.path), "generator": g.to_dict(), "meta": info.meta,
-                                  "dtype": info.dtype}))
+                                  "dtype": info.dtype, "variant": info.variant.to_dict()}))
                 continue
             heat = ("no heatmaps (plain StyleGAN2)" if not g.uses_heatmaps else
                     f"{g.heatmap.mode} heatmaps at {list(g.heatmap.levels)}" +
                     (f", {g.heatmap.num_objects} objects" if g.heatmap.mode == "multi" else
                      f", centres {list(g.heatmap.centres_per_level)}"))
-            flat = ", flat 4x4 input" if g.const_input == "flat" else ""
-            print(f"{info.path}\n  {g.resolution} px, encoding {g.encoding}{flat}, {heat}\n"
+            variant = f" (experiment: {info.variant.describe()})" if not info.variant.is_default else ""
+            print(f"{info.path}\n  {g.resolution} px, encoding {g.encoding}{variant}, {heat}\n"
                   f"  w_dim {g.w_dim}, {g.num_codes} code(s) x {g.num_ws} ws, weights {info.dtype}, "
                   f"discriminator {'yes' if info.discriminator else 'no'}")
             for k, v in info.meta.items():

@@ -107,12 +107,12 @@ def sample_multi_object(batch_size: int, num_objects: int = 3, seed: int | torch
     return HeatmapBatch("multi", [level], [[None] * num_objects])
 
 
-def sample_heatmaps(config: HeatmapConfig, batch_size: int,
-                    seed: int | torch.Generator | None = None) -> HeatmapBatch:
-    """Draw heatmaps of the kind a model with this heatmap config was trained on."""
+def sample_heatmaps(config: HeatmapConfig, batch_size: int, seed: int | torch.Generator | None = None,
+                    independent: bool = False) -> HeatmapBatch:
+    """Draw heatmaps of the kind a model with this heatmap config was trained on; `independent` drops the
+    hierarchy's parent constraint (the Non-Hie ablation, `spatialgan.research`)."""
     if config.mode == "hierarchical":
-        return sample_hierarchical(batch_size, tuple(config.centres_per_level), seed,
-                                   independent=config.sampling == "independent")
+        return sample_hierarchical(batch_size, tuple(config.centres_per_level), seed, independent=independent)
     return sample_multi_object(batch_size, config.num_objects, seed)
 
 

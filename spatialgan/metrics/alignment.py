@@ -19,7 +19,7 @@ from ..discriminator import Discriminator
 from ..errors import SpatialGANError
 from ..generator import Generator
 from ..gradcam import CamScore, gradcam
-from ..heatmaps import combine, sample_heatmaps
+from ..heatmaps import combine
 from ..losses import align_distance
 from ..render import render
 
@@ -86,7 +86,7 @@ def heatmap_alignment(G: Generator, D: Discriminator, indoor: bool, num: int = 2
         if b < 2:  # a lone leftover sample has no other sample to be shuffled with
             num = s
             break
-        hb = sample_heatmaps(G.config.heatmap, b, seed=gen)
+        hb = G.sample_layouts(b, seed=gen)
         z = torch.randn(G.z_shape(b), generator=gen).to(device)
         with torch.no_grad():
             out = render(G, G.mapping(z), hb.to(device))
@@ -102,6 +102,7 @@ def heatmap_alignment(G: Generator, D: Discriminator, indoor: bool, num: int = 2
 def load_run(run: Path, device: torch.device) -> tuple[Generator, Discriminator, TrainConfig]:
     """The EMA generator, the discriminator and the training settings of a training run's snapshot (the
     settings say which alignment target, Eq. 4 or 5, and which GradCAM score L_align used)."""
+    from ..research import build
     from ..training.config import TrainConfig
     from ..training.loop import CONFIG, SNAPSHOT
     from ..training.snapshot import load_snapshot
@@ -112,6 +113,6 @@ def load_run(run: Path, device: torch.device) -> tuple[Generator, Discriminator,
                               "discriminator is not part of an exported model)")
     cfg = TrainConfig.load(run / CONFIG)
     gcfg, dcfg = cfg.model_configs()
-    G, D = Generator(gcfg), Discriminator(dcfg)
+    G, D = build(gcfg, cfg.variant()), Discriminator(dcfg)
     load_snapshot(run / SNAPSHOT, {"G_ema": G, "D": D}, {}, device)
     return G.to(device).eval(), D.to(device).eval(), cfg

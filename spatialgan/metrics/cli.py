@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 
 from ..errors import SpatialGANError
 from ..fused import fuse

@@ -21,7 +21,7 @@ import torch
 from ..carry import DEFAULT_RESOLUTION
 from ..errors import SpatialGANError
 from ..generator import Generator
-from ..heatmaps import HeatmapBatch, sample_heatmaps
+from ..heatmaps import HeatmapBatch
 from ..heatmaps.moves import move_object, moved_level, random_moves
 from ..render import heatmap_inputs, render
 from .segmentation import TinyUNet
@@ -146,7 +146,7 @@ def draw_moves(G: Generator, b: int, gen: torch.Generator, cfg: CoMoveConfig
     object's index (a random sub-heatmap in multi mode, the root in hierarchical mode, see `move_object`), and its
     centre before and after (see `random_moves`)."""
     z = torch.randn(G.z_shape(b), generator=gen)
-    hb = sample_heatmaps(G.config.heatmap, b, seed=gen)
+    hb = G.sample_layouts(b, seed=gen)
     return (z, hb, *random_moves(hb, gen, cfg.min_shift, cfg.max_shift, cfg.margin))
 
 

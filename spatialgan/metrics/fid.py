@@ -18,7 +18,6 @@ from torch.utils.data import Dataset
 
 from ..errors import SpatialGANError
 from ..generator import Generator
-from ..heatmaps import sample_heatmaps
 from ..render import render
 from .inception import InceptionFeatures
 
@@ -117,7 +116,7 @@ def generator_batches(G: Generator, count: int, batch: int = 32, seed: int = 0, 
         z = torch.randn(G.z_shape(b), generator=gen).to(device)
         with torch.random.fork_rng(devices=forked):
             torch.manual_seed(seed * 1_000_003 + s)
-            hb = sample_heatmaps(G.config.heatmap, b, seed=gen).to(device) if G.heatmap_resolutions else None
+            hb = G.sample_layouts(b, seed=gen).to(device) if G.heatmap_resolutions else None
             ws = G.mapping(z.to(dtype), psi=psi)
             img = render(G, ws, hb, noise_mode="random").image.float()
         yield ((img.clamp(-1, 1) + 1) * 127.5).cpu()

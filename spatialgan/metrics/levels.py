@@ -11,7 +11,7 @@ import math
 import torch
 
 from ..generator import Generator
-from ..heatmaps import HeatmapSpec, sample_heatmaps
+from ..heatmaps import HeatmapSpec
 from ..render import render
 
 
@@ -35,7 +35,7 @@ def level_drags(G: Generator, seeds: int = 40, shift: float = 0.15, near: float 
 
     dtype = next(G.parameters()).dtype
     for seed in range(seeds):
-        spec = HeatmapSpec.from_batch(sample_heatmaps(G.config.heatmap, 1, seed=seed))
+        spec = HeatmapSpec.from_batch(G.sample_layouts(1, seed=seed))
         ws = G.mapping(G.sample_z(1, seed=seed, device=device).to(dtype), psi=0.7)
         img0 = picture(ws, spec)
         other = None

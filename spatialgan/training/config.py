@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import (ConstInput, DiscriminatorConfig, Encoding, GeneratorConfig, HeatmapMode, HeatmapSampling,
-                      _from_dict, preset)
+from ..config import DiscriminatorConfig, Encoding, GeneratorConfig, HeatmapMode, _from_dict, preset
+from ..encoding import SEL_GAIN
 from ..errors import ConfigError
 from ..gradcam import CAM_SCORES, CamScore
+from ..research import ConstInput, HeatmapSampling, Variant
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,9 @@ class TrainConfig:
     sel_hidden: int | None = None
     heatmap_features: int | None = None
     mbstd_group: int | None = None
-    const_input: ConstInput = "learned"  # the 4x4 input, see GeneratorConfig.const_input; a branch may flatten it
-    sel_residual_gain: float | None = None  # SEL_norm / SEL_concat's residual gain (GeneratorConfig)
+    # Research variants of the generator (`spatialgan.research.Variant`); a branch may flatten the 4x4 input.
+    const_input: ConstInput = "learned"
+    sel_residual_gain: float | None = None  # SEL_norm / SEL_concat's residual gain; None: EqGAN-SA's 0.1
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -90,6 +92,7 @@ class TrainConfig:
         if self.align_target not in ("auto", "sum", "indoor"):
             raise ConfigError(f"align_target must be auto, sum or indoor, got {self.align_target!r}")
         self.model_configs()  # validates the architecture early, with the field named
+        self.variant().check(self.model_configs()[0])
 
     @property
     def gamma(self) -> float:
@@ -114,11 +117,15 @@ class TrainConfig:
     def steps_for(self, kimg: float) -> int:
         return max(1, round(kimg * 1000 / self.batch))
 
+    def variant(self) -> Variant:
+        """How the generator differs from the product's (`spatialgan.research`); the default for the paper."""
+        gain = self.sel_residual_gain if self.sel_residual_gain is not None else SEL_GAIN
+        return Variant(self.heatmap_sampling, self.const_input, gain)
+
     def model_configs(self) -> tuple[GeneratorConfig, DiscriminatorConfig]:
-        g, d = preset(self.resolution, self.encoding, self.heatmap_mode, self.heatmap_sampling)
+        g, d = preset(self.resolution, self.encoding, self.heatmap_mode)
         g_over = {k: getattr(self, k) for k in ("channel_base", "channel_max", "w_dim", "mapping_layers",
-                                                 "sel_hidden", "heatmap_features", "const_input",
-                                                 "sel_residual_gain")
+                                                 "sel_hidden", "heatmap_features")
                   if getattr(self, k) is not None}
         if "w_dim" in g_over:
             g_over["z_dim"] = g_over["w_dim"]

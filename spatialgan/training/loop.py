@@ -27,12 +27,12 @@ from ..checkpoint import save_checkpoint
 from ..device import keep_freed_memory
 from ..discriminator import Discriminator
 from ..errors import SpatialGANError
-from ..generator import Generator
 from ..gradcam import cams_from_output, frozen
-from ..heatmaps import HeatmapBatch, HeatmapSpec, sample_heatmaps
+from ..heatmaps import HeatmapSpec
 from ..heatmaps.moves import move_object, moved_level, random_moves
 from ..losses import align_distance, d_logistic, g_nonsaturating, move_consistency, r1_penalty
 from ..render import render
+from ..research import build as build_generator
 from ..visual import draw_centres, grid, to_uint8, upscale
 from .config import TrainConfig
 from .distributed import Dist, average_gradients, average_tensor, barrier, broadcast_module
@@ -83,7 +83,7 @@ class Trainer:
             keep_freed_memory()  # activations above 32 MB would otherwise be unmapped and refaulted every step
         gcfg, dcfg = cfg.model_configs()
         torch.manual_seed(cfg.seed)  # identical initial weights on every process (and broadcast below)
-        self.G = Generator(gcfg).to(self.device).train()
+        self.G = build_generator(gcfg, cfg.variant()).to(self.device).train()
         self.D = Discriminator(dcfg).to(self.device).train()
         broadcast_module(self.G, dist)
         broadcast_module(self.D, dist)
@@ -107,7 +107,7 @@ class Trainer:
         self.indoor = cfg.align_indoor
         self.fixed_z = torch.randn(SAMPLE_SEEDS, gcfg.num_codes, gcfg.z_dim,
                                    generator=torch.Generator().manual_seed(_seed(cfg.seed, 777)))
-        self.fixed_heatmaps = sample_heatmaps(gcfg.heatmap, SAMPLE_SEEDS, seed=_seed(cfg.seed, 778))
+        self.fixed_heatmaps = self.G.sample_layouts(SAMPLE_SEEDS, seed=_seed(cfg.seed, 778))
 
     # ---- state ----------------------------------------------------------------------------------------
     def _modules(self) -> dict:
@@ -153,7 +153,7 @@ class Trainer:
         z, z2 = torch.randn(shape, generator=gen)[sl], torch.randn(shape, generator=gen)[sl]
         mix = (torch.rand(cfg.batch, generator=gen) < cfg.style_mixing)[sl]
         cut = torch.randint(1, gcfg.num_ws, (cfg.batch,), generator=gen)[sl]
-        hb = sample_heatmaps(gcfg.heatmap, cfg.batch, seed=gen).select(sl)
+        hb = self.G.sample_layouts(cfg.batch, seed=gen).select(sl)
         return z.to(self.device), z2.to(self.device), mix.to(self.device), cut.to(self.device), hb.to(self.device)
 
     def _generate(self, latents: tuple, update_w_avg: bool) -> tuple[torch.Tensor, dict | None]:

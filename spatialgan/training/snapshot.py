@@ -77,7 +77,7 @@ def load_snapshot(path: Path, modules: dict[str, nn.Module], optimizers: dict[st
     return info
 
 
-CONST = "synthesis.blocks.0.const"  # the 4x4 block's input (GeneratorConfig.const_input)
+CONST = "synthesis.blocks.0.const"  # the 4x4 block's input (a research variant may flatten it)
 
 
 def reshape_const(src: Path, dst: Path, g_param_index: int, flat: bool) -> Path:
