@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from spatialgan.fused import fuse
 from spatialgan import load_checkpoint
 from spatialgan.errors import SpatialGANError
+from spatialgan.fused import fuse
 from spatialgan.metrics.comove import co_move_ratio
 from spatialgan.metrics.report import command_line, header, machine, write
 from spatialgan.metrics.segmentation import load_segmenter

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spatialgan.fused import fuse
 from spatialgan import load_checkpoint
 from spatialgan.errors import SpatialGANError
+from spatialgan.fused import fuse
 from spatialgan.generator import Generator
 from spatialgan.metrics.comove import CoMoveConfig, co_move_ratio, draw_moves
 from spatialgan.metrics.levels import level_drags

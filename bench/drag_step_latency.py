@@ -21,9 +21,9 @@ import torch
 
 from draggan import DragConfig, DragSession
 from draggan.config import MODES
-from spatialgan.fused import fuse
 from spatialgan import HeatmapSpec, load_checkpoint, pick_device
 from spatialgan.device import describe
+from spatialgan.fused import fuse
 
 
 def time_steps(G, mode: str, steps: int, seed: int) -> list[float]:

@@ -25,9 +25,9 @@ import torch
 from tqdm import tqdm
 
 from draggan import MODES, DragConfig, DragSession
-from spatialgan.fused import fuse
 from spatialgan import HeatmapSpec, load_checkpoint, pick_device
 from spatialgan.device import describe
+from spatialgan.fused import fuse
 
 
 # The library's modes plus the hybrid mode as it was before `DragConfig.relocate` and the joint and hybrid modes

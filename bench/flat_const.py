@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from spatialgan.fused import fuse
 from spatialgan import load_checkpoint
 from spatialgan.errors import SpatialGANError
+from spatialgan.fused import fuse
 from spatialgan.generator import Generator
 from spatialgan.metrics.comove import co_move_ratio
 from spatialgan.metrics.report import command_line, header, machine, write

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from spatialgan.fused import fuse
 from spatialgan import Generator, load_checkpoint, pick_device, preset, sample_heatmaps
 from spatialgan.device import describe
+from spatialgan.fused import fuse
 from spatialgan.graphed import GraphedRenderer
 
 VARIANTS = [("none", "plain StyleGAN2 baseline"), ("sel_norm", "single-object (hierarchical)"),
@@ -66,7 +66,8 @@ def time_generator(G: Generator, device: torch.device, runs: int, warmup: int) -
     with torch.inference_mode():
         ws = G.mapping(G.sample_z(1, seed=0))
     hb = sample_heatmaps(gcfg.heatmap, 1, seed=0).to(device) if gcfg.uses_heatmaps else None
-    eager, graphed = GraphedRenderer(G), GraphedRenderer(G)
+    fused = fuse(G)  # what the editor renders with
+    eager, graphed = GraphedRenderer(fused), GraphedRenderer(fused)
     eager.enabled = False  # the same render, run op by op
     row = {"resolution": gcfg.resolution, "encoding": gcfg.encoding,
            "params_M": round(sum(p.numel() for p in G.parameters()) / 1e6, 2)}
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{res:4d} px  {enc:10s}  p50 {row['p50_ms']:8.2f} ms  p95 {row['p95_ms']:8.2f} ms  "
                   f"{graphed_text(row)}({row['params_M']} M params)", flush=True)
     for path in args.checkpoints:
-        row = {**time_generator(fuse(load_checkpoint(path, device).generator), device, args.runs, args.warmup),
+        row = {**time_generator(load_checkpoint(path, device).generator, device, args.runs, args.warmup),
                "model": path.name}
         rows.append(row)
         print(f"{path.name}: p50 {row['p50_ms']:.2f} ms  p95 {row['p95_ms']:.2f} ms  {graphed_text(row)}", flush=True)

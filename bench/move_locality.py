@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from spatialgan.fused import fuse
 from spatialgan import load_checkpoint
 from spatialgan.carry import DEFAULT_RESOLUTION
+from spatialgan.fused import fuse
 from spatialgan.render import render
 from spatialgan.errors import SpatialGANError
 from spatialgan.generator import Generator

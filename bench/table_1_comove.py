@@ -23,9 +23,9 @@ from pathlib import Path
 
 from table_3_fid import budget_options, train_flags
 
-from spatialgan.fused import fuse
 from spatialgan import load_checkpoint, pick_device
 from spatialgan.errors import SpatialGANError
+from spatialgan.fused import fuse
 from spatialgan.metrics import co_move_ratio, load_segmenter
 from spatialgan.metrics.alignment import heatmap_alignment, load_run
 from spatialgan.metrics.report import command_line, machine, train_run, write

@@ -18,9 +18,9 @@ import json
 import time
 from pathlib import Path
 
-from spatialgan.fused import fuse
 from spatialgan import load_checkpoint, pick_device
 from spatialgan.checkpoint import read_info
+from spatialgan.fused import fuse
 from spatialgan.metrics import InceptionFeatures, model_fid
 from spatialgan.metrics.report import command_line, machine, train_run, write
 from spatialgan.paths import list_checkpoints

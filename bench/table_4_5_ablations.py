@@ -22,8 +22,8 @@ from pathlib import Path
 
 from table_3_fid import BASELINE, FID_CAVEAT, budget_options, fid_rows, header, train_flags
 
-from spatialgan.fused import fuse
 from spatialgan import load_checkpoint, pick_device
+from spatialgan.fused import fuse
 from spatialgan.metrics import InceptionFeatures, co_move_ratio
 from spatialgan.metrics.report import command_line, machine, train_run, write
 
