@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from dataclasses import replace
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.controller import Controller  # noqa: E402
 from app.messages import RenderResult  # noqa: E402
 from app.worker import Worker  # noqa: E402
+from spatialgan.metrics.report import machine
 from spatialgan import load_checkpoint, load_generator, pick_device  # noqa: E402
 from spatialgan.paths import checkpoint_dir, default_checkpoint  # noqa: E402
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p50, p95 = np.percentile(lat, [50, 95])
     r50, r95 = np.percentile(render_ms, [50, 95])
     q50, q95 = np.percentile(plain_lat, [50, 95])
-    cpu = platform.processor() or platform.machine()
+    cpu = f"{machine()['cpu_model']}, {os.cpu_count()} cores"
     text = f"""# Editor latency: centre move -> new image from the worker ({device.type})
 
 `python bench/gui_latency.py --device {device.type}{f' --checkpoint {path}' if args.checkpoint else ''}`, {date.today().isoformat()}, torch {torch.__version__},
@@ -113,7 +113,7 @@ its image (heatmap rendering, synthesis, conversion to uint8 and the heatmap pan
 | worker render time alone | {r50:.1f} ms | {r95:.1f} ms |
 | move request -> image, rendered plainly (objects redrawn, not carried) | {q50:.1f} ms | {q95:.1f} ms |
 
-The editor carries moved objects' look by default (`spatialgan.carry`): the blocks up to 16 px run twice, in one
+The editor carries moved objects' look by default (`spatialgan/carry.py`): the blocks up to 16 px run twice, in one
 batch. Each move was rendered both ways in turn; the plain render costs {q50 / p50:.2f}x the carried one (p50).
 
 Load average at the end: {load} (other processes shared the 2 cores: on an idle machine expect

@@ -84,7 +84,9 @@ def _blocks(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None
 
     def run() -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
         for i, res, x, img in synthesis.iter_blocks(ws, heat, noise_mode, hook=hook):
-            yield i, res, x[:b], img[:b]  # before the carry's blend the batch also holds the home layout
+            # before the carry's blend the batch also holds the home layout; some architectures draw no picture
+            # before their last block (img None)
+            yield i, res, x[:b], img[:b] if img is not None else None
             if res == last:
                 return
 
@@ -113,7 +115,8 @@ def render(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None 
     for _, res, x, img in steps:
         if res in wanted:
             features[res] = x.contiguous()  # a fused copy may run channels-last on CPU
-    assert img is not None
+    if img is None:
+        raise SpatialGANError(f"this model draws no picture before its last block: no draft at {last} px")
     return RenderOutput(img.contiguous(), heat, features)
 
 
@@ -127,8 +130,8 @@ def render_until(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch |
     n = x = img = None
     for n, _, x, img in steps:
         pass
-    assert n is not None and x is not None and img is not None
+    assert n is not None and x is not None
     # Snapshot what the rest needs: the caller may update ws and the centres in place after this.
-    state = (n + 1, x.detach(), img.detach(), ws.detach().clone(),
+    state = (n + 1, x.detach(), img.detach() if img is not None else None, ws.detach().clone(),
              {r: h.detach() for r, h in heat.items()} if heat is not None else None, noise_mode)
     return PartialRender(x, heat, model, state)

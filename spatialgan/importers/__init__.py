@@ -1,0 +1,176 @@
+"""Opening models this project did not train: NVIDIA network pickles, read safely (`netpickle`) and rebuilt in our
+own code (`stylegan2_ada`), and saved in our safetensors format with a model card.
+
+    model = import_pickle("network-snapshot.pkl")     # a StyleGAN2ADA, the pickle's G_ema
+    save_imported("model.safetensors", model)          # our format: weights + the architecture's JSON, no code
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+
+from ..checkpoint import FORMAT, FORMAT_VERSION, state_tensors, write_atomic
+from ..errors import CheckpointError
+from .netpickle import NetworkPickleError, PersistentRecord, generator_record, read_network_pickle
+from .stylegan2_ada import StyleGAN2ADA, StyleGAN2Config
+
+ARCHITECTURE_KEY = "architecture"
+STYLEGAN2_ADA = "stylegan2-ada"
+
+__all__ = ["NetworkPickleError", "StyleGAN2ADA", "StyleGAN2Config", "import_pickle", "is_imported", "load_imported",
+           "save_imported", "sha256_of"]
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _architecture(rec: PersistentRecord, path: Path) -> str:
+    """Which generator the record is, from its submodules (never by running its source)."""
+    synthesis = rec.modules.get("synthesis")
+    if rec.class_name != "Generator" or not isinstance(synthesis, PersistentRecord):
+        raise NetworkPickleError(f"{path}: its generator is a {rec.class_name!r}, not a StyleGAN generator this "
+                                 "tool knows")
+    names = set(synthesis.modules)
+    if "input" in names or any(n.startswith("L") and "_" in n for n in names):
+        raise NetworkPickleError(f"{path} is a StyleGAN3 generator, which this version cannot open yet")
+    if any("heat" in n.lower() for n in rec.tensors()):
+        raise NetworkPickleError(f"{path} is an EqGAN-SA generator (heatmap inputs), which this version cannot "
+                                 "open yet")
+    if "b4" in names:
+        return STYLEGAN2_ADA
+    raise NetworkPickleError(f"{path}: its generator's synthesis network has blocks {sorted(names)}, which this "
+                             "tool does not know")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able copies of constructor arguments (EasyDicts, tuples, numpy scalars)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, torch.Tensor):
+        return value.item()
+    return value
+
+
+def _stylegan2_config(kwargs: dict[str, Any], path: Path) -> StyleGAN2Config:
+    try:
+        return StyleGAN2Config(int(kwargs["z_dim"]), int(kwargs["c_dim"]), int(kwargs["w_dim"]),
+                               int(kwargs["img_resolution"]), int(kwargs["img_channels"]),
+                               _plain(kwargs.get("mapping_kwargs") or {}), _plain(kwargs.get("synthesis_kwargs") or {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NetworkPickleError(f"{path}: the generator's constructor arguments are incomplete ({exc})") from None
+
+
+def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Copy `tensors` into `model`, naming any missing, unexpected or misshapen tensor."""
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        parts = [f"{what} {len(keys)} tensor(s), e.g. {', '.join(keys[:3])}"
+                 for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+        raise NetworkPickleError(f"{source}: the weights do not fit the generator its arguments describe: "
+                                 + "; ".join(parts))
+    state = {}
+    for name, ref in expected.items():
+        t = tensors[name]
+        if tuple(t.shape) != tuple(ref.shape):
+            raise NetworkPickleError(f"{source}: tensor {name} has shape {tuple(t.shape)}, the architecture needs "
+                                     f"{tuple(ref.shape)}")
+        state[name] = t.detach().to(torch.float32)
+    model.load_state_dict(state)
+
+
+def import_pickle(path: str | Path) -> StyleGAN2ADA:
+    """The generator of a network pickle (`G_ema`, else `G`), rebuilt in our code in float32, on the CPU."""
+    path = Path(path)
+    rec = generator_record(read_network_pickle(path), path)
+    arch = _architecture(rec, path)
+    assert arch == STYLEGAN2_ADA
+    cfg = _stylegan2_config(rec.init_kwargs, path)
+    try:
+        model = StyleGAN2ADA(cfg)
+    except (TypeError, ValueError) as exc:
+        raise NetworkPickleError(f"{path}: unsupported generator arguments ({exc})") from None
+    _load_weights(model, rec.tensors(), str(path))
+    model.source = str(path)
+    return model.eval()
+
+
+def save_imported(path: str | Path, model: StyleGAN2ADA, card: dict[str, Any] | None = None) -> Path:
+    """Our checkpoint format for an imported architecture: float32 weights and a header naming the architecture,
+    its constructor arguments and a model card (source file, its sha256, resolution, labels)."""
+    cfg = model.config
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "dtype": "float32",
+            ARCHITECTURE_KEY: STYLEGAN2_ADA,
+            "generator": json.dumps({"z_dim": cfg.z_dim, "c_dim": cfg.c_dim, "w_dim": cfg.w_dim,
+                                     "img_resolution": cfg.img_resolution, "img_channels": cfg.img_channels,
+                                     "mapping_kwargs": cfg.mapping_kwargs, "synthesis_kwargs": cfg.synthesis_kwargs}),
+            "meta": json.dumps(card or {})}
+    return write_atomic(path, state_tensors(model, "G."), meta)
+
+
+def is_imported(path: str | Path) -> bool:
+    """Whether a checkpoint holds an imported architecture (rather than our generator)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get(ARCHITECTURE_KEY) is not None
+    except Exception:  # noqa: BLE001 - not a safetensors file: the regular loader explains
+        return False
+
+
+def load_imported(path: str | Path, device: torch.device | str = "cpu") -> tuple[StyleGAN2ADA, dict[str, Any]]:
+    """An imported model saved by `save_imported`, and its card."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k[2:]: f.get_tensor(k) for k in f.keys() if k.startswith("G.")}
+    except Exception as exc:  # noqa: BLE001 - safetensors' own error types
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): {exc}") from None
+    if meta.get(ARCHITECTURE_KEY) != STYLEGAN2_ADA:
+        raise CheckpointError(f"{path}: unknown architecture {meta.get(ARCHITECTURE_KEY)!r}")
+    try:
+        model = StyleGAN2ADA(_stylegan2_config(json.loads(meta["generator"]), path))
+        card = json.loads(meta.get("meta", "{}"))
+        _load_weights(model, tensors, str(path))
+    except (KeyError, json.JSONDecodeError, NetworkPickleError) as exc:
+        raise CheckpointError(f"{path} has a bad header or weights: {exc}") from None
+    model.source = str(card.get("source", path))
+    return model.to(device).eval(), card
+
+
+def import_cached(path: str | Path, cache: str | Path | None = None) -> tuple[StyleGAN2ADA, Path]:
+    """A pickle imported once and kept in our format under the cache folder, keyed by the file's sha256: opening
+    the same .pkl again skips the import."""
+    path = Path(path)
+    digest = sha256_of(path)
+    folder = Path(cache or os.environ.get("SPATIALGAN_CACHE") or Path.home() / ".cache" / "spatialgan") / "imported"
+    target = folder / f"{path.stem}-{digest[:16]}.safetensors"
+    if target.exists():
+        try:
+            return load_imported(target)[0], target
+        except CheckpointError:
+            target.unlink(missing_ok=True)  # a damaged cache entry: import again
+    model = import_pickle(path)
+    save_imported(target, model, model_card(path, model, digest))
+    return model, target
+
+
+def model_card(path: Path, model: StyleGAN2ADA, digest: str | None = None) -> dict[str, Any]:
+    caps = model.capabilities
+    return {"source": str(path), "source_sha256": digest or sha256_of(path), "architecture": STYLEGAN2_ADA,
+            "description": caps.description, "resolution": caps.resolution, "labels": list(caps.class_labels),
+            "num_ws": caps.num_ws}

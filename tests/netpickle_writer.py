@@ -1,0 +1,93 @@
+"""Our own writer of network pickles in the structure NVIDIA's code writes (a dict of networks, each a
+`torch_utils.persistence` record holding class name, source and state, tensors pickled by torch), for testing the
+importer on weights whose upstream outputs are stored as numbers. No upstream code or pickle is involved."""
+
+from __future__ import annotations
+
+import collections
+import pickle
+import sys
+import types
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+# Stands in for the source a real pickle embeds. If a reader ever executed it, the test would see the file.
+EMBEDDED_SOURCE = "open(__import__('os').environ.get('NETPICKLE_MARKER', '/tmp/netpickle-ran'), 'w').write('ran')\n"
+
+
+def _reconstruct_persistent_obj(meta: Any) -> Any:  # pragma: no cover - only its name is pickled
+    raise AssertionError("never called")
+
+
+class EasyDict(dict):
+    pass
+
+
+@contextmanager
+def _fake_modules() -> Iterator[None]:
+    """Pickle refers to functions and classes by module and name: give the names a home while writing."""
+    persistence = types.ModuleType("torch_utils.persistence")
+    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj  # type: ignore[attr-defined]
+    util = types.ModuleType("dnnlib.util")
+    util.EasyDict = EasyDict  # type: ignore[attr-defined]
+    saved = (_reconstruct_persistent_obj.__module__, EasyDict.__module__)
+    _reconstruct_persistent_obj.__module__, EasyDict.__module__ = "torch_utils.persistence", "dnnlib.util"
+    names = {"torch_utils": types.ModuleType("torch_utils"), "torch_utils.persistence": persistence,
+             "dnnlib": types.ModuleType("dnnlib"), "dnnlib.util": util}
+    old = {k: sys.modules.get(k) for k in names}
+    sys.modules.update(names)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+        _reconstruct_persistent_obj.__module__, EasyDict.__module__ = saved
+
+
+class Record:
+    """A persistent network object: pickles as `_reconstruct_persistent_obj(meta)`."""
+
+    def __init__(self, class_name: str, init_kwargs: dict | None = None) -> None:
+        self.class_name = class_name
+        self.state: dict[str, Any] = {
+            "training": False, "_parameters": collections.OrderedDict(), "_buffers": collections.OrderedDict(),
+            "_non_persistent_buffers_set": set(), "_forward_hooks": collections.OrderedDict(),
+            "_modules": collections.OrderedDict(), "_init_args": (), "_init_kwargs": EasyDict(init_kwargs or {}),
+        }
+
+    def __reduce__(self) -> tuple:
+        meta = {"type": "class", "version": 4, "module_src": EMBEDDED_SOURCE, "class_name": self.class_name,
+                "state": self.state}
+        return _reconstruct_persistent_obj, (meta,)
+
+
+def network_record(classes: dict[str, str], tensors: dict[str, np.ndarray], buffers: set[str],
+                   init_kwargs: dict) -> Record:
+    """A network's record tree: `classes` maps module paths ("" is the root) to class names; every tensor goes
+    to its module as a parameter, or a buffer when named in `buffers`."""
+    records = {path: Record(name, init_kwargs if path == "" else None) for path, name in classes.items()}
+    for path, rec in records.items():
+        if path:
+            parent, _, leaf = path.rpartition(".")
+            records[parent].state["_modules"][leaf] = rec
+    for name, value in tensors.items():
+        path, _, leaf = name.rpartition(".")
+        t = torch.from_numpy(np.array(value))
+        if name in buffers:
+            records[path].state["_buffers"][leaf] = t
+        else:
+            records[path].state["_parameters"][leaf] = torch.nn.Parameter(t, requires_grad=False)
+    return records[""]
+
+
+def write_network_pickle(path: Path, networks: dict[str, Any]) -> Path:
+    with _fake_modules(), open(path, "wb") as f:
+        pickle.dump(networks, f, protocol=4)
+    return path
