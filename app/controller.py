@@ -174,6 +174,13 @@ class Controller:
         self._begin().carry = bool(carry)
         self._changed()
 
+    def set_label(self, label: int) -> None:
+        """Draw the class `label` of a conditional model (the latent is drawn afresh for it)."""
+        e = self._begin()
+        e.label = int(label)
+        e.ws_override = None  # a refined w+ was made for the old class
+        self._changed()
+
     def set_psi(self, psi: float) -> None:
         e = self._begin(("psi",))
         e.psi = float(psi)

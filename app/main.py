@@ -97,19 +97,20 @@ def main(argv: list[str] | None = None) -> int:
             print("Dear PyGui is not installed: run the editor with `bash tools/editor.sh`, which installs it")
             return 0
         # torch is imported here, after the cheap checks, and only through the worker module.
-        from spatialgan import load_generator, pick_device
+        from spatialgan import pick_device
+        from spatialgan.loading import open_model as load_model
 
         from .ui.view import ViewOptions
 
         device = pick_device(args.device)
-        G, source = load_generator(args.checkpoint or (None if args.untrained else default_checkpoint()),
-                                   args.untrained, device)
+        G, source = load_model(args.checkpoint or (None if args.untrained else default_checkpoint()),
+                               args.untrained, device)
 
         def open_model(path: str) -> tuple:
             """For the editor's "Open model": load (errors go to the status line) before the old one is dropped."""
             if not path:
                 raise SpatialGANError("type a checkpoint path or pick a bundled model first")
-            return load_generator(path, None, device)
+            return load_model(path, None, device)
 
         if notice:
             print(notice)

@@ -47,6 +47,7 @@ class LatentSpec:
     psi: float
     code_seeds: tuple[int | None, ...] = ()
     ws_override: np.ndarray | None = None  # (1, K, num_ws, w_dim) float32, set after a DragGAN refine
+    label: int | None = None  # the class of a conditional model
 
 
 @dataclass(frozen=True)

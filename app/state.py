@@ -45,9 +45,10 @@ class Edit:
     carry: bool = True  # moved objects keep their look from home; off: the model redraws them where they go
     # each object's home (absolute x, y): where the seed put it, the look it keeps when moved; None: no heatmaps
     homes: list[Point] | None = None
+    label: int | None = None  # the class of a conditional model (None: the first, or no classes)
 
     def latent(self) -> LatentSpec:
-        return LatentSpec(self.seed, self.psi, tuple(self.code_seeds), self.ws_override)
+        return LatentSpec(self.seed, self.psi, tuple(self.code_seeds), self.ws_override, self.label)
 
     def copy(self) -> "Edit":
         return copy.deepcopy(self)
@@ -118,6 +119,7 @@ def session_to_dict(state: AppState) -> dict[str, Any]:
         "mask": mask_to_rle(e.mask) if e.mask is not None else None,
         "ws_override": _array_to_json(e.ws_override) if e.ws_override is not None else None,
         "carry": e.carry, "homes": [list(h) for h in e.homes] if e.homes is not None else None,
+        "label": e.label,
     }
 
 
@@ -165,6 +167,9 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int) -> tuple[str, Edi
     carry = data.get("carry", True)
     if not isinstance(carry, bool):
         raise SessionError(f"carry must be true or false, got {carry!r}")
+    label = data.get("label")
+    if label is not None and (not isinstance(label, int) or isinstance(label, bool) or label < 0):
+        raise SessionError(f"label must be a class index (a non-negative integer) or null, got {label!r}")
     mask = mask_from_rle(data["mask"], resolution) if data.get("mask") is not None else None
     ws = _array_from_json(data["ws_override"]) if data.get("ws_override") is not None else None
     if ws is not None and (ws.ndim != 4 or ws.shape[:2] != (1, num_codes)):
@@ -177,7 +182,7 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int) -> tuple[str, Edi
     if not isinstance(model_path, str):
         raise SessionError("model_path must be a string")
     edit = Edit(seed=seed, psi=float(psi), code_seeds=list(code_seeds) or [None] * num_codes, spec=spec,
-                ws_override=ws, handles=handles, targets=targets, mask=mask, carry=carry, homes=homes)
+                ws_override=ws, handles=handles, targets=targets, mask=mask, carry=carry, homes=homes, label=label)
     return model_path, edit
 
 

@@ -156,12 +156,12 @@ class Worker:
     def _ws(self, latent: LatentSpec) -> torch.Tensor:
         """w+ for a latent spec, cached: a drag changes only the heatmap, so mapping runs once per edit."""
         override = None if latent.ws_override is None else hashlib.sha1(latent.ws_override.tobytes()).hexdigest()
-        key = (latent.seed, latent.psi, latent.code_seeds, override)
+        key = (latent.seed, latent.psi, latent.code_seeds, latent.label, override)
         if key != self._latent_key or self._latent is None:
             if latent.ws_override is not None:
                 ws = torch.from_numpy(np.asarray(latent.ws_override, np.float32)).to(self.device)
             else:
-                ws = self.G.mapping(self.G.sample_z(1, seed=latent.seed, device=self.device), psi=latent.psi)
+                ws = self.G.seed_ws(latent.seed, latent.psi, latent.label).to(self.device)
             for index, seed in enumerate(latent.code_seeds):
                 if seed is not None:
                     ws = self.G.restyle(ws, index, seed, psi=latent.psi)

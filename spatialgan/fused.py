@@ -177,9 +177,12 @@ class FusedToRGB(nn.Module):
 
 
 def fuse(G: Generator) -> Generator:
-    """A frozen copy of `G` for inference, its synthesis layers fused (see the module docstring); idempotent."""
+    """A frozen copy of `G` for inference, its synthesis layers fused (see the module docstring); idempotent.
+    Other architectures (imported models) are returned as they are, frozen: they have no fused form yet."""
     if getattr(G, "fused", False):
         return G
+    if not isinstance(G, Generator):
+        return G.eval().requires_grad_(False)
     with torch.no_grad():
         out = copy.deepcopy(G).eval().requires_grad_(False)
         for block in out.synthesis.blocks:

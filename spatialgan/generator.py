@@ -275,6 +275,10 @@ class Generator(nn.Module):
             return None
         return HeatmapSpec.from_batch(self.sample_layouts(1, seed))
 
+    def seed_ws(self, seed: int, psi: float = 1.0, label: int | None = None) -> torch.Tensor:
+        """The ws of `seed`, truncated by `psi`: (1, K, num_ws, w_dim). Our models take no class label."""
+        return self.mapping(self.sample_z(1, seed=seed), psi=psi)
+
     def sample_layouts(self, batch: int, seed: int | torch.Generator | None = None) -> HeatmapBatch:
         """`batch` layouts drawn as in training (the paper's statistics, Sec. 3.2 and 4.1)."""
         return sample_heatmaps(self.config.heatmap, batch, seed)

@@ -174,3 +174,65 @@ def test_bad_pickles_get_one_clear_error(tmp_path: Path, case: str, message: str
     with pytest.raises(NetworkPickleError, match=message) as err:
         import_pickle(path)
     assert "\n" not in str(err.value) and "Traceback" not in str(err.value)
+
+
+def test_import_and_info_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from spatialgan.cli.importer import main as import_main
+    from spatialgan.cli.info import main as info_main
+
+    pkl = _pickle(tmp_path, "cond64")
+    out = tmp_path / "cond64.safetensors"
+    assert import_main([str(pkl), "--out", str(out)]) == 0
+    _, card = load_imported(out)
+    assert card["resolution"] == 64 and card["labels"] == [f"class {i}" for i in range(5)]
+    assert len(card["source_sha256"]) == 64 and card["source"] == str(pkl)
+    capsys.readouterr()
+    assert info_main([str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["description"].startswith("StyleGAN2-ADA 64 px")
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(b"\x80\x04garbage")
+    assert import_main([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_the_editor_worker_draws_refines_and_switches_classes(tmp_path: Path) -> None:
+    """The editor's own presenter and worker on an imported conditional model: no heatmaps, a class picker, and
+    a DragGAN refine."""
+    import time
+
+    from app.controller import Controller
+    from app.presenter import Presenter
+    from app.worker import Worker
+    from spatialgan import load
+
+    G = load(_pickle(tmp_path, "cond64"))
+    worker = Worker(G, torch.device("cpu"), "cond64.pkl")
+    try:
+        c = Controller.create("cond64.pkl", worker.info.resolution, worker.info.num_codes, 3, 0.7, worker.default_spec)
+        c.autosave_path = None  # type: ignore[assignment]
+        p = Presenter(c, worker)
+        assert c.state.edit.spec is None and p.info.capabilities.class_labels
+
+        def picture() -> np.ndarray:
+            end = time.monotonic() + 30
+            while time.monotonic() < end:
+                u = p.tick()
+                if u.image is not None and p.shown == c.state.generation:
+                    return u.image
+                time.sleep(0.005)
+            raise AssertionError("no picture")
+
+        first = picture()
+        c.set_label(3)
+        assert not np.array_equal(picture(), first), "another class, another picture"
+        c.add_point(20, 30)
+        c.add_point(28, 30)
+        assert p.start_refine("draggan", 2e-3, 3)
+        end = time.monotonic() + 60
+        while p.refining and time.monotonic() < end:
+            p.tick()
+            time.sleep(0.005)
+        assert not p.refining and c.state.edit.ws_override is not None, c.state.last_error
+    finally:
+        worker.close()

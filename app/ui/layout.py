@@ -109,6 +109,9 @@ def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, cb: Callback
             dpg.add_checkbox(label="keep layout", tag="keep_layout")
         dpg.add_slider_float(label="psi (truncation)", tag="psi", width=260, min_value=0.0, max_value=1.0,
                              default_value=edit.psi, callback=cb, user_data="psi")
+        if caps.class_labels:  # a conditional model: which class to draw
+            dpg.add_combo(list(caps.class_labels), label="class", tag="class_label", width=260,
+                          default_value=caps.class_labels[edit.label or 0], callback=cb, user_data="label")
     if caps.moves_objects:
         with dpg.collapsing_header(label="Selected centre", default_open=True):
             dpg.add_text("click a centre to select it", tag="sel_label")

@@ -63,6 +63,7 @@ class EditorView:
             "random_seed": lambda v: c.set_seed(int(np.random.randint(0, 100000)),
                                                 keep_layout=bool(dpg.get_value("keep_layout"))),
             "psi": lambda v: c.set_psi(float(v)), "carry": lambda v: c.set_carry(bool(v)),
+            "label": lambda v: c.set_label(self.info.capabilities.class_labels.index(v)),
             "sigma": lambda v: c.set_sigma(*self._selected(), float(v)),
             "enabled": lambda v: c.set_enabled(*self._selected(), bool(v)),
             "replace": lambda v: self._say(f"object {self._selected()[1]}: new style seed "
@@ -263,6 +264,8 @@ class EditorView:
         caps = self.info.capabilities
         dpg.set_value("seed", e.seed)
         dpg.set_value("psi", e.psi)
+        if caps.class_labels:
+            dpg.set_value("class_label", caps.class_labels[min(e.label or 0, len(caps.class_labels) - 1)])
         if caps.moves_objects:
             dpg.set_value("carry", e.carry)
             if s.selected is not None and e.spec is not None:

@@ -8,10 +8,10 @@ from typing import Callable
 
 import torch
 
-from ..checkpoint import load_generator
 from ..config import ENCODINGS
 from ..errors import SpatialGANError
-from ..generator import Generator
+from ..loading import open_model
+from ..model import SteerableModel
 from ..paths import default_checkpoint
 
 
@@ -27,14 +27,14 @@ def run_cli(body: Callable[[], int]) -> int:
 
 
 def add_model_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--checkpoint", "-c", help="a .safetensors checkpoint (default: the bundled default model)")
+    ap.add_argument("--checkpoint", "-c", help="a model: our .safetensors checkpoint, or a stylegan2-ada-pytorch "
+                                               "network pickle (.pkl) (default: the bundled default model)")
     ap.add_argument("--untrained", metavar="RES:ENCODING",
                     help=f"use a randomly initialised preset instead, e.g. 64:sel_indoor (encodings: "
                          f"{', '.join(ENCODINGS)}); for trying the pipeline, not for pictures")
     ap.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
 
 
-def load_model(args: argparse.Namespace, device: torch.device) -> tuple[Generator, str]:
-    """The generator the arguments ask for, and a one-line description of where it came from."""
-    return load_generator(None if args.untrained else (args.checkpoint or default_checkpoint()), args.untrained,
-                          device)
+def load_model(args: argparse.Namespace, device: torch.device) -> tuple[SteerableModel, str]:
+    """The model the arguments ask for, and a one-line description of where it came from."""
+    return open_model(None if args.untrained else (args.checkpoint or default_checkpoint()), args.untrained, device)

@@ -1,14 +1,33 @@
-"""spatialgan-info: describe a checkpoint (architecture, heatmaps, training metadata) without loading weights."""
+"""spatialgan-info: describe a model (architecture, heatmaps, training metadata): our checkpoints without loading
+their weights, imported models and network pickles (read safely, never run)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 from ..checkpoint import read_info
+from ..importers import is_imported
+from ..loading import PICKLE_SUFFIXES, load
 from ..errors import SpatialGANError
 from ..paths import list_checkpoints
 from .common import run_cli
+
+
+def describe_imported(path: str, as_json: bool) -> None:
+    """A network pickle (imported, or from the import cache) or our file of an imported model."""
+    model = load(path)
+    caps = model.capabilities
+    card = {"path": str(path), "description": caps.description, "resolution": caps.resolution,
+            "z_dim": getattr(model, "z_dim", None), "w_dim": getattr(model, "w_dim", None), "num_ws": caps.num_ws,
+            "labels": list(caps.class_labels), "heatmaps": caps.layout,
+            "config": dataclasses.asdict(model.config) if dataclasses.is_dataclass(model.config) else None}
+    if as_json:
+        print(json.dumps(card))
+        return
+    print(f"{path}\n  {caps.description}\n  z_dim {card['z_dim']}, w_dim {card['w_dim']}, {caps.num_ws} ws, "
+          f"{len(caps.class_labels) or 'no'} class labels, {'no heatmaps' if caps.layout is None else caps.layout}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         if not paths:
             raise SpatialGANError("no checkpoints given and none bundled in checkpoints/")
         for path in paths:
+            if str(path).lower().endswith(PICKLE_SUFFIXES) or is_imported(path):
+                describe_imported(path, args.json)
+                continue
             info = read_info(path)
             g = info.generator
             if args.json:

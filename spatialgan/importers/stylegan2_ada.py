@@ -89,7 +89,7 @@ class FullyConnected(nn.Module):
         return bias_act(x.matmul(w.t()), b, True, SQRT2, None)
 
 
-class Mapping(nn.Module):
+class MappingMLP(nn.Module):
     """z (and a label c) -> w, broadcast to every layer, truncated towards the tracked mean w."""
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 8,
@@ -339,7 +339,7 @@ class StyleGAN2ADA(nn.Module):
         self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
         self.synthesis = Synthesis(cfg.w_dim, cfg.img_resolution, cfg.img_channels, **cfg.synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
-        self.mapping = Mapping(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, **cfg.mapping_kwargs)
+        self.mapping = MappingMLP(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, **cfg.mapping_kwargs)
         self.source = ""  # where it was imported from (set by the importer)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,

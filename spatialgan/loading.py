@@ -1,0 +1,39 @@
+"""Opening any model the tools accept, by what the file is: our checkpoints, models imported from network pickles
+(saved in our format), or a network pickle itself (imported once, then cached by its hash)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_checkpoint, load_generator
+from .errors import CheckpointError
+from .model import SteerableModel
+
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+
+
+def load(path: str | os.PathLike, device: torch.device | str = "cpu") -> SteerableModel:
+    """The model in `path`: a `Generator` from our checkpoints, or an imported architecture (e.g. `StyleGAN2ADA`)
+    from a network pickle or from our file of one. Never runs code from the file."""
+    from .importers import import_cached, is_imported, load_imported
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return import_cached(path)[0].to(device)
+    if is_imported(path):
+        return load_imported(path, device)[0]
+    return load_checkpoint(path, device=device).generator
+
+
+def open_model(checkpoint: str | os.PathLike | None, untrained: str | None = None,
+               device: torch.device | str = "cpu") -> tuple[SteerableModel, str]:
+    """The model a user asked for and where it came from (see `load`); `untrained` as in `load_generator`."""
+    if untrained or checkpoint is None or Path(checkpoint).suffix.lower() not in PICKLE_SUFFIXES + (".safetensors",):
+        return load_generator(checkpoint, untrained, device)
+    model = load(checkpoint, device)
+    return model, str(getattr(model, "source", "") or checkpoint)
