@@ -57,6 +57,7 @@ class RenderRequest:
     spec: dict[str, Any] | None  # HeatmapSpec.to_dict(), None for models without heatmaps
     # each object's home (x, y): moved objects keep the look they have there; None redraws them where they go
     homes: tuple[Point, ...] | None = None
+    draft: int | None = None  # render only up to this block resolution (a preview while a gesture goes on)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class RenderResult:
     heatmaps: list[np.ndarray] = field(default_factory=list)  # per panel, (r, r) float32 in [0, 1]
     ms: float = 0.0  # time spent rendering this frame
     error: str = ""  # set instead of raising: the GUI shows it in the status line
+    draft: bool = False  # a preview at a coarser resolution; the full picture follows
 
 
 @dataclass

@@ -9,7 +9,8 @@ start and stop here too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,10 @@ if TYPE_CHECKING:  # the worker owns torch; the presenter only talks to it
     from .worker import Worker
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+# While a gesture goes on, a model whose full picture takes longer than this is shown as a draft (its RGB at a
+# coarser block), and the full picture follows when the gesture ends or pauses.
+DRAFT_ABOVE_MS = 60.0
+PAUSE_S = 0.3
 
 
 @dataclass
@@ -53,6 +58,13 @@ class Presenter:
         self.export_gen: int | None = None  # generation of the running history export
         self.inert: tuple[bool, ...] = ()  # per panel, from the worker's LevelHint
         self.message = ""
+        self.full_ms = 0.0  # render time of the last full picture: decides whether gestures get drafts
+        self.gesture_active = False  # a drag or slider gesture is under way (the view says so)
+        self.submitted_draft = False  # the last request was a draft
+        self.shown_draft = False  # the picture on screen is a draft
+        self.last_change = time.monotonic()
+        draft = [r for r in self.info.capabilities.draft_resolutions if r <= self.info.resolution // 4]
+        self.draft_resolution = max(draft) if draft else None
 
     @property
     def refining(self) -> bool:
@@ -61,7 +73,7 @@ class Presenter:
     @property
     def busy(self) -> bool:
         """Whether the picture on screen may still change without a new edit."""
-        return self.worker.busy or self.refining or self.shown != self.c.state.generation
+        return self.worker.busy or self.refining or self.shown != self.c.state.generation or self.shown_draft
 
     # ---- jobs -----------------------------------------------------------------------------------------
     def start_refine(self, mode: str, lr: float, max_steps: int) -> bool:
@@ -98,6 +110,16 @@ class Presenter:
         self.message = f"image saved to {target}"
         return target
 
+    def gesture(self, active: bool) -> None:
+        """The view reports a drag or slider gesture starting or ending; at its end, a draft gets its full picture."""
+        if self.gesture_active and not active and self.submitted_draft:
+            self.submitted = -1
+        self.gesture_active = active
+
+    def _wants_draft(self) -> bool:
+        return (self.draft_resolution is not None and self.gesture_active and self.full_ms > DRAFT_ABOVE_MS
+                and time.monotonic() - self.last_change < PAUSE_S)
+
     def rerender(self) -> None:
         """Render the current edit again (the screenshot does, to show a warm render's time)."""
         self.submitted = -1
@@ -105,9 +127,14 @@ class Presenter:
     # ---- each frame -----------------------------------------------------------------------------------
     def tick(self) -> Update:
         state = self.c.state
-        if not self.refining and state.generation != self.submitted:
-            self.worker.submit(self.c.render_request())
-            self.submitted = state.generation
+        if state.generation != self.submitted:
+            self.last_change = time.monotonic()
+        paused = (self.submitted_draft and state.generation == self.submitted
+                  and time.monotonic() - self.last_change >= PAUSE_S)
+        if not self.refining and (state.generation != self.submitted or paused):
+            draft = self.draft_resolution if self._wants_draft() else None
+            self.worker.submit(replace(self.c.render_request(), draft=draft))
+            self.submitted, self.submitted_draft = state.generation, draft is not None
         update = Update()
         for r in self.worker.poll():
             if isinstance(r, RenderResult):
@@ -123,7 +150,11 @@ class Presenter:
     def _render_result(self, r: RenderResult, update: Update) -> None:
         if r.generation < self.shown or self.refining:
             return  # stale: a newer picture is already on screen, or a refine owns the image
-        self.shown, self.ms = r.generation, r.ms
+        if r.generation == self.shown and self.shown_draft is False and r.draft:
+            return  # a late draft never replaces the full picture of the same edit
+        self.shown, self.ms, self.shown_draft = r.generation, r.ms, r.draft
+        if not r.draft:
+            self.full_ms = r.ms
         if r.error:
             self.c.state.last_error = r.error
             return

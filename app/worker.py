@@ -196,11 +196,12 @@ class Worker:
                 ws = self._ws(req.latent)
                 spec = self._spec(req.spec)
                 image_t, heat = self._renderer(ws, spec.to_batch(self.device) if spec is not None else None,
-                                               homes_tensor(spec, req.homes, self.device))
+                                               homes_tensor(spec, req.homes, self.device), req.draft)
                 image = to_uint8(image_t)
                 panels = self._panels(heat)
             self.renders += 1
-            return RenderResult(req.generation, image, panels, (time.perf_counter() - t0) * 1000)
+            return RenderResult(req.generation, image, panels, (time.perf_counter() - t0) * 1000,
+                                draft=req.draft is not None)
         except Exception as exc:  # noqa: BLE001 - the GUI shows it; the worker keeps running
             return RenderResult(req.generation, None, [], (time.perf_counter() - t0) * 1000, _error_text(exc))
 

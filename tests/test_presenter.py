@@ -118,3 +118,34 @@ def test_exports(presenter, tmp_path: Path) -> None:
     p.export_history(str(tmp_path / "h.gif"))
     tick_until(p, lambda u: p.export_gen is None)
     assert (tmp_path / "h.gif").exists() and "2 frames" in p.message
+
+
+def test_a_slow_model_shows_drafts_during_a_gesture_and_the_full_picture_after(presenter, monkeypatch) -> None:
+    """While a gesture goes on, a model slower than the draft threshold is drawn up to a coarser block; when the
+    gesture ends the full picture follows. A fast model never drafts."""
+    import app.presenter as mod
+
+    p = presenter("sel_norm", "hierarchical")
+    tick_until(p, lambda u: u.image is not None)
+    assert p.draft_resolution is None, "a 32 px model has no block worth a draft"
+    p.draft_resolution = 16  # as a large model would offer
+    monkeypatch.setattr(mod, "DRAFT_ABOVE_MS", -1.0)  # and as if it were slow
+    monkeypatch.setattr(mod, "PAUSE_S", 60.0)  # a loaded machine must not look like a paused gesture
+    g = p.c.new_gesture()
+    p.gesture(True)
+    p.c.move_centre(0, 0, 0.3, 0.4, gesture=g)
+    draft = tick_until(p, lambda u: u.image is not None)[-1]
+    assert draft.image.shape == (16, 16, 3) and p.shown_draft and p.busy
+    p.gesture(False)
+    full = tick_until(p, lambda u: u.image is not None)[-1]
+    assert full.image.shape == (32, 32, 3) and not p.shown_draft and p.shown == p.c.state.generation
+
+
+def test_pictures_fill_the_canvas_at_any_resolution() -> None:
+    from app.ui.geometry import image_rgba
+
+    for r in (256, 1024):  # not a divisor of 640, and larger than the canvas
+        img = np.zeros((r, r, 3), np.uint8)
+        img[:, r // 2:] = 255
+        out = image_rgba(img, 640).reshape(640, 640, 4)
+        assert out[:, :300, 0].max() == 0 and out[:, 340:, 0].min() == 1.0, r

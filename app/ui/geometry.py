@@ -65,7 +65,9 @@ def image_rgba(image: np.ndarray, size: int, out: np.ndarray | None = None, smoo
     if out is None:
         out = np.empty(size * size * 4, np.float32)
     o = out.reshape(size, size, 4)
-    if smooth and image.shape[0] != size:  # resized as RGBA, so one contiguous multiply fills every channel
+    if (smooth and image.shape[0] != size) or image.shape[0] > size:
+        # resized as RGBA, so one contiguous multiply fills every channel; a picture larger than the canvas is
+        # always resized to fit (1024 px models on a 640 px canvas)
         big = np.asarray(Image.fromarray(image).convert("RGBA").resize((size, size), Image.BILINEAR))
         np.multiply(big, np.float32(1 / 255), out=o)
         return out
@@ -75,11 +77,9 @@ def image_rgba(image: np.ndarray, size: int, out: np.ndarray | None = None, smoo
     rep = max(1, size // r)
     if r * rep == size:
         o.reshape(r, rep, r, rep, 4)[..., :3] = f[:, None, :, None, :]
-    else:  # sizes that are not a multiple of the resolution: pad with dark grey
-        img = f.repeat(rep, 0).repeat(rep, 1)
-        n = min(size, img.shape[0])
-        o[..., :3] = 30 / 255.0
-        o[:n, :n, :3] = img[:n, :n]
+    else:  # sizes that are not a multiple of the resolution: nearest pixels filling the canvas (clicks map to it)
+        idx = np.arange(size) * r // size
+        o[..., :3] = f[idx][:, idx]
     return out
 
 

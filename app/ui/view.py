@@ -325,6 +325,8 @@ class EditorView:
         self._pace()
         dpg.run_callbacks(dpg.get_callback_queue())
         self._mouse()
+        # A held button is a gesture (a drag, a slider): slow models show drafts until it ends or pauses.
+        self.p.gesture(self.mouse_was_down)
         s = self.c.state
         shown_new = self._apply(self.p.tick())
         if self.p.image is not None and s.edit.mask is not self.shown_mask:
