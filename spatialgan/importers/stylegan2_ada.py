@@ -131,22 +131,22 @@ class MappingMLP(nn.Module):
 
 
 def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
-                   up_kernel: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(conv of x * styles with the raw weight, the demodulation coefficients (B, out) or None). With `up_kernel`,
-    the conv upsamples 2x: a stride-2 transposed conv, then the FIR filter."""
-    x = x * styles[:, :, None, None]
+                   up_kernel: torch.Tensor | None = None) -> torch.Tensor:
+    """The conv of x * styles with the raw weight, demodulated to unit output variance if asked, with the style
+    and demodulation folded into per-sample weights (one grouped conv, as upstream's fused path). With `up_kernel`
+    the conv upsamples 2x: a stride-2 transposed conv, then the FIR filter with padding (1, 1)."""
+    b, c, h, wd = x.shape
+    w = weight[None] * styles[:, None, :, None, None]  # (B, O, I, k, k)
+    if demodulate:
+        w = w * torch.rsqrt(w.square().sum((2, 3, 4)) + 1e-8)[:, :, None, None, None]
+    o, k = weight.shape[0], weight.shape[-1]
+    x = x.reshape(1, b * c, h, wd)
     if up_kernel is None:
-        y = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
-    else:
-        y = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
-        k, kh = weight.shape[-1], up_kernel.shape[0]
-        p0 = weight.shape[-1] // 2 + (kh + 1) // 2 - (k - 1)
-        p1 = weight.shape[-1] // 2 + (kh - 2) // 2 - (k - 2)
-        y = _fir(y, up_kernel, (p0, p1), 4.0)
-    if not demodulate:
-        return y, None
-    d = torch.rsqrt(styles.square() @ weight.square().sum((2, 3)).t() + 1e-8)
-    return y, d
+        return F.conv2d(x, w.reshape(b * o, c, k, k), padding=k // 2, groups=b).reshape(b, o, h, wd)
+    y = F.conv_transpose2d(x, w.transpose(1, 2).reshape(b * c, o, k, k), stride=2, groups=b)
+    kh = up_kernel.shape[0]
+    pad = (k // 2 + (kh + 1) // 2 - (k - 1), k // 2 + (kh - 2) // 2 - (k - 2))  # (1, 1) for 3x3 and 4 taps
+    return _fir(y.reshape(b, o, *y.shape[2:]), up_kernel, pad, 4.0)
 
 
 class StyledConv(nn.Module):
@@ -164,9 +164,7 @@ class StyledConv(nn.Module):
         self.register_buffer("resample_filter", fir_filter())
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode, gain: float = 1.0) -> torch.Tensor:
-        y, d = modulated_conv(x, self.weight, self.affine(w), True, self.resample_filter if self.up else None)
-        assert d is not None
-        y = y * d[:, :, None, None]
+        y = modulated_conv(x, self.weight, self.affine(w), True, self.resample_filter if self.up else None)
         if noise_mode == "const":
             y = y + self.noise_const * self.noise_strength
         elif noise_mode == "random":
@@ -185,7 +183,7 @@ class RGBLayer(nn.Module):
         self.weight_gain = 1 / math.sqrt(in_ch)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        y, _ = modulated_conv(x, self.weight, self.affine(w) * self.weight_gain, False)
+        y = modulated_conv(x, self.weight, self.affine(w) * self.weight_gain, False)
         return bias_act(y, self.bias, False, 1.0, self.conv_clamp)
 
 
