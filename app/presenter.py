@@ -63,8 +63,7 @@ class Presenter:
         self.submitted_draft = False  # the last request was a draft
         self.shown_draft = False  # the picture on screen is a draft
         self.last_change = time.monotonic()
-        draft = [r for r in self.info.capabilities.draft_resolutions if r <= self.info.resolution // 4]
-        self.draft_resolution = max(draft) if draft else None
+        self.draft_resolution = self.info.capabilities.preview_resolution
 
     @property
     def refining(self) -> bool:

@@ -46,6 +46,13 @@ class Capabilities:
     description: str  # one line for people: architecture and heatmaps
 
     @property
+    def preview_resolution(self) -> int | None:
+        """The draft an editor shows while a gesture goes on: the finest draft block at most a quarter of the
+        resolution and at most 128 px (the blocks above that hold most of a large model's cost)."""
+        fits = [r for r in self.draft_resolutions if r <= min(self.resolution // 4, 128)]
+        return max(fits) if fits else None
+
+    @property
     def has_heatmaps(self) -> bool:
         return self.layout is not None
 

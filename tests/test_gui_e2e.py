@@ -320,3 +320,27 @@ def test_open_another_model(app: App, tmp_path) -> None:
     s3 = app.idle_state(60, check=lambda s: s["model"] == str(pets) and s["inert_levels"] != [])
     assert s3["inert_levels"] == [False, False, True], s3["inert_levels"]
     assert "little effect" in s3["panel_labels"][2] and "little effect" not in s3["panel_labels"][0]
+
+
+def test_refine_on_an_imported_stylegan2_pickle(xserver, tmp_path: Path) -> None:
+    """The real window on a StyleGAN2-ADA network pickle (small random weights, written by the importer tests'
+    writer): no heatmap panels, a class picker, and a DragGAN refine from clicked points."""
+    from test_import import _pickle
+
+    a = App(xserver, _pickle(tmp_path, "cond64"), tmp_path)
+    try:
+        s0 = a.idle_state(90)
+        assert s0["heatmap_layout"] is None and s0["panels"] == 0 and s0["resolution"] == 64
+        assert s0["centres"] == [] and s0["last_error"] == ""
+        x0, y0, x1, y1 = s0["image_rect"]
+        size = x1 - x0
+        a.click(x0 + size * 0.3, y0 + size * 0.5)
+        a.click(x0 + size * 0.5, y0 + size * 0.5)
+        s1 = a.idle_state(30, check=lambda s: len(s["targets"]) == 1)
+        a.click(*_centre_of(s1["buttons"]["refine_run"]))
+        s2 = a.idle_state(90, s1["frame"], lambda s: s["refine"] is not None and s["refine"]["done"])
+        r = s2["refine"]
+        assert r["error"] == "" and s2["last_error"] == "" and r["step"] >= 1, r
+        assert r["progress_updates"] >= 1
+    finally:
+        a.close()

@@ -157,7 +157,9 @@ def import_cached(path: str | Path, cache: str | Path | None = None) -> tuple[St
     the same .pkl again skips the import."""
     path = Path(path)
     digest = sha256_of(path)
-    folder = Path(cache or os.environ.get("SPATIALGAN_CACHE") or Path.home() / ".cache" / "spatialgan") / "imported"
+    base = os.environ.get("SPATIALGAN_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
+        "spatialgan"
+    folder = Path(cache or base) / "imported"
     target = folder / f"{path.stem}-{digest[:16]}.safetensors"
     if target.exists():
         try:
