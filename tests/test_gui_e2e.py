@@ -344,3 +344,45 @@ def test_refine_on_an_imported_stylegan2_pickle(xserver, tmp_path: Path) -> None
         assert r["progress_updates"] >= 1
     finally:
         a.close()
+
+
+def test_drag_a_heatmap_centre_of_an_imported_eqgan_pickle(xserver, tmp_path: Path) -> None:
+    """The real window on an EqGAN-SA network pickle (small random weights, written by the importer tests'
+    writer): three heatmap panels; dragging the root centre on the image moves it there, is one undo step, and
+    changes the picture most around where the centre was and went."""
+    from test_import_eqgan import _pickle
+
+    a = App(xserver, _pickle(tmp_path, "eq64"), tmp_path)
+    try:
+        s0 = a.idle_state(90)
+        assert s0["heatmap_layout"] == "hierarchical" and s0["panels"] == 3 and s0["last_error"] == ""
+        before = a.image()
+        res = s0["resolution"]
+        x0, y0, x1, y1 = s0["image_rect"]
+        size = x1 - x0
+        c = next(c for c in s0["centres"] if c["level"] == 0)
+        old = np.array([c["x"], c["y"]])
+        new = np.clip(old + np.where(old < 0.5, 0.25, -0.25), 0.1, 0.9)
+        (sx, sy), (tx, ty) = c["screen"], (x0 + new[0] * size, y0 + new[1] * size)
+        a.move(sx, sy)
+        time.sleep(0.2)
+        a.xdotool("mousedown", "1")
+        time.sleep(0.2)
+        for k in range(1, 11):
+            a.move(sx + (tx - sx) * k / 10, sy + (ty - sy) * k / 10)
+            time.sleep(0.05)
+        time.sleep(0.2)
+        a.xdotool("mouseup", "1")
+        s1 = a.idle_state(60, s0["frame"], lambda s: s["generation"] > s0["generation"])
+        moved = next(m for m in s1["centres"] if (m["level"], m["index"]) == (0, 0))
+        assert np.hypot(moved["x"] - new[0], moved["y"] - new[1]) < 0.02, (moved, new)
+        assert s1["undo_depth"] == s0["undo_depth"] + 1 and s1["last_error"] == ""
+        diff = np.abs(a.image() - before).mean(-1)
+        assert diff.mean() > 0.5, "moving the centre did not change the image"
+        yy, xx = (np.mgrid[0:res, 0:res] + 0.5) / res
+        near = (np.hypot(xx - old[0], yy - old[1]) < 0.3) | (np.hypot(xx - new[0], yy - new[1]) < 0.3)
+        share = diff[near].sum() / diff.sum()
+        print(f"change near the old/new centre: {share:.2f} of the total on {near.mean():.2f} of the area")
+        assert share > near.mean()
+    finally:
+        a.close()

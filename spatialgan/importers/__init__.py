@@ -19,12 +19,14 @@ from safetensors import safe_open
 from ..checkpoint import FORMAT, FORMAT_VERSION, state_tensors, write_atomic
 from ..errors import CheckpointError
 from .netpickle import NetworkPickleError, PersistentRecord, generator_record, read_network_pickle
+from .eqgan_sa import EqGANSA
 from .stylegan2_ada import StyleGAN2ADA, StyleGAN2Config
 
 ARCHITECTURE_KEY = "architecture"
 STYLEGAN2_ADA = "stylegan2-ada"
+EQGAN_SA = "eqgan-sa"
 
-__all__ = ["NetworkPickleError", "StyleGAN2ADA", "StyleGAN2Config", "import_pickle", "is_imported", "load_imported",
+__all__ = ["EqGANSA", "NetworkPickleError", "StyleGAN2ADA", "StyleGAN2Config", "import_pickle", "is_imported", "load_imported",
            "save_imported", "sha256_of"]
 
 
@@ -45,9 +47,10 @@ def _architecture(rec: PersistentRecord, path: Path) -> str:
     names = set(synthesis.modules)
     if "input" in names or any(n.startswith("L") and "_" in n for n in names):
         raise NetworkPickleError(f"{path} is a StyleGAN3 generator, which this version cannot open yet")
-    if any("heat" in n.lower() for n in rec.tensors()):
-        raise NetworkPickleError(f"{path} is an EqGAN-SA generator (heatmap inputs), which this version cannot "
-                                 "open yet")
+    if "b4" in names and rec.init_kwargs.get("use_sel"):
+        if not {"hm_conv0_b8", "hm_conv0_b16", "hm_conv0_b32"} <= names:
+            raise NetworkPickleError(f"{path}: an EqGAN-SA generator without its heatmap convs")
+        return EQGAN_SA
     if "b4" in names:
         return STYLEGAN2_ADA
     raise NetworkPickleError(f"{path}: its generator's synthesis network has blocks {sorted(names)}, which this "
@@ -69,7 +72,8 @@ def _stylegan2_config(kwargs: dict[str, Any], path: Path) -> StyleGAN2Config:
     try:
         return StyleGAN2Config(int(kwargs["z_dim"]), int(kwargs["c_dim"]), int(kwargs["w_dim"]),
                                int(kwargs["img_resolution"]), int(kwargs["img_channels"]),
-                               _plain(kwargs.get("mapping_kwargs") or {}), _plain(kwargs.get("synthesis_kwargs") or {}))
+                               _plain(kwargs.get("mapping_kwargs") or {}), _plain(kwargs.get("synthesis_kwargs") or {}),
+                               bool(kwargs.get("use_sel", False)))
     except (KeyError, TypeError, ValueError) as exc:
         raise NetworkPickleError(f"{path}: the generator's constructor arguments are incomplete ({exc})") from None
 
@@ -93,15 +97,19 @@ def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], sour
     model.load_state_dict(state)
 
 
+def _build(arch: str, cfg: StyleGAN2Config) -> StyleGAN2ADA:
+    return EqGANSA(cfg) if arch == EQGAN_SA else StyleGAN2ADA(cfg)
+
+
 def import_pickle(path: str | Path) -> StyleGAN2ADA:
-    """The generator of a network pickle (`G_ema`, else `G`), rebuilt in our code in float32, on the CPU."""
+    """The generator of a network pickle (`G_ema`, else `G`), rebuilt in our code in float32, on the CPU: a
+    `StyleGAN2ADA`, or an `EqGANSA` for EqGAN-SA's heatmap generators."""
     path = Path(path)
     rec = generator_record(read_network_pickle(path), path)
     arch = _architecture(rec, path)
-    assert arch == STYLEGAN2_ADA
     cfg = _stylegan2_config(rec.init_kwargs, path)
     try:
-        model = StyleGAN2ADA(cfg)
+        model = _build(arch, cfg)
     except (TypeError, ValueError) as exc:
         raise NetworkPickleError(f"{path}: unsupported generator arguments ({exc})") from None
     _load_weights(model, rec.tensors(), str(path))
@@ -114,10 +122,11 @@ def save_imported(path: str | Path, model: StyleGAN2ADA, card: dict[str, Any] | 
     its constructor arguments and a model card (source file, its sha256, resolution, labels)."""
     cfg = model.config
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "dtype": "float32",
-            ARCHITECTURE_KEY: STYLEGAN2_ADA,
+            ARCHITECTURE_KEY: EQGAN_SA if isinstance(model, EqGANSA) else STYLEGAN2_ADA,
             "generator": json.dumps({"z_dim": cfg.z_dim, "c_dim": cfg.c_dim, "w_dim": cfg.w_dim,
                                      "img_resolution": cfg.img_resolution, "img_channels": cfg.img_channels,
-                                     "mapping_kwargs": cfg.mapping_kwargs, "synthesis_kwargs": cfg.synthesis_kwargs}),
+                                     "mapping_kwargs": cfg.mapping_kwargs, "synthesis_kwargs": cfg.synthesis_kwargs,
+                                     "use_sel": cfg.use_sel}),
             "meta": json.dumps(card or {})}
     return write_atomic(path, state_tensors(model, "G."), meta)
 
@@ -140,10 +149,11 @@ def load_imported(path: str | Path, device: torch.device | str = "cpu") -> tuple
             tensors = {k[2:]: f.get_tensor(k) for k in f.keys() if k.startswith("G.")}
     except Exception as exc:  # noqa: BLE001 - safetensors' own error types
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): {exc}") from None
-    if meta.get(ARCHITECTURE_KEY) != STYLEGAN2_ADA:
-        raise CheckpointError(f"{path}: unknown architecture {meta.get(ARCHITECTURE_KEY)!r}")
+    arch = meta.get(ARCHITECTURE_KEY)
+    if arch not in (STYLEGAN2_ADA, EQGAN_SA):
+        raise CheckpointError(f"{path}: unknown architecture {arch!r}")
     try:
-        model = StyleGAN2ADA(_stylegan2_config(json.loads(meta["generator"]), path))
+        model = _build(arch, _stylegan2_config(json.loads(meta["generator"]), path))
         card = json.loads(meta.get("meta", "{}"))
         _load_weights(model, tensors, str(path))
     except (KeyError, json.JSONDecodeError, NetworkPickleError) as exc:
@@ -173,6 +183,7 @@ def import_cached(path: str | Path, cache: str | Path | None = None) -> tuple[St
 
 def model_card(path: Path, model: StyleGAN2ADA, digest: str | None = None) -> dict[str, Any]:
     caps = model.capabilities
-    return {"source": str(path), "source_sha256": digest or sha256_of(path), "architecture": STYLEGAN2_ADA,
+    return {"source": str(path), "source_sha256": digest or sha256_of(path),
+            "architecture": EQGAN_SA if isinstance(model, EqGANSA) else STYLEGAN2_ADA,
             "description": caps.description, "resolution": caps.resolution, "labels": list(caps.class_labels),
             "num_ws": caps.num_ws}

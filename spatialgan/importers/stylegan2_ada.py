@@ -33,6 +33,7 @@ from ..model import Capabilities, draft_resolutions
 
 SQRT2 = math.sqrt(2.0)
 ARCHITECTURES = ("skip", "resnet", "orig")
+HEAT_LEVELS = (8, 16, 32)  # EqGAN-SA's heatmap levels, named after the blocks they are meant for (b8, b16, b32)
 
 
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -149,13 +150,48 @@ def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, 
     return _fir(y.reshape(b, o, *y.shape[2:]), up_kernel, pad, 4.0)
 
 
+class Conv(nn.Module):
+    """A plain equalised-lr conv (EqGAN-SA's heatmap convs and SEL): conv, bias, [leaky ReLU], gain."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, lrelu: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+        self.register_buffer("resample_filter", fir_filter())  # unused (no resampling); kept as pickled
+        self.weight_gain, self.lrelu = 1 / math.sqrt(in_ch * kernel * kernel), lrelu
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        y = F.conv2d(x, self.weight * self.weight_gain, padding=self.weight.shape[-1] // 2)
+        return bias_act(y, self.bias, self.lrelu, (SQRT2 if self.lrelu else 1.0) * gain, None)
+
+
+class SpatialEncoding(nn.Module):
+    """EqGAN-SA's SEL: the heatmap features, resized to the feature map (bilinear, corners aligned), give a
+    per-pixel scale and shift of the instance-normalised features, added back as a residual scaled by 0.1."""
+
+    def __init__(self, channels: int, map_dim: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.shared = nn.Sequential(Conv(map_dim, hidden, lrelu=True))
+        self.sigma = Conv(hidden, 1)
+        self.mu = Conv(hidden, 1)
+        self.output = nn.Sequential(nn.LeakyReLU(0.2), Conv(channels, channels))
+
+    def forward(self, x: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+        heat = F.interpolate(heat, size=x.shape[2:], mode="bilinear", align_corners=True)
+        a = self.shared(heat)
+        dx = F.instance_norm(x, eps=1e-5) * (1 + self.sigma(a)) + self.mu(a)
+        return x + self.output(dx) * 0.1
+
+
 class StyledConv(nn.Module):
     """[2x up] modulated 3x3 conv -> noise -> bias, leaky ReLU, gain, clamp."""
 
     def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, up: bool,
-                 conv_clamp: float | None) -> None:
+                 conv_clamp: float | None, sel_map_dim: int | None = None) -> None:
         super().__init__()
         self.resolution, self.up, self.conv_clamp = resolution, up, conv_clamp
+        if sel_map_dim is not None:  # EqGAN-SA: heatmaps enter every conv
+            self.sel = SpatialEncoding(in_ch, sel_map_dim)
         self.affine = FullyConnected(w_dim, in_ch, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_ch))
@@ -163,7 +199,10 @@ class StyledConv(nn.Module):
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
         self.register_buffer("resample_filter", fir_filter())
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode, gain: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode, gain: float = 1.0,
+                heat: torch.Tensor | None = None) -> torch.Tensor:
+        if hasattr(self, "sel"):
+            x = self.sel(x, heat)
         y = modulated_conv(x, self.weight, self.affine(w), True, self.resample_filter if self.up else None)
         if noise_mode == "const":
             y = y + self.noise_const * self.noise_strength
@@ -174,15 +213,20 @@ class StyledConv(nn.Module):
 
 
 class RGBLayer(nn.Module):
-    def __init__(self, in_ch: int, img_channels: int, w_dim: int, conv_clamp: float | None) -> None:
+    def __init__(self, in_ch: int, img_channels: int, w_dim: int, conv_clamp: float | None,
+                 sel_map_dim: int | None = None) -> None:
         super().__init__()
         self.conv_clamp = conv_clamp
+        if sel_map_dim is not None:
+            self.sel = SpatialEncoding(in_ch, sel_map_dim)
         self.affine = FullyConnected(w_dim, in_ch, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(img_channels, in_ch, 1, 1))
         self.bias = nn.Parameter(torch.zeros(img_channels))
         self.weight_gain = 1 / math.sqrt(in_ch)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, heat: torch.Tensor | None = None) -> torch.Tensor:
+        if hasattr(self, "sel"):
+            x = self.sel(x, heat)
         y = modulated_conv(x, self.weight, self.affine(w) * self.weight_gain, False)
         return bias_act(y, self.bias, False, 1.0, self.conv_clamp)
 
@@ -202,39 +246,40 @@ class UpSkip(nn.Module):
 
 class Block(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, img_channels: int, is_last: bool,
-                 architecture: str, conv_clamp: float | None) -> None:
+                 architecture: str, conv_clamp: float | None, sel_map_dim: int | None = None) -> None:
         super().__init__()
         self.resolution, self.in_ch, self.architecture = resolution, in_ch, architecture
         self.register_buffer("resample_filter", fir_filter())
         if in_ch == 0:
             self.const = nn.Parameter(torch.randn(out_ch, resolution, resolution))
         else:
-            self.conv0 = StyledConv(in_ch, out_ch, w_dim, resolution, True, conv_clamp)
-        self.conv1 = StyledConv(out_ch, out_ch, w_dim, resolution, False, conv_clamp)
+            self.conv0 = StyledConv(in_ch, out_ch, w_dim, resolution, True, conv_clamp, sel_map_dim)
+        self.conv1 = StyledConv(out_ch, out_ch, w_dim, resolution, False, conv_clamp, sel_map_dim)
         self.has_rgb = is_last or architecture == "skip"
         if self.has_rgb:
-            self.torgb = RGBLayer(out_ch, img_channels, w_dim, conv_clamp)
+            self.torgb = RGBLayer(out_ch, img_channels, w_dim, conv_clamp, sel_map_dim)
         if in_ch != 0 and architecture == "resnet":
             self.skip = UpSkip(in_ch, out_ch)
         self.num_conv = 1 if in_ch == 0 else 2
 
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: NoiseMode
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """ws: (B, num_conv [+ 1 for the RGB layer], w_dim)."""
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: NoiseMode,
+                heat: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """ws: (B, num_conv [+ 1 for the RGB layer], w_dim); heat: the heatmap features for SEL layers."""
         if self.in_ch == 0:
-            x = self.conv1(self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1), ws[:, 0], noise_mode)
+            x = self.conv1(self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1), ws[:, 0], noise_mode, heat=heat)
         elif self.architecture == "resnet":
             assert x is not None
             half = math.sqrt(0.5)
             y = self.skip(x, half)
-            x = y + self.conv1(self.conv0(x, ws[:, 0], noise_mode), ws[:, 1], noise_mode, gain=half)
+            x = y + self.conv1(self.conv0(x, ws[:, 0], noise_mode, heat=heat), ws[:, 1], noise_mode, gain=half,
+                               heat=heat)
         else:
             assert x is not None
-            x = self.conv1(self.conv0(x, ws[:, 0], noise_mode), ws[:, 1], noise_mode)
+            x = self.conv1(self.conv0(x, ws[:, 0], noise_mode, heat=heat), ws[:, 1], noise_mode, heat=heat)
         if img is not None:
             img = upsample2x(img, self.resample_filter)
         if self.has_rgb:
-            y = self.torgb(x, ws[:, self.num_conv])
+            y = self.torgb(x, ws[:, self.num_conv], heat)
             img = y if img is None else img + y
         return x, img
 
@@ -245,8 +290,13 @@ class Synthesis(nn.Module):
 
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
                  channel_max: int = 512, num_fp16_res: int = 0, conv_clamp: float | None = None,
-                 architecture: str = "skip", **ignored: Any) -> None:
+                 architecture: str = "skip", use_sel: bool = False, **ignored: Any) -> None:
         super().__init__()
+        self.use_sel = use_sel
+        if use_sel:  # EqGAN-SA: each level's heatmaps (1, 2, 4 channels) to 32 features at full resolution
+            for level, n in zip(HEAT_LEVELS, (1, 2, 4)):
+                setattr(self, f"hm_conv0_b{level}", Conv(n, 16, lrelu=True))
+                setattr(self, f"hm_conv1_b{level}", Conv(16, 32, lrelu=True))
         if architecture not in ARCHITECTURES:
             raise SpatialGANError(f"synthesis architecture {architecture!r} is not supported ({ARCHITECTURES})")
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
@@ -254,8 +304,9 @@ class Synthesis(nn.Module):
         ch = {r: min(channel_base // r, channel_max) for r in self.resolutions}
         self.num_ws = 0
         for r in self.resolutions:
+            sel = (96 if r > 16 else 32) if use_sel else None  # the features it reads: one level's, or all three
             block = Block(ch[r // 2] if r > 4 else 0, ch[r], w_dim, r, img_channels, r == img_resolution,
-                          architecture, conv_clamp)
+                          architecture, conv_clamp, sel)
             setattr(self, f"b{r}", block)
             self.num_ws += block.num_conv + (1 if r == img_resolution else 0)
         self.num_fp16_res = num_fp16_res  # kept for the model card: inference here runs in float32
@@ -279,8 +330,24 @@ class Synthesis(nn.Module):
         self.check_heatmaps(heatmaps, ws.shape[0])
 
     def check_heatmaps(self, heatmaps: Mapping[int, torch.Tensor] | None, batch: int) -> None:
-        if heatmaps:
-            raise ValueError("this StyleGAN2 model takes no heatmaps")
+        if not self.use_sel:
+            if heatmaps:
+                raise ValueError("this StyleGAN2 model takes no heatmaps")
+            return
+        r = self.img_resolution
+        for level, n in zip(HEAT_LEVELS, (1, 2, 4)):
+            h = (heatmaps or {}).get(level)
+            if h is None or tuple(h.shape) != (batch, n, r, r):
+                raise ValueError(f"heatmaps at level b{level} must be ({batch}, {n}, {r}, {r}), got "
+                                 f"{None if h is None else tuple(h.shape)}")
+
+    def heat_features(self, heatmaps: Mapping[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+        """Each block's heatmap features: blocks 4, 8 and 16 read level b8, b16 and b32; later blocks all three."""
+        half = math.sqrt(0.5)
+        f = [getattr(self, f"hm_conv1_b{lv}")(getattr(self, f"hm_conv0_b{lv}")(heatmaps[lv].float()), gain=half)
+             for lv in HEAT_LEVELS]
+        every = torch.cat(f, 1)
+        return {r: f[i] if i < 3 else every for i, r in enumerate(self.resolutions)}
 
     def check_blocks(self, resolutions: Iterable[int]) -> None:
         unknown = set(resolutions) - set(self.resolutions)
@@ -291,22 +358,31 @@ class Synthesis(nn.Module):
                     noise_mode: NoiseMode = "const", start: int = 0, x: torch.Tensor | None = None,
                     img: torch.Tensor | None = None, hook: Any = None
                     ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
-        if hook is not None:
-            raise SpatialGANError("this model has no heatmaps: nothing to carry")
         flat = self._flat(ws).float()
+        if hook is not None:
+            flat, heatmaps = hook.begin(flat, heatmaps)
+        feats = self.heat_features(heatmaps) if self.use_sel and heatmaps else {}
         blocks = self.blocks()
         idx = sum(b.num_conv for b in blocks[:start])
         for i in range(start, len(blocks)):
             block = blocks[i]
-            x, img = block(x, img, flat[:, idx: idx + block.num_conv + 1], noise_mode)
+            x, img = block(x, img, flat[:, idx: idx + block.num_conv + 1], noise_mode, feats.get(block.resolution))
             idx += block.num_conv
+            if hook is not None:
+                x, img, flat, heatmaps = hook.after_block(i, x, img, flat, heatmaps)
+                feats = {r: f[: x.shape[0]] for r, f in feats.items()}  # the carry's second half is gone
             yield i, block.resolution, x, img  # img is None before the last block of resnet / orig models
 
-    def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "const", **ignored: Any) -> torch.Tensor:
-        """Upstream's call: ws (B, num_ws, w_dim) -> image (B, C, R, R) in about [-1, 1]."""
-        self.check_inputs(ws, None)
+    def forward(self, ws: torch.Tensor, heatmap: Mapping[Any, torch.Tensor] | None = None,
+                noise_mode: NoiseMode = "const", **ignored: Any) -> torch.Tensor:
+        """Upstream's call: ws (B, num_ws, w_dim) [and EqGAN-SA's heatmap dict {'b8': (B, 1, R, R), 'b16': ...,
+        'b32': ...}] -> image (B, C, R, R) in about [-1, 1]."""
+        maps = None
+        if heatmap is not None:
+            maps = {int(str(k).lstrip("b")): v for k, v in heatmap.items() if str(k).lstrip("b") in ("8", "16", "32")}
+        self.check_inputs(ws, maps)
         img = None
-        for _, _, _, img in self.iter_blocks(ws, None, noise_mode):
+        for _, _, _, img in self.iter_blocks(ws, maps, noise_mode):
             pass
         assert img is not None
         return img
@@ -323,6 +399,7 @@ class StyleGAN2Config:
     img_channels: int
     mapping_kwargs: dict = field(default_factory=dict)
     synthesis_kwargs: dict = field(default_factory=dict)
+    use_sel: bool = False  # EqGAN-SA: spatial encoding layers fed by hierarchical heatmaps
 
 
 class StyleGAN2ADA(nn.Module):
@@ -335,7 +412,8 @@ class StyleGAN2ADA(nn.Module):
         self.config = cfg
         self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
         self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
-        self.synthesis = Synthesis(cfg.w_dim, cfg.img_resolution, cfg.img_channels, **cfg.synthesis_kwargs)
+        self.synthesis = Synthesis(cfg.w_dim, cfg.img_resolution, cfg.img_channels, use_sel=cfg.use_sel,
+                                   **cfg.synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingMLP(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, **cfg.mapping_kwargs)
         self.source = ""  # where it was imported from (set by the importer)

@@ -23,24 +23,24 @@ def level_drags(G: Generator, seeds: int = 40, shift: float = 0.15, near: float 
     within `near` of its old or new place; with `compare_latent`, for scale, also the change a different latent
     makes there. Seed s draws image s. A child centre may lie off the picture; a drag with no pixel within `near`
     of either place is skipped, and 'drags' counts the measured ones (a level with none gets NaN)."""
-    res = G.config.resolution
+    caps = G.capabilities
+    res = caps.resolution
     device = next(G.parameters()).device
     u = (torch.arange(res, device=device) + 0.5) / res
     yy, xx = torch.meshgrid(u, u, indexing="ij")
     gen = torch.Generator().manual_seed(0)
-    sums: dict[int, list[float]] = {li: [] for li in range(len(G.config.heatmap.levels))}
+    sums: dict[int, list[float]] = {li: [] for li in range(len(caps.panels))}
 
     def picture(ws: torch.Tensor, spec: HeatmapSpec) -> torch.Tensor:
         return render(G, ws, spec.to_batch(device)).image.float().clamp(-1, 1)[0]
 
-    dtype = next(G.parameters()).dtype
     for seed in range(seeds):
         spec = HeatmapSpec.from_batch(G.sample_layouts(1, seed=seed))
-        ws = G.mapping(G.sample_z(1, seed=seed, device=device).to(dtype), psi=0.7)
+        ws = G.seed_ws(seed, psi=0.7).to(device)
         img0 = picture(ws, spec)
         other = None
         if compare_latent:
-            ws_other = G.mapping(G.sample_z(1, seed=seed + 10_000, device=device).to(dtype), psi=0.7)
+            ws_other = G.seed_ws(seed + 10_000, psi=0.7).to(device)
             other = (picture(ws_other, spec) - img0).abs().mean(0)
         for li, level in enumerate(spec.levels):
             ci = int(torch.randint(len(level), (1,), generator=gen))
@@ -56,7 +56,7 @@ def level_drags(G: Generator, seeds: int = 40, shift: float = 0.15, near: float 
             if not mask.any():  # nothing of it on the picture: the mean of no pixels would be NaN
                 continue
             sums[li].extend([float(change[mask].mean()), float(other[mask].mean()) if other is not None else math.nan])
-    return [{"level": li, "resolution": G.config.heatmap.levels[li], "drags": len(v) // 2,
+    return [{"level": li, "resolution": caps.panels[li].resolution, "drags": len(v) // 2,
              "near_change": sum(v[0::2]) / (len(v) // 2) if v else math.nan,
              "other_latent": sum(v[1::2]) / (len(v) // 2) if v else math.nan} for li, v in sums.items()]
 

@@ -1,0 +1,114 @@
+"""Importing EqGAN-SA generators (hierarchical heatmaps into every conv through SEL): the same weights, heatmaps
+and latents give what EqGAN-SA's own code computes, its layout convention maps onto our heatmap spec, a seed draws
+the layout its code draws, and the editor's machinery (render path, carry, DragGAN joint refine) works on it.
+
+`tests/data/eqgan_sa_reference.npz` holds two small random EqGAN-SA networks (32 px with z_dim != w_dim, float16
+layers and a conv clamp; 64 px), weights perturbed and, for the 32 px one, G differing from G_ema, and what
+genforce/eqgan-sa's code (run apart from this project, on the CPU in float32) computed: heatmaps of an explicit
+layout and of the layouts it draws after `torch.manual_seed(3)` and `(42)`, ws, and images with constant and no
+noise. The test writes the weights into a network pickle with our own writer and imports it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from draggan import DragConfig, DragSession
+from spatialgan import HeatmapSpec, render
+from spatialgan.importers import EqGANSA, import_pickle, load_imported, save_imported
+
+from netpickle_writer import network_record, write_network_pickle
+
+REF = np.load(Path(__file__).with_name("data") / "eqgan_sa_reference.npz")
+META = json.loads(bytes(REF["__meta__"]).decode())
+KEYS = sorted(META)
+
+
+def _pickle(tmp_path: Path, key: str) -> Path:
+    m = META[key]
+    nets = {}
+    for which in ("G", "G_ema"):
+        prefix = f"{key}/{which}/"
+        tensors = {k[len(prefix):]: REF[k] for k in REF.files if k.startswith(prefix)}
+        if tensors:
+            nets[which] = network_record(m["classes"], tensors, set(m["buffers"]), m["init_kwargs"])
+    return write_network_pickle(tmp_path / f"{key}.pkl", {**nets, "D": None})
+
+
+def _layout(G: EqGANSA, key: str):
+    p = {k: torch.from_numpy(REF[f"{key}/layout/{k}"]) for k in ("centers", "l2_delta", "l3_delta", "cur_sigma2",
+                                                                  "cur_sigma3")}
+    return G.layout_from_grid(p["centers"], float(REF[f"{key}/layout/sigma"]), p["l2_delta"], p["l3_delta"],
+                              p["cur_sigma2"], p["cur_sigma3"])
+
+
+def _ref_maps(key: str, prefix: str = "maps") -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(REF[f"{key}/{prefix}/{k}"]) for k in ("b8", "b16", "b32")}
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_eqgan_matches_upstream(tmp_path: Path, key: str) -> None:
+    G = import_pickle(_pickle(tmp_path, key))
+    assert isinstance(G, EqGANSA) and G.num_ws == META[key]["num_ws"]
+    z = torch.from_numpy(REF[f"{key}/z"])
+    ours = G.heatmap_inputs(_layout(G, key))
+    for level, name in ((8, "b8"), (16, "b16"), (32, "b32")):
+        np.testing.assert_allclose(ours[level].numpy(), REF[f"{key}/maps/{name}"], atol=1e-5, rtol=0)
+    with torch.no_grad():
+        for tag, psi in (("psi1", 1.0), ("trunc", 0.7)):
+            ws = G.mapping(z, None, truncation_psi=psi)
+            np.testing.assert_allclose(ws.numpy(), REF[f"{key}/ws_{tag}"], atol=1e-5, rtol=0)
+            for noise in ("const", "none"):
+                img = G.synthesis(torch.from_numpy(REF[f"{key}/ws_{tag}"]), _ref_maps(key), noise_mode=noise)
+                np.testing.assert_allclose(img.numpy(), REF[f"{key}/img_{tag}_{noise}"], atol=1e-3, rtol=0)
+        # through the render path with our own layout: the same picture
+        out = render(G, torch.from_numpy(REF[f"{key}/ws_psi1"])[:, None], _layout(G, key))
+        np.testing.assert_allclose(out.image.numpy(), REF[f"{key}/img_psi1_const"], atol=1e-3, rtol=0)
+        if f"{key}/img_G_psi1_const" in REF.files:  # G_ema was taken, not G
+            assert np.abs(out.image.numpy() - REF[f"{key}/img_G_psi1_const"]).max() > 1e-2
+
+
+@pytest.mark.parametrize("seed", [3, 42])
+def test_a_seed_draws_the_layout_eqgan_draws(tmp_path: Path, seed: int) -> None:
+    G = import_pickle(_pickle(tmp_path, "eq32"))
+    maps = G.heatmap_inputs(G.default_layout(seed).to_batch())
+    for level, name in ((8, "b8"), (16, "b16"), (32, "b32")):
+        np.testing.assert_allclose(maps[level].numpy(), REF[f"eq32/seed{seed}/{name}"], atol=1e-5, rtol=0)
+
+
+def test_eqgan_in_the_editor_machinery(tmp_path: Path) -> None:
+    """Panels per level, a centre moved moves the picture there, a removal leaves the 0.01 floor, the carry and a
+    joint DragGAN refine through the centres work, and the model survives our format."""
+    G = import_pickle(_pickle(tmp_path, "eq64"))
+    caps = G.capabilities
+    assert caps.layout == "hierarchical" and [(p.level, p.resolution, p.centres) for p in caps.panels] == \
+        [(0, 8, 1), (1, 16, 2), (2, 32, 4)]
+    spec = G.default_layout(5)
+    G.check_layout(spec)
+    with pytest.raises(Exception, match="1/2/4"):
+        G.check_layout(HeatmapSpec.from_dict({"mode": "multi", "levels": [[{"x": .5, "y": .5, "sigma": .1}]]}))
+    ws = G.seed_ws(5, psi=0.7)
+    with torch.no_grad():
+        before = render(G, ws, spec.to_batch()).image
+        moved = spec.copy()
+        moved.move_by(0, 0, 0.25, 0.0)
+        after = render(G, ws, moved.to_batch()).image
+        carried = render(G, ws, moved.to_batch(), homes=torch.tensor([spec.object_places()])).image
+        removed = spec.copy()
+        removed.set_enabled(0, 0, False)
+        floor = G.heatmap_inputs(removed.to_batch())
+    assert (after - before).abs().mean() > 1e-3 and not torch.allclose(after, carried, atol=1e-4)
+    assert all(torch.allclose(m, torch.full_like(m, 0.01)) for m in floor.values())
+    s = DragSession(G, ws, spec, [(20.0, 30.0)], [(28.0, 30.0)], config=DragConfig(mode="joint", max_steps=4))
+    s.run()
+    assert s.spec().object_places() != spec.object_places() or s.spec().levels[1] != spec.levels[1]
+    path = save_imported(tmp_path / "eq.safetensors", G)
+    again = load_imported(path)[0]
+    assert isinstance(again, EqGANSA)
+    with torch.no_grad():
+        assert torch.equal(render(again, ws, spec.to_batch()).image, before)
