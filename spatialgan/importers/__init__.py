@@ -1,5 +1,5 @@
 """Opening models this project did not train: NVIDIA network pickles, read safely (`netpickle`) and rebuilt in our
-own code (`stylegan2_ada`), and saved in our safetensors format with a model card.
+own code (`stylegan2_ada`, `eqgan_sa`, `stylegan3`), and saved in our safetensors format with a model card.
 
     model = import_pickle("network-snapshot.pkl")     # a StyleGAN2ADA, the pickle's G_ema
     save_imported("model.safetensors", model)          # our format: weights + the architecture's JSON, no code
@@ -21,12 +21,17 @@ from ..errors import CheckpointError
 from .netpickle import NetworkPickleError, PersistentRecord, generator_record, read_network_pickle
 from .eqgan_sa import EqGANSA
 from .stylegan2_ada import StyleGAN2ADA, StyleGAN2Config
+from .stylegan3 import StyleGAN3
 
 ARCHITECTURE_KEY = "architecture"
 STYLEGAN2_ADA = "stylegan2-ada"
 EQGAN_SA = "eqgan-sa"
+STYLEGAN3 = "stylegan3"
+GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs",
+                  "use_sel", "config_kwargs")
 
-__all__ = ["EqGANSA", "NetworkPickleError", "StyleGAN2ADA", "StyleGAN2Config", "import_pickle", "is_imported", "load_imported",
+__all__ = ["EqGANSA", "NetworkPickleError", "StyleGAN2ADA", "StyleGAN2Config", "StyleGAN3", "import_pickle", "is_imported",
+           "load_imported",
            "save_imported", "sha256_of"]
 
 
@@ -45,8 +50,8 @@ def _architecture(rec: PersistentRecord, path: Path) -> str:
         raise NetworkPickleError(f"{path}: its generator is a {rec.class_name!r}, not a StyleGAN generator this "
                                  "tool knows")
     names = set(synthesis.modules)
-    if "input" in names or any(n.startswith("L") and "_" in n for n in names):
-        raise NetworkPickleError(f"{path} is a StyleGAN3 generator, which this version cannot open yet")
+    if "input" in names and any(n.startswith("L0_") for n in names):
+        return STYLEGAN3
     if "b4" in names and rec.init_kwargs.get("use_sel"):
         if not {"hm_conv0_b8", "hm_conv0_b16", "hm_conv0_b32"} <= names:
             raise NetworkPickleError(f"{path}: an EqGAN-SA generator without its heatmap convs")
@@ -69,10 +74,12 @@ def _plain(value: Any) -> Any:
 
 
 def _stylegan2_config(kwargs: dict[str, Any], path: Path) -> StyleGAN2Config:
+    # StyleGAN3's Generator takes its synthesis arguments at the top level, StyleGAN2's nested
+    synthesis = {**{k: v for k, v in kwargs.items() if k not in GENERATOR_ARGS}, **(kwargs.get("synthesis_kwargs") or {})}
     try:
         return StyleGAN2Config(int(kwargs["z_dim"]), int(kwargs["c_dim"]), int(kwargs["w_dim"]),
                                int(kwargs["img_resolution"]), int(kwargs["img_channels"]),
-                               _plain(kwargs.get("mapping_kwargs") or {}), _plain(kwargs.get("synthesis_kwargs") or {}),
+                               _plain(kwargs.get("mapping_kwargs") or {}), _plain(synthesis),
                                bool(kwargs.get("use_sel", False)))
     except (KeyError, TypeError, ValueError) as exc:
         raise NetworkPickleError(f"{path}: the generator's constructor arguments are incomplete ({exc})") from None
@@ -97,13 +104,20 @@ def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], sour
     model.load_state_dict(state)
 
 
-def _build(arch: str, cfg: StyleGAN2Config) -> StyleGAN2ADA:
-    return EqGANSA(cfg) if arch == EQGAN_SA else StyleGAN2ADA(cfg)
+ARCHITECTURES = {STYLEGAN2_ADA: StyleGAN2ADA, EQGAN_SA: EqGANSA, STYLEGAN3: StyleGAN3}
 
 
-def import_pickle(path: str | Path) -> StyleGAN2ADA:
+def _build(arch: str, cfg: StyleGAN2Config) -> Any:
+    return ARCHITECTURES[arch](cfg)
+
+
+def _arch_of(model: Any) -> str:
+    return next(name for name, cls in ARCHITECTURES.items() if type(model) is cls)
+
+
+def import_pickle(path: str | Path) -> Any:
     """The generator of a network pickle (`G_ema`, else `G`), rebuilt in our code in float32, on the CPU: a
-    `StyleGAN2ADA`, or an `EqGANSA` for EqGAN-SA's heatmap generators."""
+    `StyleGAN2ADA`, an `EqGANSA` (EqGAN-SA's heatmap generators) or a `StyleGAN3`."""
     path = Path(path)
     rec = generator_record(read_network_pickle(path), path)
     arch = _architecture(rec, path)
@@ -122,7 +136,7 @@ def save_imported(path: str | Path, model: StyleGAN2ADA, card: dict[str, Any] | 
     its constructor arguments and a model card (source file, its sha256, resolution, labels)."""
     cfg = model.config
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "dtype": "float32",
-            ARCHITECTURE_KEY: EQGAN_SA if isinstance(model, EqGANSA) else STYLEGAN2_ADA,
+            ARCHITECTURE_KEY: _arch_of(model),
             "generator": json.dumps({"z_dim": cfg.z_dim, "c_dim": cfg.c_dim, "w_dim": cfg.w_dim,
                                      "img_resolution": cfg.img_resolution, "img_channels": cfg.img_channels,
                                      "mapping_kwargs": cfg.mapping_kwargs, "synthesis_kwargs": cfg.synthesis_kwargs,
@@ -150,7 +164,7 @@ def load_imported(path: str | Path, device: torch.device | str = "cpu") -> tuple
     except Exception as exc:  # noqa: BLE001 - safetensors' own error types
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): {exc}") from None
     arch = meta.get(ARCHITECTURE_KEY)
-    if arch not in (STYLEGAN2_ADA, EQGAN_SA):
+    if arch not in ARCHITECTURES:
         raise CheckpointError(f"{path}: unknown architecture {arch!r}")
     try:
         model = _build(arch, _stylegan2_config(json.loads(meta["generator"]), path))
@@ -184,6 +198,6 @@ def import_cached(path: str | Path, cache: str | Path | None = None) -> tuple[St
 def model_card(path: Path, model: StyleGAN2ADA, digest: str | None = None) -> dict[str, Any]:
     caps = model.capabilities
     return {"source": str(path), "source_sha256": digest or sha256_of(path),
-            "architecture": EQGAN_SA if isinstance(model, EqGANSA) else STYLEGAN2_ADA,
+            "architecture": _arch_of(model),
             "description": caps.description, "resolution": caps.resolution, "labels": list(caps.class_labels),
             "num_ws": caps.num_ws}
