@@ -51,7 +51,7 @@ def _fir(x: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, int], gain: floa
     """Zero-pad (before, after) on both axes and convolve every channel with `kernel` * gain."""
     c = x.shape[1]
     k = (kernel.flip([0, 1]) * gain).to(x.dtype)[None, None].expand(c, 1, *kernel.shape)
-    if pad[0] == pad[1]:  # the conv pads itself, keeping a channels-last input channels-last (no copies)
+    if pad[0] == pad[1]:  # the conv pads itself: one pass less
         return F.conv2d(x, k, padding=pad[0], groups=c)
     return F.conv2d(F.pad(x, (pad[0], pad[1], pad[0], pad[1])), k, groups=c)
 
@@ -138,8 +138,7 @@ def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, 
     """gain * (the conv of x * styles with the raw weight, demodulated to unit output variance if asked) + bias,
     with the style, demodulation and gain folded into per-sample weights (one grouped conv, as upstream's fused
     path). With `up_kernel` the conv upsamples 2x: a stride-2 transposed conv, then the FIR filter with padding
-    (1, 1). On a CPU the activations run channels-last, where its convolutions (the FIR's depthwise one above all)
-    are several times faster."""
+    (1, 1)."""
     b, c, h, wd = x.shape
     w = weight[None] * styles[:, None, :, None, None]  # (B, O, I, k, k)
     if demodulate:
@@ -148,8 +147,6 @@ def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, 
         w = w * gain
     o, k = weight.shape[0], weight.shape[-1]
     x = x.reshape(1, b * c, h, wd)
-    if x.device.type == "cpu" and b == 1:
-        x = x.contiguous(memory_format=torch.channels_last)
     bias_b = bias.repeat(b) if bias is not None else None
     if up_kernel is None:
         return F.conv2d(x, w.reshape(b * o, c, k, k), bias_b, padding=k // 2, groups=b).reshape(b, o, h, wd)
