@@ -17,7 +17,7 @@ from .config import GeneratorConfig
 from .encoding import HeatmapEncoder, SELConcat, SELNorm, indoor_styles
 from .heatmaps import HeatmapBatch, HeatmapSpec, combine, render_heatmaps, sample_heatmaps
 from .layers import EqualLinear, ModulatedConv2d, NoiseInjection, NoiseMode, lrelu, upsample2x
-from .model import Capabilities, Panel, draft_resolutions
+from .model import Capabilities, Panel, draft_costs, draft_resolutions
 
 Heatmaps = Mapping[int, torch.Tensor]  # resolution -> sub-maps (B, n, r, r)
 
@@ -257,6 +257,7 @@ class Generator(nn.Module):
             layout = "objects"
             panels = (Panel(None, max(self.heatmap_resolutions), hm.num_objects),)
         indoor = cfg.encoding == "sel_indoor"  # Eq. 3: one style code per object, plus the background's
+        drafts = draft_resolutions(cfg.block_resolutions, cfg.resolution)
         heat = {"none": "no heatmaps", "sel_norm": "SEL_norm", "sel_concat": "SEL_concat",
                 "sel_indoor": "SEL_indoor, a style code per object"}[cfg.encoding]
         shape = f", {hm.num_objects} objects" if layout == "objects" else (
@@ -266,7 +267,8 @@ class Generator(nn.Module):
             restylable=tuple(range(hm.num_objects)) if indoor else (),
             background_code=cfg.num_codes - 1 if indoor else None, class_labels=(),
             tap_blocks=tuple(cfg.block_resolutions), default_tap=max(4, cfg.resolution // 2),
-            draft_resolutions=draft_resolutions(cfg.block_resolutions, cfg.resolution), num_ws=cfg.num_ws,
+            draft_resolutions=drafts, draft_costs=draft_costs(((b.res, b) for b in self.synthesis.blocks), drafts),
+            num_ws=cfg.num_ws,
             description=f"StyleGAN2 {cfg.resolution} px, {heat}{shape}")
 
     def default_layout(self, seed: int) -> HeatmapSpec | None:

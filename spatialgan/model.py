@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal, Mapping, Protocol, runtime_checkable
 
 import torch
+from torch import nn
 
 from .heatmaps import HeatmapBatch, HeatmapSpec
 
@@ -44,13 +45,19 @@ class Capabilities:
     draft_resolutions: tuple[int, ...]  # coarser blocks whose RGB is a usable preview, finest first
     num_ws: int  # w vectors per code (w+)
     description: str  # one line for people: architecture and heatmaps
+    draft_costs: tuple[float, ...] = ()  # per draft resolution: its share of a full render's multiply-adds
 
     @property
     def preview_resolution(self) -> int | None:
-        """The draft an editor shows while a gesture goes on: the finest draft block at most a quarter of the
-        resolution and at most 128 px (the blocks above that hold most of a large model's cost)."""
-        fits = [r for r in self.draft_resolutions if r <= min(self.resolution // 4, 128)]
-        return max(fits) if fits else None
+        """The draft an editor shows while a gesture goes on: the finest draft block that costs at most
+        `PREVIEW_SHARE` of a full render (a quarter of the resolution at most, where costs are not known)."""
+        if not self.draft_resolutions:
+            return None
+        if self.draft_costs:
+            fits = [r for r, c in zip(self.draft_resolutions, self.draft_costs) if c <= PREVIEW_SHARE]
+        else:
+            fits = [r for r in self.draft_resolutions if r <= self.resolution // 4]
+        return max(fits) if fits else min(self.draft_resolutions)
 
     @property
     def has_heatmaps(self) -> bool:
@@ -110,6 +117,21 @@ class SteerableModel(Protocol):
     def check_layout(self, spec: HeatmapSpec) -> None: ...
 
     def restyle(self, ws: torch.Tensor, index: int, seed: int, psi: float = 1.0) -> torch.Tensor: ...
+
+
+PREVIEW_SHARE = 0.3  # a draft during a gesture should cost at most this share of the full picture
+
+
+def draft_costs(blocks: Iterable[tuple[int, nn.Module]], drafts: Iterable[int]) -> tuple[float, ...]:
+    """For each draft resolution, the share of a full render's multiply-adds spent in the blocks up to it: every
+    conv weight of a block times the pixels of its output (a rough model of a render's cost: it leaves out
+    elementwise work, which the finer blocks have more of)."""
+    per: dict[int, float] = {}
+    for res, block in blocks:
+        per[res] = float(sum(m.weight.numel() for m in block.modules()
+                             if isinstance(getattr(m, "weight", None), torch.Tensor) and m.weight.ndim == 4)) * res * res
+    total = sum(per.values()) or 1.0
+    return tuple(sum(c for r, c in per.items() if r <= d) / total for d in drafts)
 
 
 def draft_resolutions(block_resolutions: list[int], resolution: int, smallest: int = 32) -> tuple[int, ...]:

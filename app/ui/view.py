@@ -189,8 +189,9 @@ class EditorView:
         """Put the presenter's image on screen, shaded outside the flexible-area mask."""
         assert self.p.image is not None
         self.shown_mask = self.c.state.edit.mask
+        # a draft is coarse: shown smoothed, so it reads as a blurred picture rather than blocks
         image_rgba(shade_outside(self.p.image, self.shown_mask), IMAGE_SIZE, out=self.image_buf,
-                   smooth=bool(dpg.get_value("smooth_image")))
+                   smooth=bool(dpg.get_value("smooth_image")) or self.p.shown_draft)
         dpg.set_value("image_tex", self.image_buf)
 
     def _apply(self, u: Update) -> bool:

@@ -29,7 +29,7 @@ from torch import nn
 from ..errors import SpatialGANError
 from ..heatmaps import HeatmapBatch, HeatmapSpec
 from ..layers import NoiseMode
-from ..model import Capabilities, draft_resolutions
+from ..model import Capabilities, draft_costs, draft_resolutions
 
 SQRT2 = math.sqrt(2.0)
 ARCHITECTURES = ("skip", "resnet", "orig")
@@ -447,12 +447,14 @@ class StyleGAN2ADA(nn.Module):
         res = self.img_resolution
         kw = self.config.synthesis_kwargs
         labels = tuple(f"class {i}" for i in range(self.c_dim))
+        # only the skip architecture has a picture before its last block
+        drafts = (draft_resolutions(self.synthesis.resolutions, res) if kw.get("architecture", "skip") == "skip"
+                  else ())
         return Capabilities(
             resolution=res, layout=None, panels=(), num_codes=1, restylable=(), background_code=None,
             class_labels=labels, tap_blocks=tuple(self.synthesis.resolutions), default_tap=min(256, max(4, res // 2)),
-            # only the skip architecture has a picture before its last block
-            draft_resolutions=(draft_resolutions(self.synthesis.resolutions, res)
-                               if kw.get("architecture", "skip") == "skip" else ()), num_ws=self.num_ws,
+            draft_resolutions=drafts, num_ws=self.num_ws,
+            draft_costs=draft_costs(((b.resolution, b) for b in self.synthesis.blocks()), drafts),
             description=(f"StyleGAN2-ADA {res} px, {kw.get('architecture', 'skip')}"
                          + (f", {self.c_dim} classes" if self.c_dim else "")))
 
