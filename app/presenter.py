@@ -9,10 +9,11 @@ start and stop here too.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -64,6 +65,7 @@ class Presenter:
         self.shown_draft = False  # the picture on screen is a draft
         self.last_change = time.monotonic()
         self.draft_resolution = self.info.capabilities.preview_resolution
+        self._opening: tuple[threading.Thread, dict[str, Any]] | None = None  # a model loading in the background
 
     @property
     def refining(self) -> bool:
@@ -118,6 +120,35 @@ class Presenter:
     def _wants_draft(self) -> bool:
         return (self.draft_resolution is not None and self.gesture_active and self.full_ms > DRAFT_ABOVE_MS
                 and time.monotonic() - self.last_change < PAUSE_S)
+
+    def open_model(self, loader: Callable[[str], Any], path: str) -> bool:
+        """Load another model in the background (a network pickle is imported the first time, which takes a
+        while): the current one keeps running. False if a load is already under way."""
+        if self._opening is not None:
+            return False
+        box: dict[str, Any] = {}
+
+        def load() -> None:
+            try:
+                box["model"] = loader(path)
+            except Exception as exc:  # noqa: BLE001 - shown in the status line; the current model stays
+                box["error"] = str(exc) if isinstance(exc, SpatialGANError) else f"{type(exc).__name__}: {exc}"
+
+        self._opening = (threading.Thread(target=load, name="spatialgan-open-model", daemon=True), box)
+        self._opening[0].start()
+        self.message = f"opening {path} (a network pickle is imported the first time) ..."
+        return True
+
+    def opened_model(self) -> Any:
+        """What a finished background load returned (the caller builds an editor on it), else None; a failed
+        load becomes the last error."""
+        if self._opening is None or self._opening[0].is_alive():
+            return None
+        box, self._opening = self._opening[1], None
+        if "error" in box:
+            self.c.state.last_error, self.message = box["error"], ""
+            return None
+        return box["model"]
 
     def rerender(self) -> None:
         """Render the current edit again (the screenshot does, to show a warm render's time)."""

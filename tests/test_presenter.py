@@ -149,3 +149,37 @@ def test_pictures_fill_the_canvas_at_any_resolution() -> None:
         img[:, r // 2:] = 255
         out = image_rgba(img, 640).reshape(640, 640, 4)
         assert out[:, :300, 0].max() == 0 and out[:, 340:, 0].min() == 1.0, r
+
+
+def test_another_model_loads_in_the_background(presenter) -> None:
+    """Opening a model (a pickle's first import takes a while) leaves the current one running; a bad file becomes
+    the last error, a good one is handed back once."""
+    import threading
+
+    p = presenter()
+    gate = threading.Event()
+
+    def slow(path: str):
+        gate.wait(10)
+        if path == "bad":
+            raise SpatialGANError("no checkpoint at bad")
+        return ("model", path)
+
+    assert p.open_model(slow, "good") and not p.open_model(slow, "other"), "one load at a time"
+    assert p.opened_model() is None and "opening good" in p.message
+    p.c.move_centre(0, 0, 0.7, 0.3, gesture=p.c.new_gesture())
+    tick_until(p, lambda u: u.image is not None)  # the current model keeps drawing meanwhile
+    gate.set()
+    end = time.monotonic() + 10
+    got = None
+    while got is None and time.monotonic() < end:
+        got = p.opened_model()
+        time.sleep(0.01)
+    assert got == ("model", "good") and p.opened_model() is None
+    gate.clear()
+    p.open_model(slow, "bad")
+    gate.set()
+    while p._opening is not None and time.monotonic() < end + 10:
+        p.opened_model()
+        time.sleep(0.01)
+    assert p.c.state.last_error == "no checkpoint at bad"

@@ -109,7 +109,7 @@ class EditorView:
     def _open_model(self) -> None:
         assert self.opt.open_model is not None
         self.c.autosave()  # the edit of this model is kept in the autosave file
-        self.next_model = self.opt.open_model(str(dpg.get_value("model_path")).strip())
+        self.p.open_model(self.opt.open_model, str(dpg.get_value("model_path")).strip())
 
     def _start_refine(self) -> None:
         if self.p.start_refine(dpg.get_value("mode"), float(dpg.get_value("lr")), int(dpg.get_value("max_steps"))):
@@ -325,6 +325,7 @@ class EditorView:
     def frame(self) -> None:
         self._pace()
         dpg.run_callbacks(dpg.get_callback_queue())
+        self.next_model = self.p.opened_model()
         self._mouse()
         # A held button is a gesture (a drag, a slider): slow models show drafts until it ends or pauses.
         self.p.gesture(self.mouse_was_down)
