@@ -281,6 +281,11 @@ class Generator(nn.Module):
         """The ws of `seed`, truncated by `psi`: (1, K, num_ws, w_dim). Our models take no class label."""
         return self.mapping(self.sample_z(1, seed=seed), psi=psi)
 
+    def mean_ws(self) -> torch.Tensor:
+        """The tracked mean w in every code and layer: (1, K, num_ws, w_dim), where inversions start."""
+        cfg = self.config
+        return self.mapping_net.w_avg.reshape(1, 1, 1, -1).expand(1, cfg.num_codes, cfg.num_ws, -1).clone()
+
     def sample_layouts(self, batch: int, seed: int | torch.Generator | None = None) -> HeatmapBatch:
         """`batch` layouts drawn as in training (the paper's statistics, Sec. 3.2 and 4.1)."""
         return sample_heatmaps(self.config.heatmap, batch, seed)

@@ -479,6 +479,9 @@ class StyleGAN2ADA(nn.Module):
         z = self.sample_z(1, seed)
         return self.mapping(z, self.label(0 if label is None and self.c_dim else label), truncation_psi=psi)[:, None]
 
+    def mean_ws(self) -> torch.Tensor:
+        return self.mapping.w_avg.reshape(1, 1, 1, -1).expand(1, 1, self.num_ws, -1).clone()
+
     def heatmap_inputs(self, batch: HeatmapBatch) -> dict[int, torch.Tensor]:
         return {}
 

@@ -268,6 +268,9 @@ class StyleGAN3(nn.Module):
             c[:, label or 0] = 1
         return self.mapping(self.sample_z(1, seed), c, truncation_psi=psi)[:, None]
 
+    def mean_ws(self) -> torch.Tensor:
+        return self.mapping.w_avg.reshape(1, 1, 1, -1).expand(1, 1, self.num_ws, -1).clone()
+
     def heatmap_inputs(self, batch: HeatmapBatch) -> dict[int, torch.Tensor]:
         return {}
 

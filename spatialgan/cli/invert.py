@@ -1,0 +1,94 @@
+"""spatialgan-invert: turn a photo into an editor session of a model (latent, heatmap layout, tuned weights).
+
+    spatialgan-invert photo.jpg --model checkpoints/pets64.safetensors --out inverted/photo
+writes reconstruction.png, tuned.safetensors (the model's weights after pivotal tuning) and session.json, which
+the editor opens with: bash tools/editor.sh -c inverted/photo/tuned.safetensors --session inverted/photo/session.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..checkpoint import save_checkpoint
+from ..device import pick_device
+from ..errors import SpatialGANError
+from ..generator import Generator
+from ..importers import save_imported, sha256_of
+from ..inversion import InversionConfig, invert
+from ..loading import open_model
+from ..photo import FITS, load_photo, to_tensor
+from ..visual import to_uint8
+from .common import run_cli
+
+SESSION_FORMAT, SESSION_VERSION = "spatialgan-session", 1  # the editor's session files (app.state)
+
+
+def session(model_path: str, resolution: int, ws: np.ndarray, spec: dict | None, homes: list | None) -> dict:
+    """An editor session holding the inverted latent as its refined w+ and the found layout."""
+    ws = np.ascontiguousarray(ws, np.float32)
+    return {"format": SESSION_FORMAT, "version": SESSION_VERSION, "model_path": model_path, "resolution": resolution,
+            "seed": 0, "psi": 1.0, "code_seeds": [None] * ws.shape[1], "spec": spec, "handles": [], "targets": [],
+            "mask": None, "ws_override": {"shape": list(ws.shape),
+                                          "float32_base64": base64.b64encode(ws.tobytes()).decode("ascii")},
+            "carry": True, "homes": homes, "label": None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="spatialgan-invert", description=__doc__.split("\n\n")[0],
+                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("photo", type=Path)
+    ap.add_argument("--model", "-m", required=True, help="the model to invert into (a checkpoint or a network pickle)")
+    ap.add_argument("--out", type=Path, required=True, help="folder for the session and its files")
+    ap.add_argument("--fit", choices=FITS, default="crop", help="make the photo square by a centre crop or padding")
+    ap.add_argument("--steps", type=int, default=100, help="optimisation steps per stage (default 100)")
+    ap.add_argument("--no-tune", action="store_true", help="skip pivotal tuning: keep the model's weights")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+
+    def body() -> int:
+        if args.steps < 1:
+            raise SpatialGANError(f"--steps must be >= 1, got {args.steps}")
+        device = pick_device(args.device)
+        G, source = open_model(args.model, None, device)
+        res = G.capabilities.resolution
+        target = to_tensor(load_photo(args.photo, res, args.fit))
+        cfg = InversionConfig(w_steps=args.steps, wplus_steps=args.steps, pti_steps=0 if args.no_tune else args.steps)
+        t0 = time.perf_counter()
+
+        def progress(stage: str, step: int, loss: float) -> None:
+            print(f"\r{stage:>3} step {step + 1:4d}/{args.steps}  loss {loss:.4f}  {time.perf_counter() - t0:5.1f} s",
+                  end="", flush=True)
+
+        result = invert(G, target, cfg, tune=not args.no_tune, callback=progress)
+        print()
+        args.out.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(to_uint8(result.image)).save(args.out / "reconstruction.png")
+        model_path = str(Path(args.model).resolve())
+        if not args.no_tune:
+            tuned = args.out / "tuned.safetensors"
+            card = {"tuned_from": model_path, "base_sha256": sha256_of(args.model), "photo": str(args.photo)}
+            if isinstance(result.model, Generator):
+                save_checkpoint(tuned, result.model, meta=card)
+            else:
+                save_imported(tuned, result.model, {**card, "source": model_path})
+            model_path = str(tuned.resolve())
+        spec = result.spec.to_dict() if result.spec is not None else None
+        homes = [list(p) for p in result.spec.object_places()] if result.spec is not None else None
+        data = session(model_path, res, result.ws.cpu().numpy(), spec, homes)
+        (args.out / "session.json").write_text(json.dumps(data, indent=1))
+        print(f"PSNR {', '.join(f'{k} {v:.1f} dB' for k, v in result.psnr.items())}; {result.seconds:.0f} s -> "
+              f"{args.out}\nopen it: bash tools/editor.sh -c {model_path} --session {args.out / 'session.json'}")
+        return 0
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
