@@ -91,3 +91,16 @@ def write_network_pickle(path: Path, networks: dict[str, Any]) -> Path:
     with _fake_modules(), open(path, "wb") as f:
         pickle.dump(networks, f, protocol=4)
     return path
+
+
+def reference_pickle(ref: Any, meta: dict, key: str, path: Path) -> Path:
+    """The networks of configuration `key` in a reference file (its `key/G/...`, `key/G_ema/...` tensors and
+    `meta[key]`'s module classes, buffers and constructor arguments) written as a network pickle."""
+    m = meta[key]
+    nets = {}
+    for which in ("G", "G_ema"):
+        prefix = f"{key}/{which}/"
+        tensors = {k[len(prefix):]: ref[k] for k in ref.files if k.startswith(prefix)}
+        if tensors:
+            nets[which] = network_record(m["classes"], tensors, set(m["buffers"]), m["init_kwargs"])
+    return write_network_pickle(path, {**nets, "D": None})

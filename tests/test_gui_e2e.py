@@ -171,16 +171,7 @@ def test_drag_centre_changes_image_around_it(app: App) -> None:
     c = min((c for c in s0["centres"] if c["enabled"]), key=lambda c: abs(c["x"] - 0.5) + abs(c["y"] - 0.5))
     old = np.array([c["x"], c["y"]])
     new = np.clip(old + np.where(old < 0.5, 0.25, -0.25), 0.1, 0.9)
-    (sx, sy), (tx, ty) = c["screen"], (x0 + new[0] * size, y0 + new[1] * size)
-    app.move(sx, sy)
-    time.sleep(0.2)
-    app.xdotool("mousedown", "1")
-    time.sleep(0.2)
-    for k in range(1, 11):
-        app.move(sx + (tx - sx) * k / 10, sy + (ty - sy) * k / 10)
-        time.sleep(0.05)
-    time.sleep(0.2)
-    app.xdotool("mouseup", "1")
+    _drag(app, c["screen"], (x0 + new[0] * size, y0 + new[1] * size))
     s1 = app.idle_state(30, s0["frame"], lambda s: s["generation"] > s0["generation"])
     moved = next(m for m in s1["centres"] if (m["level"], m["index"]) == (c["level"], c["index"]))
     assert np.hypot(moved["x"] - new[0], moved["y"] - new[1]) < 0.02, (moved, new)
@@ -270,6 +261,20 @@ def test_click_points_and_refine(app: App) -> None:
     if app.bundled:  # on a tiny random network, point tracking is not meaningful; on the trained one it is
         assert r["distances"][0] < start - 1.0, "the handle did not move towards the target"
     assert s2["handles"][0] == pytest.approx(r["points"][0])  # the handle follows the tracked point
+
+
+def _drag(app: App, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Press at `start`, move to `end` in ten steps, release: one gesture."""
+    (sx, sy), (tx, ty) = start, end
+    app.move(sx, sy)
+    time.sleep(0.2)
+    app.xdotool("mousedown", "1")
+    time.sleep(0.2)
+    for k in range(1, 11):
+        app.move(sx + (tx - sx) * k / 10, sy + (ty - sy) * k / 10)
+        time.sleep(0.05)
+    time.sleep(0.2)
+    app.xdotool("mouseup", "1")
 
 
 def _centre_of(rect: list[float]) -> tuple[float, float]:
@@ -363,16 +368,7 @@ def test_drag_a_heatmap_centre_of_an_imported_eqgan_pickle(xserver, tmp_path: Pa
         c = next(c for c in s0["centres"] if c["level"] == 0)
         old = np.array([c["x"], c["y"]])
         new = np.clip(old + np.where(old < 0.5, 0.25, -0.25), 0.1, 0.9)
-        (sx, sy), (tx, ty) = c["screen"], (x0 + new[0] * size, y0 + new[1] * size)
-        a.move(sx, sy)
-        time.sleep(0.2)
-        a.xdotool("mousedown", "1")
-        time.sleep(0.2)
-        for k in range(1, 11):
-            a.move(sx + (tx - sx) * k / 10, sy + (ty - sy) * k / 10)
-            time.sleep(0.05)
-        time.sleep(0.2)
-        a.xdotool("mouseup", "1")
+        _drag(a, c["screen"], (x0 + new[0] * size, y0 + new[1] * size))
         s1 = a.idle_state(60, s0["frame"], lambda s: s["generation"] > s0["generation"])
         moved = next(m for m in s1["centres"] if (m["level"], m["index"]) == (0, 0))
         assert np.hypot(moved["x"] - new[0], moved["y"] - new[1]) < 0.02, (moved, new)

@@ -22,7 +22,7 @@ from draggan import DragConfig, DragSession
 from spatialgan import HeatmapSpec, render
 from spatialgan.importers import EqGANSA, import_pickle, load_imported, save_imported
 
-from netpickle_writer import network_record, write_network_pickle
+from netpickle_writer import reference_pickle
 
 REF = np.load(Path(__file__).with_name("data") / "eqgan_sa_reference.npz")
 META = json.loads(bytes(REF["__meta__"]).decode())
@@ -30,14 +30,7 @@ KEYS = sorted(META)
 
 
 def _pickle(tmp_path: Path, key: str) -> Path:
-    m = META[key]
-    nets = {}
-    for which in ("G", "G_ema"):
-        prefix = f"{key}/{which}/"
-        tensors = {k[len(prefix):]: REF[k] for k in REF.files if k.startswith(prefix)}
-        if tensors:
-            nets[which] = network_record(m["classes"], tensors, set(m["buffers"]), m["init_kwargs"])
-    return write_network_pickle(tmp_path / f"{key}.pkl", {**nets, "D": None})
+    return reference_pickle(REF, META, key, tmp_path / f"{key}.pkl")
 
 
 def _layout(G: EqGANSA, key: str):

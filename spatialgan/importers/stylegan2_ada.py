@@ -417,46 +417,19 @@ class StyleGAN2Config:
     use_sel: bool = False  # EqGAN-SA: spatial encoding layers fed by hierarchical heatmaps
 
 
-class StyleGAN2ADA(nn.Module):
-    """A stylegan2-ada-pytorch generator: `mapping(z, c, truncation_psi, truncation_cutoff)` and
-    `synthesis(ws, noise_mode)` take the upstream arguments; `capabilities` and the rest are the editor's
-    interface (`spatialgan.model`). No heatmaps: DragGAN point editing only."""
+class PlainLatents:
+    """What imported generators without heatmaps share in the editor's interface: z drawn as the authors' tools draw
+    it for a seed, one-hot labels, w at the mean, and no layout. Needs `z_dim`, `c_dim`, `num_ws` and `mapping`."""
 
-    def __init__(self, cfg: StyleGAN2Config) -> None:
-        super().__init__()
-        self.config = cfg
-        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
-        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
-        self.synthesis = Synthesis(cfg.w_dim, cfg.img_resolution, cfg.img_channels, use_sel=cfg.use_sel,
-                                   **cfg.synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingMLP(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, **cfg.mapping_kwargs)
-        self.source = ""  # where it was imported from (set by the importer)
+    family = "imported"
+    z_dim: int
+    c_dim: int
+    num_ws: int
+    mapping: MappingMLP
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, noise_mode: NoiseMode = "const") -> torch.Tensor:
-        return self.synthesis(self.mapping(z, c, truncation_psi, truncation_cutoff), noise_mode=noise_mode)
-
-    # ---- the editor's interface (spatialgan.model) ------------------------------------------------------
     @property
     def heatmap_resolutions(self) -> list[int]:
         return []
-
-    @property
-    def capabilities(self) -> Capabilities:
-        res = self.img_resolution
-        kw = self.config.synthesis_kwargs
-        labels = tuple(f"class {i}" for i in range(self.c_dim))
-        # only the skip architecture has a picture before its last block
-        drafts = (draft_resolutions(self.synthesis.resolutions, res) if kw.get("architecture", "skip") == "skip"
-                  else ())
-        return Capabilities(
-            resolution=res, layout=None, panels=(), num_codes=1, restylable=(), background_code=None,
-            class_labels=labels, tap_blocks=tuple(self.synthesis.resolutions), default_tap=min(256, max(4, res // 2)),
-            draft_resolutions=drafts, num_ws=self.num_ws,
-            draft_costs=draft_costs(((b.resolution, b) for b in self.synthesis.blocks()), drafts),
-            description=(f"StyleGAN2-ADA {res} px, {kw.get('architecture', 'skip')}"
-                         + (f", {self.c_dim} classes" if self.c_dim else "")))
 
     def sample_z(self, batch: int, seed: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
         """z as the upstream tools draw it for a seed (numpy's RandomState), so seed N is their seed N."""
@@ -489,7 +462,47 @@ class StyleGAN2ADA(nn.Module):
         return None
 
     def check_layout(self, spec: HeatmapSpec) -> None:
-        raise SpatialGANError("this StyleGAN2 model has no heatmap centres")
+        raise SpatialGANError(f"this {self.family} model has no heatmap centres")
 
     def restyle(self, ws: torch.Tensor, index: int, seed: int, psi: float = 1.0) -> torch.Tensor:
-        raise SpatialGANError("this StyleGAN2 model has one style code: change the seed instead")
+        raise SpatialGANError(f"this {self.family} model has one style code: change the seed instead")
+
+
+class StyleGAN2ADA(PlainLatents, nn.Module):
+    """A stylegan2-ada-pytorch generator: `mapping(z, c, truncation_psi, truncation_cutoff)` and
+    `synthesis(ws, noise_mode)` take the upstream arguments; `capabilities` and the rest are the editor's
+    interface (`spatialgan.model`). No heatmaps: DragGAN point editing only."""
+
+    family = "StyleGAN2"
+
+    def __init__(self, cfg: StyleGAN2Config) -> None:
+        super().__init__()
+        self.config = cfg
+        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
+        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
+        self.synthesis = Synthesis(cfg.w_dim, cfg.img_resolution, cfg.img_channels, use_sel=cfg.use_sel,
+                                   **cfg.synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingMLP(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, **cfg.mapping_kwargs)
+        self.source = ""  # where it was imported from (set by the importer)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, noise_mode: NoiseMode = "const") -> torch.Tensor:
+        return self.synthesis(self.mapping(z, c, truncation_psi, truncation_cutoff), noise_mode=noise_mode)
+
+    # ---- the editor's interface (spatialgan.model) ------------------------------------------------------
+    @property
+    def capabilities(self) -> Capabilities:
+        res = self.img_resolution
+        kw = self.config.synthesis_kwargs
+        labels = tuple(f"class {i}" for i in range(self.c_dim))
+        # only the skip architecture has a picture before its last block
+        drafts = (draft_resolutions(self.synthesis.resolutions, res) if kw.get("architecture", "skip") == "skip"
+                  else ())
+        return Capabilities(
+            resolution=res, layout=None, panels=(), num_codes=1, restylable=(), background_code=None,
+            class_labels=labels, tap_blocks=tuple(self.synthesis.resolutions), default_tap=min(256, max(4, res // 2)),
+            draft_resolutions=drafts, num_ws=self.num_ws,
+            draft_costs=draft_costs(((b.resolution, b) for b in self.synthesis.blocks()), drafts),
+            description=(f"StyleGAN2-ADA {res} px, {kw.get('architecture', 'skip')}"
+                         + (f", {self.c_dim} classes" if self.c_dim else "")))

@@ -24,10 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SpatialGANError
-from ..heatmaps import HeatmapBatch, HeatmapSpec
 from ..layers import NoiseMode
 from ..model import Capabilities
-from .stylegan2_ada import FullyConnected, MappingMLP, StyleGAN2Config
+from .stylegan2_ada import FullyConnected, MappingMLP, PlainLatents, StyleGAN2Config
 
 
 def upfirdn(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
@@ -224,9 +223,11 @@ class Synthesis3(nn.Module):
         return img
 
 
-class StyleGAN3(nn.Module):
+class StyleGAN3(PlainLatents, nn.Module):
     """A stylegan3 generator (T or R): upstream's `mapping(z, c, truncation_psi, truncation_cutoff)` and
     `synthesis(ws)`, and the editor's interface (`spatialgan.model`): no heatmaps, DragGAN point editing."""
+
+    family = "StyleGAN3"
 
     def __init__(self, cfg: StyleGAN2Config) -> None:
         super().__init__()
@@ -244,10 +245,6 @@ class StyleGAN3(nn.Module):
         return self.synthesis(self.mapping(z, c, truncation_psi, truncation_cutoff))
 
     @property
-    def heatmap_resolutions(self) -> list[int]:
-        return []
-
-    @property
     def capabilities(self) -> Capabilities:
         layers = tuple(self.synthesis.block_resolutions)
         kind = "R" if self.config.synthesis_kwargs.get("use_radial_filters") else "T"
@@ -256,29 +253,3 @@ class StyleGAN3(nn.Module):
             class_labels=tuple(f"class {i}" for i in range(self.c_dim)), tap_blocks=layers,
             default_tap=layers[len(layers) // 2], draft_resolutions=(), num_ws=self.num_ws,
             description=f"StyleGAN3-{kind} {self.img_resolution} px" + (f", {self.c_dim} classes" if self.c_dim else ""))
-
-    def sample_z(self, batch: int, seed: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
-        return torch.from_numpy(np.random.RandomState(seed).randn(batch, self.z_dim)).float().to(
-            device if device is not None else self.mapping.w_avg.device)
-
-    def seed_ws(self, seed: int, psi: float = 1.0, label: int | None = None) -> torch.Tensor:
-        c = None
-        if self.c_dim:
-            c = torch.zeros(1, self.c_dim, device=self.mapping.w_avg.device)
-            c[:, label or 0] = 1
-        return self.mapping(self.sample_z(1, seed), c, truncation_psi=psi)[:, None]
-
-    def mean_ws(self) -> torch.Tensor:
-        return self.mapping.w_avg.reshape(1, 1, 1, -1).expand(1, 1, self.num_ws, -1).clone()
-
-    def heatmap_inputs(self, batch: HeatmapBatch) -> dict[int, torch.Tensor]:
-        return {}
-
-    def default_layout(self, seed: int) -> HeatmapSpec | None:
-        return None
-
-    def check_layout(self, spec: HeatmapSpec) -> None:
-        raise SpatialGANError("this StyleGAN3 model has no heatmap centres")
-
-    def restyle(self, ws: torch.Tensor, index: int, seed: int, psi: float = 1.0) -> torch.Tensor:
-        raise SpatialGANError("this StyleGAN3 model has one style code: change the seed instead")
