@@ -9,8 +9,8 @@
    close, with a locality term that keeps other latents' pictures as they were, so that edits still behave.
 
 The loss is the mean squared error of the picture and of its 2x and 4x average-pooled versions (a cheap
-stand-in for a perceptual distance: it weighs coarse structure more than pixel noise). Each stage is a loop of
-`step()`s with a callback and a cancel flag; the best state so far is kept.
+stand-in for a perceptual distance: it weighs coarse structure more than pixel noise). Each stage reports every
+step to a callback and checks a cancel flag; a cancelled inversion returns what it has reached.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
            callback: Callable[[str, int, float], None] | None = None,
            cancelled: Callable[[], bool] = lambda: False) -> InversionResult:
     """Invert `target` (1, 3, R, R) in [-1, 1] (see `spatialgan.photo`) into G's latent and layout, and with `tune`
-    into PTI-tuned weights. `callback(stage, step, loss)` reports progress; `cancelled()` stops at the next step,
-    keeping the best so far."""
+    into PTI-tuned weights. `callback(stage, step, loss)` reports progress; `cancelled()` stops at the next step
+    and the result holds what was reached."""
     t0 = time.perf_counter()
     caps = G.capabilities
     device = next(G.parameters()).device
