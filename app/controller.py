@@ -246,6 +246,19 @@ class Controller:
         e.handles = [tuple(p) for p in points[:n]] + e.handles[n:]  # type: ignore[misc]
         self._changed()
 
+    def apply_inversion(self, ws: np.ndarray, spec: dict[str, Any] | None, homes: list | None, model_path: str) -> None:
+        """Keep an inverted photo: its w+ and layout become the edit, drawn with the tuned weights at `model_path`
+        (which the session then names)."""
+        e = self._begin()
+        e.ws_override = np.asarray(ws, np.float32)
+        e.code_seeds = [None] * self.state.num_codes
+        e.spec = HeatmapSpec.from_dict(spec) if spec is not None else None
+        e.homes = [tuple(h) for h in homes] if homes is not None else None  # type: ignore[misc]
+        e.handles, e.targets, e.mask = [], [], None
+        self.state.model_path = model_path
+        self.state.selected = None
+        self._changed()
+
     # ---- rendering ------------------------------------------------------------------------------------
     def render_request(self) -> RenderRequest:
         return _render_request(self.state.generation, self.state.edit)

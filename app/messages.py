@@ -114,6 +114,38 @@ class ExportRequest:
     ms_per_frame: int = 500
 
 
+@dataclass(frozen=True)
+class InvertRequest:
+    """Invert a photo into the model (`spatialgan.inversion`): latent, layout and tuned weights."""
+
+    generation: int
+    photo: str
+    fit: str = "crop"
+    steps: int = 100  # per stage
+
+
+@dataclass
+class InvertProgress:
+    """One inversion step, or the result when `done` (then `ws`, `spec`, `homes` and `model_path`, the tuned weights
+    the worker now draws with, hold the photo's edit)."""
+
+    generation: int
+    stage: str
+    step: int  # steps done over all stages
+    total: int
+    loss: float = float("nan")
+    eta_s: float = float("nan")
+    done: bool = False
+    cancelled: bool = False
+    error: str = ""
+    image: np.ndarray | None = None  # the reconstruction (when done)
+    ws: np.ndarray | None = None
+    spec: dict[str, Any] | None = None
+    homes: list[Point] | None = None
+    model_path: str = ""
+    psnr: float = float("nan")
+
+
 @dataclass
 class LevelHint:
     """Which heatmap levels barely change the picture when a centre is dragged (hierarchical models; measured

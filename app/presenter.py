@@ -21,7 +21,8 @@ from PIL import Image
 from spatialgan.errors import SpatialGANError
 
 from .controller import Controller
-from .messages import ExportProgress, LevelHint, ModelInfo, RefineProgress, RenderResult
+from .messages import (ExportProgress, InvertProgress, InvertRequest, LevelHint, ModelInfo, RefineProgress,
+                       RenderResult)
 
 if TYPE_CHECKING:  # the worker owns torch; the presenter only talks to it
     from .worker import Worker
@@ -40,7 +41,8 @@ class Update:
     image: np.ndarray | None = None  # a new picture (R, R, 3) uint8
     heatmaps: list[np.ndarray] = field(default_factory=list)  # new panel heatmaps, one per panel
     refine: RefineProgress | None = None  # the newest progress of the running refine
-    refine_ended: bool = False  # the refine finished, failed or was stopped
+    refine_ended: bool = False  # the refine or inversion finished, failed or was stopped
+    invert: InvertProgress | None = None  # the newest progress of a running photo inversion
     inert: tuple[bool, ...] | None = None  # a new level hint: which panels barely change the picture
 
 
@@ -89,7 +91,22 @@ class Presenter:
         return True
 
     def stop_refine(self) -> None:
+        """Stop the running refine or photo inversion (an inversion keeps what it reached)."""
         self.worker.cancel_refine()
+
+    def start_invert(self, photo: str, fit: str = "crop", steps: int = 100) -> bool:
+        """Invert a photo into the model (latent, layout, tuned weights); False if a job is running already."""
+        if self.refining:
+            return False
+        if not photo:
+            raise SpatialGANError("type the path of a photo first")
+        req = InvertRequest(self.c.state.generation + 1, photo, fit, steps)
+        self.c.state.generation += 1
+        self.worker.submit(req)
+        self.refine_gen, self.refine_last, self.submitted = req.generation, None, req.generation
+        self.message = f"inverting {photo} ..."
+        self.c.state.last_error = ""
+        return True
 
     def clear_points(self) -> None:
         self.c.clear_points()
@@ -171,6 +188,8 @@ class Presenter:
                 self._render_result(r, update)
             elif isinstance(r, RefineProgress) and r.generation == self.refine_gen:
                 self._refine_progress(r, update)
+            elif isinstance(r, InvertProgress) and r.generation == self.refine_gen:
+                self._invert_progress(r, update)
             elif isinstance(r, LevelHint):
                 self._level_hint(r, update)
             elif isinstance(r, ExportProgress) and r.generation == self.export_gen:
@@ -210,6 +229,22 @@ class Presenter:
         dist = f", distance {max(r.distances):.1f} px" if r.distances else ""
         self.message = f"refine {'stopped' if r.cancelled else 'finished'} after {r.step} steps{dist}"
         self.tracked = []
+
+    def _invert_progress(self, r: InvertProgress, update: Update) -> None:
+        update.invert = r
+        if not r.done:
+            self.message = (f"inverting the photo: {r.stage} step {r.step}/{r.total}, loss {r.loss:.4f}, "
+                            f"about {r.eta_s:.0f} s left (Stop keeps what it has)")
+            return
+        self.refine_gen, update.refine_ended = None, True
+        if r.error:
+            self.c.state.last_error, self.message = r.error, ""
+            return
+        assert r.ws is not None
+        self.c.apply_inversion(r.ws, r.spec, r.homes, r.model_path)
+        self.image = update.image = r.image
+        self.message = (f"photo {'inverted (stopped early)' if r.cancelled else 'inverted'}: {r.psnr:.1f} dB; tuned "
+                        f"weights in {r.model_path}")
 
     def _level_hint(self, r: LevelHint, update: Update) -> None:
         if r.error:

@@ -24,6 +24,8 @@ from spatialgan import Generator, HeatmapSpec
 from spatialgan.carry import homes_tensor
 from spatialgan.device import describe
 from spatialgan.fused import fuse
+from spatialgan.inversion import InversionConfig, invert, save_tuned, tuned_path
+from spatialgan.photo import load_photo, to_tensor
 from spatialgan.errors import SpatialGANError
 from spatialgan.graphed import GraphedRenderer
 from spatialgan.heatmaps.render import combine
@@ -31,11 +33,11 @@ from spatialgan.metrics.levels import inert_levels
 from spatialgan.visual import to_uint8
 
 from .export import write_history_gif
-from .messages import (ExportProgress, ExportRequest, LatentSpec, LevelHint, ModelInfo, RefineProgress,
-                       RefineRequest, RenderRequest, RenderResult)
+from .messages import (ExportProgress, ExportRequest, InvertProgress, InvertRequest, LatentSpec, LevelHint,
+                       ModelInfo, RefineProgress, RefineRequest, RenderRequest, RenderResult)
 
-Request = Union[RenderRequest, RefineRequest, ExportRequest]
-Result = Union[RenderResult, RefineProgress, ExportProgress, LevelHint]
+Request = Union[RenderRequest, RefineRequest, ExportRequest, InvertRequest]
+Result = Union[RenderResult, RefineProgress, ExportProgress, LevelHint, InvertProgress]
 
 
 def _error_text(exc: BaseException) -> str:
@@ -52,6 +54,8 @@ class Worker:
         self._cond = threading.Condition()
         self._render: RenderRequest | None = None  # newest pending render; older ones are dropped
         self._refine: RefineRequest | None = None
+        self._invert: InvertRequest | None = None
+        self._base = G  # the trainable weights the fused copy was made from (a photo's inversion tunes them)
         self._export: ExportRequest | None = None  # a running history export
         self._export_images: list[np.ndarray] = []
         self._session: DragSession | None = None
@@ -76,6 +80,8 @@ class Worker:
         with self._cond:
             if isinstance(request, RefineRequest):
                 self._refine, self._cancel = request, False
+            elif isinstance(request, InvertRequest):
+                self._invert, self._cancel = request, False
             elif isinstance(request, ExportRequest):
                 self._export, self._export_images = request, []  # a new export replaces a running one
             else:
@@ -86,7 +92,7 @@ class Worker:
         """Stop a running or pending refine after its current step."""
         with self._cond:
             self._cancel = True
-            self._refine = None
+            self._refine = self._invert = None
             if self._session is not None:
                 self._session.cancel()
 
@@ -119,6 +125,7 @@ class Worker:
     def _pending(self) -> bool:
         """Whether there is work to do (call holding `_cond`): a request, or the level hint once a picture is out."""
         return (self._render is not None or self._refine is not None or self._export is not None
+                or self._invert is not None
                 or (self._hint_pending and self.renders > 0))
 
     def _loop(self) -> None:
@@ -129,8 +136,10 @@ class Worker:
                     self._cond.wait()
                 if self._stop:
                     return
-                refine, render, export, hint = self._refine, None, None, False
-                if refine is not None:
+                refine, render, export, hint, invert = self._refine, None, None, False, self._invert
+                if invert is not None:
+                    self._invert, refine = None, None
+                elif refine is not None:
                     self._refine = None
                 elif self._render is not None:
                     render, self._render = self._render, None
@@ -141,7 +150,9 @@ class Worker:
                     hint, self._hint_pending = True, False
                 self.busy = True
             try:
-                if refine is not None:
+                if invert is not None:
+                    self._run_invert(invert)
+                elif refine is not None:
                     self._run_refine(refine)
                 elif render is not None:
                     self._results.put(self._run_render(render))
@@ -227,6 +238,38 @@ class Worker:
                 self._export, self._export_images = None, []
         self._results.put(ExportProgress(req.generation, rendered, len(req.frames), done, path,
                                          f"history export failed: {error}" if error else ""))
+
+    def _run_invert(self, req: InvertRequest) -> None:
+        """Invert a photo, posting progress; the tuned weights are saved and drawn with from then on."""
+        t0 = time.perf_counter()
+        total = 3 * req.steps
+        done = [0]
+
+        def progress(stage: str, step: int, loss: float) -> None:
+            done[0] += 1
+            if done[0] % 5 == 0:
+                eta = (time.perf_counter() - t0) / done[0] * (total - done[0])
+                self._results.put(InvertProgress(req.generation, stage, done[0], total, loss, eta))
+
+        try:
+            target = to_tensor(load_photo(req.photo, self.info.resolution, req.fit))  # type: ignore[arg-type]
+            cfg = InversionConfig(w_steps=req.steps, wplus_steps=req.steps, pti_steps=req.steps)
+            with torch.enable_grad():
+                r = invert(self._base, target.to(self.device), cfg, callback=progress, cancelled=lambda: self._cancel)
+            path = tuned_path(req.photo)
+            save_tuned(path, r.model, self.info.source, req.photo)
+            self._base, self.G = r.model, fuse(r.model)
+            self._renderer = GraphedRenderer(self.G)
+            self._latent_key = None
+            spec = r.spec.to_dict() if r.spec is not None else None
+            homes = [tuple(p) for p in r.spec.object_places()] if r.spec is not None else None
+            self._results.put(InvertProgress(
+                req.generation, "done", done[0], total, done=True, cancelled=self._cancel, image=to_uint8(r.image),
+                ws=r.ws.cpu().numpy().astype(np.float32), spec=spec, homes=homes, model_path=str(path),
+                psnr=r.psnr["final"], eta_s=0.0))  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - a bad photo or a failure: the current model keeps running
+            self._results.put(InvertProgress(req.generation, "failed", done[0], total, done=True,
+                                             error=_error_text(exc)))
 
     def _run_refine(self, req: RefineRequest) -> None:
         t0 = time.perf_counter()

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -51,6 +53,26 @@ class InversionResult:
     image: torch.Tensor  # (1, 3, R, R) the reconstruction
     psnr: dict[str, float] = field(default_factory=dict)  # per stage, dB on pixels in [0, 255]
     seconds: float = 0.0
+
+
+def tuned_path(photo: str | os.PathLike, cache: str | os.PathLike | None = None) -> Path:
+    """Where an inversion's tuned weights go when no folder is given: the cache, one folder per inversion (a saved
+    session keeps pointing at its own weights)."""
+    base = Path(cache or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spatialgan" / "inverted"
+    stem = Path(photo).stem[:40] or "photo"
+    return base / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}" / "tuned.safetensors"
+
+
+def save_tuned(path: str | os.PathLike, model: Any, base: str, photo: str = "") -> Path:
+    """Tuned weights in our format, with the base model's path and sha256 in the card."""
+    from .checkpoint import save_checkpoint
+    from .generator import Generator
+    from .importers import save_imported, sha256_of
+
+    card = {"tuned_from": base, "base_sha256": sha256_of(base) if Path(base).is_file() else "", "photo": photo}
+    if isinstance(model, Generator):
+        return save_checkpoint(path, model, meta=card)
+    return save_imported(path, model, {**card, "source": base})
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

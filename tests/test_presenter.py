@@ -183,3 +183,47 @@ def test_another_model_loads_in_the_background(presenter) -> None:
         p.opened_model()
         time.sleep(0.01)
     assert p.c.state.last_error == "no checkpoint at bad"
+
+
+def test_a_photo_is_inverted_into_the_edit_and_the_model_tuned(tmp_path: Path, monkeypatch) -> None:
+    """Open photo, in the worker: progress comes step by step; the photo's latent and layout become an undoable edit
+    drawn with the tuned weights, saved under the cache and named by the session; a bad photo is an error and the
+    model stays as it was."""
+    from PIL import Image
+
+    from app.state import read_session
+    from spatialgan import load_checkpoint, load_generator
+    from spatialgan.data.procedural import PetsDataset
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = Path(__file__).resolve().parents[1]
+    G, _ = load_generator(str(root / "checkpoints" / "pets64.safetensors"), None, "cpu")
+    worker = Worker(G, torch.device("cpu"), str(root / "checkpoints" / "pets64.safetensors"))
+    try:
+        c = Controller.create(worker.info.source, 64, 1, 3, 0.7, worker.default_spec)
+        c.autosave_path = None  # type: ignore[assignment]
+        p = Presenter(c, worker)
+        tick_until(p, lambda u: u.image is not None)
+        assert p.start_invert(str(tmp_path / "missing.png"), steps=3)
+        tick_until(p, lambda u: u.refine_ended)
+        assert "no photo" in c.state.last_error and c.state.model_path.endswith("pets64.safetensors")
+        photo = tmp_path / "pet.png"
+        Image.fromarray(PetsDataset(64, seed=7919).sample(2).image).save(photo)
+        depth = len(c.state.undo_stack)
+        assert p.start_invert(str(photo), steps=10)
+        updates = tick_until(p, lambda u: u.refine_ended, timeout=120)
+        assert any(u.invert is not None and not u.invert.done for u in updates), "progress comes while it runs"
+        assert c.state.last_error == "" and "inverted" in p.message
+        e = c.state.edit
+        assert e.ws_override is not None and e.spec is not None and e.homes == e.spec.object_places()
+        assert len(c.state.undo_stack) == depth + 1
+        tuned = Path(c.state.model_path)
+        assert tuned.exists() and str(tmp_path / "cache") in str(tuned)
+        assert load_checkpoint(tuned).info.meta["photo"] == str(photo)
+        final = tick_until(p, lambda u: u.image is not None)[-1].image  # the edit, drawn with the tuned weights
+        target = np.asarray(Image.open(photo).convert("RGB"), np.float32)
+        assert np.abs(final.astype(np.float32) - target).mean() < 40
+        path = c.save_session(tmp_path / "s.json")
+        assert read_session(path, 64, 1)[0] == str(tuned)
+    finally:
+        worker.close()

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from .view import EditorView
 
 BUTTONS = ("refine_run", "refine_stop", "clear_points", "undo", "redo", "paint_mask", "clear_mask", "model_path",
-           "open_model", "smooth_image", "history_path", "export_history")
-INPUTS = ("history_path", "export_path", "session_path", "model_path")
+           "open_model", "smooth_image", "history_path", "export_history", "photo_path", "open_photo", "session_path", "save_session", "load_session")
+INPUTS = ("history_path", "export_path", "session_path", "model_path", "photo_path")
 
 
 def _rect(tag: str) -> list[float]:

@@ -147,12 +147,16 @@ def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, cb: Callback
     with dpg.collapsing_header(label="Files", default_open=True):
         with dpg.group(horizontal=True):
             dpg.add_input_text(tag="session_path", width=300, default_value="session.json")
-            dpg.add_button(label="Save session", callback=cb, user_data="save")
-            dpg.add_button(label="Load session", callback=cb, user_data="load")
+            dpg.add_button(label="Save session", tag="save_session", callback=cb, user_data="save")
+            dpg.add_button(label="Load session", tag="load_session", callback=cb, user_data="load")
             dpg.add_button(label="Load autosave", callback=cb, user_data="load_autosave")
         with dpg.group(horizontal=True):
             dpg.add_input_text(tag="export_path", width=300, default_value="edit.png")
             dpg.add_button(label="Export PNG", tag="export_png", callback=cb, user_data="export")
+        with dpg.group(horizontal=True):
+            dpg.add_input_text(tag="photo_path", width=300, hint="a photo to edit (png, jpg, ...)")
+            dpg.add_button(label="Open photo", tag="open_photo", callback=cb, user_data="open_photo")
+            dpg.add_combo(("crop", "pad"), tag="photo_fit", width=70, default_value="crop")
         with dpg.group(horizontal=True):
             dpg.add_input_text(tag="history_path", width=300, default_value="history.gif")
             dpg.add_button(label="Export history GIF", tag="export_history", callback=cb, user_data="export_history")

@@ -79,6 +79,7 @@ class EditorView:
                                         self._say(f"autosave loaded from {c.autosave_path}")),
             "export": lambda v: p.export_image(dpg.get_value("export_path")),
             "export_history": lambda v: p.export_history(dpg.get_value("history_path")),
+            "open_photo": lambda v: self._open_photo(),
         }
 
     def build(self) -> None:
@@ -110,6 +111,12 @@ class EditorView:
         assert self.opt.open_model is not None
         self.c.autosave()  # the edit of this model is kept in the autosave file
         self.p.open_model(self.opt.open_model, str(dpg.get_value("model_path")).strip())
+
+    def _open_photo(self) -> None:
+        if self.p.start_invert(str(dpg.get_value("photo_path")).strip(), str(dpg.get_value("photo_fit"))):
+            dpg.configure_item("refine_run", enabled=False)
+            dpg.configure_item("refine_stop", enabled=True)
+            dpg.configure_item("refine_progress", overlay="inverting the photo ...")
 
     def _start_refine(self) -> None:
         if self.p.start_refine(dpg.get_value("mode"), float(dpg.get_value("lr")), int(dpg.get_value("max_steps"))):
@@ -207,6 +214,10 @@ class EditorView:
             dpg.set_value("refine_progress", min(1.0, r.step / max(1, r.max_steps)))
             dpg.configure_item("refine_progress", overlay=f"step {r.step}/{r.max_steps}{dist}")
             self.overlay_dirty = True
+        if u.invert is not None and not u.invert.done:
+            dpg.set_value("refine_progress", min(1.0, u.invert.step / max(1, u.invert.total)))
+            dpg.configure_item("refine_progress", overlay=f"photo: {u.invert.stage} {u.invert.step}/{u.invert.total}, "
+                                                          f"{u.invert.eta_s:.0f} s left")
         if u.refine_ended:
             dpg.configure_item("refine_run", enabled=True)
             dpg.configure_item("refine_stop", enabled=False)

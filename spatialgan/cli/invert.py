@@ -16,12 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..checkpoint import save_checkpoint
 from ..device import pick_device
 from ..errors import SpatialGANError
-from ..generator import Generator
-from ..importers import save_imported, sha256_of
-from ..inversion import InversionConfig, invert
+from ..inversion import InversionConfig, invert, save_tuned
 from ..loading import open_model
 from ..photo import FITS, load_photo, to_tensor
 from ..visual import to_uint8
@@ -72,12 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         Image.fromarray(to_uint8(result.image)).save(args.out / "reconstruction.png")
         model_path = str(Path(args.model).resolve())
         if not args.no_tune:
-            tuned = args.out / "tuned.safetensors"
-            card = {"tuned_from": model_path, "base_sha256": sha256_of(args.model), "photo": str(args.photo)}
-            if isinstance(result.model, Generator):
-                save_checkpoint(tuned, result.model, meta=card)
-            else:
-                save_imported(tuned, result.model, {**card, "source": model_path})
+            tuned = save_tuned(args.out / "tuned.safetensors", result.model, model_path, str(args.photo))
             model_path = str(tuned.resolve())
         spec = result.spec.to_dict() if result.spec is not None else None
         homes = [list(p) for p in result.spec.object_places()] if result.spec is not None else None
