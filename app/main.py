@@ -40,6 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--psi", type=float, default=0.7)
     ap.add_argument("--session", type=Path, help="open a saved edit session (JSON)")
     ap.add_argument("--refine-steps", type=int, default=200, help="default max steps of a DragGAN refine")
+    ap.add_argument("--invert-steps", type=int, default=100, help="steps per stage when a photo is opened")
     ap.add_argument("--screenshot", type=Path, help="open the window, save a screenshot of it here and exit "
                                                     "(with the centre nearest the image middle selected)")
     ap.add_argument("--dump-dir", type=Path, default=os.environ.get(DUMP_ENV) or None,
@@ -81,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         if args.seed < 0:
             raise SpatialGANError(f"--seed must be >= 0, got {args.seed}")
-        if args.refine_steps < 1:
-            raise SpatialGANError(f"--refine-steps must be >= 1, got {args.refine_steps}")
+        if args.refine_steps < 1 or args.invert_steps < 1:
+            raise SpatialGANError("--refine-steps and --invert-steps must be >= 1")
         notice = ""
         if not args.checkpoint and not args.untrained and default_checkpoint() is None:
             args.untrained = "64:sel_indoor"
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             print(notice)
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
-        options = ViewOptions(args.refine_steps, args.dump_dir, open_model)
+        options = ViewOptions(args.refine_steps, args.dump_dir, open_model, args.invert_steps)
         view = build_editor(G, device, source, args.seed, args.psi, options, notice, args.session)
         try:
             if args.screenshot is not None and view.c.centres():

@@ -73,14 +73,15 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 class App:
-    def __init__(self, display: str, checkpoint: Path, tmp: Path) -> None:
+    def __init__(self, display: str, checkpoint: Path, tmp: Path, extra: tuple[str, ...] = ()) -> None:
         self.dump = tmp / "dump"
+        tmp.mkdir(parents=True, exist_ok=True)
         self.bundled = checkpoint == default_checkpoint()
         self.env = dict(os.environ, DISPLAY=display, XDG_CACHE_HOME=str(tmp / "cache"))
         self.log = open(tmp / "app.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "run_gui.py", "--checkpoint", str(checkpoint), "--seed", "1", "--dump-dir",
-             str(self.dump), "--refine-steps", str(STEPS)], cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+             str(self.dump), "--refine-steps", str(STEPS), *extra], cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         self.log_path = tmp / "app.log"
         out = self.xdotool("search", "--sync", "--name", "SpatialGAN editor", timeout=60)
         self.window = out.split()[0]
@@ -382,3 +383,43 @@ def test_drag_a_heatmap_centre_of_an_imported_eqgan_pickle(xserver, tmp_path: Pa
         assert share > near.mean()
     finally:
         a.close()
+
+
+def test_open_a_photo_edit_it_and_reopen_the_session(xserver, tmp_path: Path) -> None:
+    """The real window: type a photo's path, Open photo, wait for the inversion; move a centre; save the session;
+    a new editor on the tuned weights it names opens the same edit."""
+    from spatialgan.data.procedural import PetsDataset
+
+    photo = tmp_path / "pet.png"
+    Image.fromarray(PetsDataset(64, seed=7919).sample(4).image).save(photo)
+    a = App(xserver, REPO / "checkpoints" / "pets64.safetensors", tmp_path / "one", ("--invert-steps", "8"))
+    try:
+        s0 = a.idle_state(90)
+        a.type_into(s0["buttons"]["photo_path"], "photo_path", str(photo))
+        a.click(*_centre_of(s0["buttons"]["open_photo"]))
+        s1 = a.idle_state(120, s0["frame"], lambda s: "inverted" in s["message"])
+        assert s1["last_error"] == "" and s1["undo_depth"] == s0["undo_depth"] + 1
+        target = np.asarray(Image.open(photo).convert("RGB"), np.float32)
+        assert np.abs(a.image() - target).mean() < np.abs(a.image() - target.mean()).mean(), "closer than grey"
+        x0, y0, x1, y1 = s1["image_rect"]
+        c = next(c for c in s1["centres"] if c["level"] == 0)
+        new = (min(0.85, c["x"] + 0.2), c["y"])
+        _drag(a, c["screen"], (x0 + new[0] * (x1 - x0), y0 + new[1] * (y1 - y0)))
+        s2 = a.idle_state(60, s1["frame"], lambda s: s["generation"] > s1["generation"])
+        session = tmp_path / "photo-session.json"
+        a.type_into(s2["buttons"]["session_path"], "session_path", str(session))
+        a.click(*_centre_of(s2["buttons"]["save_session"]))
+        a.idle_state(30, check=lambda s: "saved" in s["message"])
+        saved = json.loads(session.read_text())
+        tuned = Path(saved["model_path"])
+        assert tuned.exists() and tuned != REPO / "checkpoints" / "pets64.safetensors"
+        moved = next(m for m in s2["centres"] if (m["level"], m["index"]) == (0, 0))
+    finally:
+        a.close()
+    b = App(xserver, tuned, tmp_path / "two", ("--session", str(session)))
+    try:
+        s3 = b.idle_state(90)
+        again = next(m for m in s3["centres"] if (m["level"], m["index"]) == (0, 0))
+        assert np.hypot(again["x"] - moved["x"], again["y"] - moved["y"]) < 1e-6 and s3["last_error"] == ""
+    finally:
+        b.close()

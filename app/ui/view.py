@@ -30,6 +30,7 @@ class ViewOptions:
     dump_dir: Path | None = None  # test hook: write image.png + state.json after every shown image
     # Loads a checkpoint for "Open model" (raises SpatialGANError for a bad file); None hides the picker.
     open_model: Callable[[str], Any] | None = None
+    invert_steps: int = 100  # per stage, when a photo is opened
 
 
 class EditorView:
@@ -113,7 +114,8 @@ class EditorView:
         self.p.open_model(self.opt.open_model, str(dpg.get_value("model_path")).strip())
 
     def _open_photo(self) -> None:
-        if self.p.start_invert(str(dpg.get_value("photo_path")).strip(), str(dpg.get_value("photo_fit"))):
+        if self.p.start_invert(str(dpg.get_value("photo_path")).strip(), str(dpg.get_value("photo_fit")),
+                               self.opt.invert_steps):
             dpg.configure_item("refine_run", enabled=False)
             dpg.configure_item("refine_stop", enabled=True)
             dpg.configure_item("refine_progress", overlay="inverting the photo ...")
