@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from spatialgan.cli.common import add_model_args, run_cli
 from spatialgan.errors import SpatialGANError
@@ -105,13 +105,13 @@ def main(argv: list[str] | None = None) -> int:
 
         device = pick_device(args.device)
         G, source = load_model(args.checkpoint or (None if args.untrained else default_checkpoint()),
-                               args.untrained, device)
+                               args.untrained, device, lambda stage: print(f"  {stage} ...", flush=True))
 
-        def open_model(path: str) -> tuple:
+        def open_model(path: str, progress: Callable[[str], None]) -> tuple:
             """For the editor's "Open model": load (errors go to the status line) before the old one is dropped."""
             if not path:
                 raise SpatialGANError("type a checkpoint path or pick a bundled model first")
-            return load_model(path, None, device)
+            return load_model(path, None, device, progress)
 
         if notice:
             print(notice)

@@ -138,22 +138,26 @@ class Presenter:
         return (self.draft_resolution is not None and self.gesture_active and self.full_ms > DRAFT_ABOVE_MS
                 and time.monotonic() - self.last_change < PAUSE_S)
 
-    def open_model(self, loader: Callable[[str], Any], path: str) -> bool:
+    def open_model(self, loader: Callable[[str, Callable[[str], None]], Any], path: str) -> bool:
         """Load another model in the background (a network pickle is imported the first time, which takes a
-        while): the current one keeps running. False if a load is already under way."""
+        while): the current one keeps running, and the status line shows each stage the loader reports. False if
+        a load is already under way."""
         if self._opening is not None:
             return False
         box: dict[str, Any] = {}
 
+        def progress(stage: str) -> None:
+            self.message = f"opening {path}: {stage} ..."  # one attribute store: safe from the loading thread
+
         def load() -> None:
             try:
-                box["model"] = loader(path)
+                box["model"] = loader(path, progress)
             except Exception as exc:  # noqa: BLE001 - shown in the status line; the current model stays
                 box["error"] = str(exc) if isinstance(exc, SpatialGANError) else f"{type(exc).__name__}: {exc}"
 
         self._opening = (threading.Thread(target=load, name="spatialgan-open-model", daemon=True), box)
-        self._opening[0].start()
         self.message = f"opening {path} (a network pickle is imported the first time) ..."
+        self._opening[0].start()  # after the message: the thread's first stage must not be overwritten
         return True
 
     def opened_model(self) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -15,25 +16,28 @@ from .model import SteerableModel
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 
-def load(path: str | os.PathLike, device: torch.device | str = "cpu") -> SteerableModel:
+def load(path: str | os.PathLike, device: torch.device | str = "cpu",
+         progress: Callable[[str], None] | None = None) -> SteerableModel:
     """The model in `path`: a `Generator` from our checkpoints, or an imported architecture (e.g. `StyleGAN2ADA`)
-    from a network pickle or from our file of one. Never runs code from the file."""
+    from a network pickle or from our file of one. Never runs code from the file. `progress` hears each stage of
+    a pickle's import, which takes a while the first time."""
     from .importers import import_cached, is_imported, load_imported
 
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}")
     if path.suffix.lower() in PICKLE_SUFFIXES:
-        return import_cached(path)[0].to(device)
+        return import_cached(path, progress=progress)[0].to(device)
     if is_imported(path):
         return load_imported(path, device)[0]
     return load_checkpoint(path, device=device).generator
 
 
 def open_model(checkpoint: str | os.PathLike | None, untrained: str | None = None,
-               device: torch.device | str = "cpu") -> tuple[SteerableModel, str]:
+               device: torch.device | str = "cpu",
+               progress: Callable[[str], None] | None = None) -> tuple[SteerableModel, str]:
     """The model a user asked for and where it came from (see `load`); `untrained` as in `load_generator`."""
     if untrained or checkpoint is None or Path(checkpoint).suffix.lower() not in PICKLE_SUFFIXES + (".safetensors",):
         return load_generator(checkpoint, untrained, device)
-    model = load(checkpoint, device)
+    model = load(checkpoint, device, progress)
     return model, str(getattr(model, "source", "") or checkpoint)

@@ -159,14 +159,19 @@ def test_another_model_loads_in_the_background(presenter) -> None:
     p = presenter()
     gate = threading.Event()
 
-    def slow(path: str):
+    def slow(path: str, progress):
+        progress("reading the pickle")
         gate.wait(10)
         if path == "bad":
             raise SpatialGANError("no checkpoint at bad")
         return ("model", path)
 
     assert p.open_model(slow, "good") and not p.open_model(slow, "other"), "one load at a time"
-    assert p.opened_model() is None and "opening good" in p.message
+    assert p.opened_model() is None
+    end = time.monotonic() + 10
+    while "reading the pickle" not in p.message and time.monotonic() < end:
+        time.sleep(0.01)
+    assert p.message == "opening good: reading the pickle ...", "the loader's stages reach the status line"
     p.c.move_centre(0, 0, 0.7, 0.3, gesture=p.c.new_gesture())
     tick_until(p, lambda u: u.image is not None)  # the current model keeps drawing meanwhile
     gate.set()

@@ -29,7 +29,7 @@ class ViewOptions:
     refine_steps: int = 200
     dump_dir: Path | None = None  # test hook: write image.png + state.json after every shown image
     # Loads a checkpoint for "Open model" (raises SpatialGANError for a bad file); None hides the picker.
-    open_model: Callable[[str], Any] | None = None
+    open_model: Callable[[str, Callable[[str], None]], Any] | None = None  # (path, progress) -> (model, source)
     invert_steps: int = 100  # per stage, when a photo is opened
 
 

@@ -35,6 +35,12 @@ def add_model_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
 
 
+def report(stage: str) -> None:
+    """Progress of a long step (a pickle's first import), on stderr so that JSON on stdout stays clean."""
+    print(f"  {stage} ...", file=sys.stderr, flush=True)
+
+
 def load_model(args: argparse.Namespace, device: torch.device) -> tuple[SteerableModel, str]:
     """The model the arguments ask for, and a one-line description of where it came from."""
-    return open_model(None if args.untrained else (args.checkpoint or default_checkpoint()), args.untrained, device)
+    return open_model(None if args.untrained else (args.checkpoint or default_checkpoint()), args.untrained, device,
+                      report)

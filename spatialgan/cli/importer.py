@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import SpatialGANError
 from ..importers import import_pickle, model_card, save_imported, sha256_of
-from .common import run_cli
+from .common import report, run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         if out.resolve() == args.pickle.resolve():
             raise SpatialGANError("--out must differ from the pickle")
         t0 = time.perf_counter()
-        print(f"reading {args.pickle} (as data: nothing in it is run)")
-        model = import_pickle(args.pickle)
+        model = import_pickle(args.pickle, report)
         card = model_card(args.pickle, model, sha256_of(args.pickle))
         save_imported(out, model, card)
         print(json.dumps(card, indent=2))

@@ -12,12 +12,12 @@ from ..importers import is_imported
 from ..loading import PICKLE_SUFFIXES, load
 from ..errors import SpatialGANError
 from ..paths import list_checkpoints
-from .common import run_cli
+from .common import report, run_cli
 
 
 def describe_imported(path: str, as_json: bool) -> None:
     """A network pickle (imported, or from the import cache) or our file of an imported model."""
-    model = load(path)
+    model = load(path, progress=report)
     caps = model.capabilities
     card = {"path": str(path), "description": caps.description, "resolution": caps.resolution,
             "z_dim": getattr(model, "z_dim", None), "w_dim": getattr(model, "w_dim", None), "num_ws": caps.num_ws,

@@ -22,7 +22,7 @@ from ..inversion import InversionConfig, invert, save_tuned
 from ..loading import open_model
 from ..photo import FITS, load_photo, to_tensor
 from ..visual import to_uint8
-from .common import run_cli
+from .common import report, run_cli
 
 SESSION_FORMAT, SESSION_VERSION = "spatialgan-session", 1  # the editor's session files (app.state)
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.steps < 1:
             raise SpatialGANError(f"--steps must be >= 1, got {args.steps}")
         device = pick_device(args.device)
-        G, source = open_model(args.model, None, device)
+        G, source = open_model(args.model, None, device, report)
         res = G.capabilities.resolution
         target = to_tensor(load_photo(args.photo, res, args.fit))
         cfg = InversionConfig(w_steps=args.steps, wplus_steps=args.steps, pti_steps=0 if args.no_tune else args.steps)

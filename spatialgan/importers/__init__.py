@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+Progress = Callable[[str], None]  # told each stage of a long import, in words
 
 import torch
 from safetensors import safe_open
@@ -115,13 +117,16 @@ def _arch_of(model: Any) -> str:
     return next(name for name, cls in ARCHITECTURES.items() if type(model) is cls)
 
 
-def import_pickle(path: str | Path) -> Any:
+def import_pickle(path: str | Path, progress: Progress | None = None) -> Any:
     """The generator of a network pickle (`G_ema`, else `G`), rebuilt in our code in float32, on the CPU: a
     `StyleGAN2ADA`, an `EqGANSA` (EqGAN-SA's heatmap generators) or a `StyleGAN3`."""
     path = Path(path)
+    say = progress or (lambda _: None)
+    say(f"reading the pickle ({_size_text(path)}, as data: nothing in it is run)")
     rec = generator_record(read_network_pickle(path), path)
     arch = _architecture(rec, path)
     cfg = _stylegan2_config(rec.init_kwargs, path)
+    say(f"rebuilding its {arch} generator ({cfg.img_resolution} px)")
     try:
         model = _build(arch, cfg)
     except (TypeError, ValueError) as exc:
@@ -176,21 +181,31 @@ def load_imported(path: str | Path, device: torch.device | str = "cpu") -> tuple
     return model.to(device).eval(), card
 
 
-def import_cached(path: str | Path, cache: str | Path | None = None) -> tuple[StyleGAN2ADA, Path]:
+def _size_text(path: Path) -> str:
+    mb = path.stat().st_size / 2**20
+    return f"{mb:.1f} MB" if mb < 10 else f"{mb:.0f} MB"
+
+
+def import_cached(path: str | Path, cache: str | Path | None = None,
+                  progress: Progress | None = None) -> tuple[StyleGAN2ADA, Path]:
     """A pickle imported once and kept in our format under the cache folder, keyed by the file's sha256: opening
-    the same .pkl again skips the import."""
+    the same .pkl again skips the import. `progress` hears each stage."""
     path = Path(path)
+    say = progress or (lambda _: None)
+    say(f"hashing {path.name} ({_size_text(path)})")
     digest = sha256_of(path)
     base = os.environ.get("SPATIALGAN_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
         "spatialgan"
     folder = Path(cache or base) / "imported"
     target = folder / f"{path.stem}-{digest[:16]}.safetensors"
     if target.exists():
+        say(f"loading the import made earlier ({target.name})")
         try:
             return load_imported(target)[0], target
         except CheckpointError:
             target.unlink(missing_ok=True)  # a damaged cache entry: import again
-    model = import_pickle(path)
+    model = import_pickle(path, say)
+    say(f"saving the import for next time ({target.parent})")
     save_imported(target, model, model_card(path, model, digest))
     return model, target
 
