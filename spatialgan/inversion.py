@@ -139,10 +139,12 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
     result = InversionResult(ws, spec0, G, target, {})
 
     def run(stage: str, steps: int, params: list[torch.Tensor], lr: float,
-            picture: Callable[[], torch.Tensor], extra: Callable[[], torch.Tensor] | None = None) -> None:
+            picture: Callable[[], torch.Tensor], extra: Callable[[], torch.Tensor] | None = None,
+            layout: list[torch.Tensor] = ()) -> None:
         if steps <= 0 or not params:
             return
-        opt = torch.optim.Adam(params, lr=lr)
+        groups = [{"params": params, "lr": lr}] + ([{"params": list(layout), "lr": cfg.lr_layout}] if layout else [])
+        opt = torch.optim.Adam(groups)
         for step in range(steps):
             if cancelled():
                 return
@@ -154,18 +156,20 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
             if callback is not None:
                 callback(stage, step, float(loss.detach()))
 
-    # 2. W: one w per code, broadcast to every layer
+    # 2. W with the layout: one w per code, broadcast to every layer. The layout is fitted here, while the latent
+    # is still narrow; W+ alone is free enough to draw an object away from its centre and would leave it there.
     w = ws[:, :, :1].clone().requires_grad_(True)
-    run("w", cfg.w_steps, [w], cfg.lr_w,
-        lambda: render(frozen, w.expand_as(ws), batch).image)
+    centres, log_sigmas = _layout_params(batch) if batch is not None else ([], [])
+    current = (lambda: _layout(batch, centres, log_sigmas)) if batch is not None else (lambda: None)
+    run("w", cfg.w_steps, [w], cfg.lr_w, lambda: render(frozen, w.expand_as(ws), current()).image,
+        layout=[*centres, *log_sigmas])
     ws = w.detach().expand_as(ws).clone()
     with torch.no_grad():
-        result.psnr["w"] = psnr(render(frozen, ws, batch).image, target)
+        result.psnr["w"] = psnr(render(frozen, ws, current()).image, target)
     # 3. W+ with the layout
     wplus = ws.clone().requires_grad_(True)
-    centres, log_sigmas = _layout_params(batch) if batch is not None else ([], [])
-    run("w+", cfg.wplus_steps, [wplus, *centres, *log_sigmas], cfg.lr_w,
-        lambda: render(frozen, wplus, _layout(batch, centres, log_sigmas) if batch is not None else None).image)
+    run("w+", cfg.wplus_steps, [wplus], cfg.lr_w, lambda: render(frozen, wplus, current()).image,
+        layout=[*centres, *log_sigmas])
     ws = wplus.detach()
     if batch is not None:
         batch = _layout(batch, [c.detach() for c in centres], [s.detach() for s in log_sigmas])
