@@ -133,10 +133,16 @@ def main(argv: list[str] | None = None) -> int:
                 if view.next_model is None:
                     break
                 # Another model was opened: a new worker, controller and layout (panels depend on the model).
-                (G, source), seed = view.next_model, view.c.state.edit.seed
+                (G, source), seed, session = view.next_model, view.c.state.edit.seed, view.pending_session
                 view.destroy()
                 view.p.worker.close()
                 view = build_editor(G, device, source, seed, args.psi, options, f"opened {source}")
+                if session is not None:  # a session saved with this model asked for it
+                    try:
+                        view.c.load_session(session)
+                        view.p.message = f"opened {source} and loaded {session.name}"
+                    except SpatialGANError as exc:
+                        view.c.state.last_error = str(exc)
                 dpg.set_primary_window("main", True)
             dpg.destroy_context()
         finally:

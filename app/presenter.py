@@ -160,6 +160,11 @@ class Presenter:
         self._opening[0].start()  # after the message: the thread's first stage must not be overwritten
         return True
 
+    @property
+    def loading_model(self) -> bool:
+        """Whether a model is being opened in the background."""
+        return self._opening is not None
+
     def opened_model(self) -> Any:
         """What a finished background load returned (the caller builds an editor on it), else None; a failed
         load becomes the last error."""

@@ -209,16 +209,32 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def read_session(path: str | os.PathLike, resolution: int, num_codes: int) -> tuple[str, Edit]:
-    path = Path(path)
+def _session_json(path: Path) -> Any:
     try:
         text = path.read_text()
     except OSError as exc:
         raise SessionError(f"cannot read session file {path}: {exc.strerror or exc}") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SessionError(f"session file {path} is not valid JSON ({exc})") from None
+
+
+def model_to_open(path: str | os.PathLike, current: str) -> str | None:
+    """The model a session was saved with, when that is a file other than `current` and it exists: its latent and
+    layout belong to that model (an inverted photo's tuned weights, say), so the editor opens it first."""
+    data = _session_json(Path(path))
+    wanted = data.get("model_path") if isinstance(data, dict) else None
+    if not isinstance(wanted, str) or not wanted or not Path(wanted).is_file():
+        return None
+    if current and Path(current).is_file() and Path(current).resolve() == Path(wanted).resolve():
+        return None
+    return wanted
+
+
+def read_session(path: str | os.PathLike, resolution: int, num_codes: int) -> tuple[str, Edit]:
+    path = Path(path)
+    data = _session_json(path)
     try:
         return edit_from_dict(data, resolution, num_codes)
     except SessionError as exc:

@@ -12,7 +12,7 @@ import torch
 from app.controller import Controller
 from app.export import ExportError, history_frame
 from app.messages import ExportProgress, LatentSpec, RefineProgress, RefineRequest, RenderRequest, RenderResult
-from app.state import SessionError, mask_from_rle, mask_to_rle
+from app.state import SessionError, mask_from_rle, mask_to_rle, model_to_open
 from app.worker import Worker
 from spatialgan import load_generator, save_checkpoint
 from PIL import Image
@@ -166,6 +166,30 @@ def test_session_round_trip(tmp_path, indoor_worker: Worker) -> None:
     assert np.array_equal(render(indoor_worker, c).image, render(indoor_worker, d).image)
     assert d.undo() and d.state.edit.seed == 8  # loading is undoable
     assert json.loads(path.read_text())["mask"]["runs"][0] == 5 * 32 + 2
+
+
+def test_a_session_saved_with_another_model_names_it(tmp_path: Path) -> None:
+    """Load session opens the model a session was saved with (an inverted photo's tuned weights) when it is another
+    file that exists; the same file, a missing one or none keeps the current model."""
+    current, other = tmp_path / "base.safetensors", tmp_path / "tuned.safetensors"
+    current.write_bytes(b"x")
+    other.write_bytes(b"y")
+
+    def session(model_path: object) -> Path:
+        path = tmp_path / f"s{len(list(tmp_path.glob('s*.json')))}.json"
+        path.write_text(json.dumps({"format": "spatialgan-session", "model_path": model_path}))
+        return path
+
+    assert model_to_open(session(str(other)), str(current)) == str(other)
+    assert model_to_open(session(str(tmp_path / "." / "base.safetensors")), str(current)) is None
+    assert model_to_open(session(str(tmp_path / "gone.safetensors")), str(current)) is None
+    assert model_to_open(session(""), str(current)) is None
+    assert model_to_open(session(3), "untrained 64 px network") is None
+    assert model_to_open(session(str(other)), "untrained 64 px network") == str(other)
+    with pytest.raises(SessionError, match="not valid JSON"):
+        bad = tmp_path / "bad.json"
+        bad.write_text("{")
+        model_to_open(bad, str(current))
 
 
 def test_mask_rle() -> None:

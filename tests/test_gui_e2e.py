@@ -423,3 +423,15 @@ def test_open_a_photo_edit_it_and_reopen_the_session(xserver, tmp_path: Path) ->
         assert np.hypot(again["x"] - moved["x"], again["y"] - moved["y"]) < 1e-6 and s3["last_error"] == ""
     finally:
         b.close()
+    # Load session in an editor on the base model: it opens the tuned weights the session names, then the edit
+    c = App(xserver, REPO / "checkpoints" / "pets64.safetensors", tmp_path / "three")
+    try:
+        s4 = c.idle_state(90)
+        c.type_into(s4["buttons"]["session_path"], "session_path", str(session))
+        c.click(*_centre_of(s4["buttons"]["load_session"]))
+        s5 = c.idle_state(90, -1, lambda s: "loaded" in s["message"] or s["last_error"] != "")
+        assert s5["last_error"] == "" and Path(s5["model"]).resolve() == tuned.resolve(), s5["message"]
+        again = next(m for m in s5["centres"] if (m["level"], m["index"]) == (0, 0))
+        assert np.hypot(again["x"] - moved["x"], again["y"] - moved["y"]) < 1e-6
+    finally:
+        c.close()

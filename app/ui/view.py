@@ -17,6 +17,7 @@ from spatialgan.errors import SpatialGANError
 
 from ..controller import Controller
 from ..presenter import Presenter, Update
+from ..state import model_to_open
 from .dump import write_dump
 from .geometry import Canvas, centre_colour, heatmap_rgba, hit_centre, image_rgba, panel_label, shade_outside
 from .layout import IMAGE_SIZE, build_window, make_panels
@@ -52,6 +53,7 @@ class EditorView:
         self.last_autosave = time.monotonic()
         self.frames = 0
         self.next_model: Any = None  # what open_model returned: the caller rebuilds the editor on it
+        self.pending_session: Path | None = None  # a session to load once the model it names is open
         self.frame_times: list[float] = []  # monotonic times of the last frames, for the fps in the status line
         # Frame pacing while the worker renders or refines (the window must stay >= 30 fps then).
         self.busy_frames, self.busy_seconds, self.busy_max_gap = 0, 0.0, 0.0
@@ -75,7 +77,7 @@ class EditorView:
             "pick_model": lambda v: dpg.set_value("model_path", v), "open_model": lambda v: self._open_model(),
             "clear_mask": lambda v: c.set_mask(None), "clear_points": lambda v: p.clear_points(),
             "save": lambda v: self._say(f"session saved to {c.save_session(dpg.get_value('session_path'))}"),
-            "load": lambda v: (c.load_session(dpg.get_value("session_path")), self._say("session loaded")),
+            "load": lambda v: self._load_session(),
             "load_autosave": lambda v: (c.load_session(c.autosave_path),
                                         self._say(f"autosave loaded from {c.autosave_path}")),
             "export": lambda v: p.export_image(dpg.get_value("export_path")),
@@ -112,6 +114,19 @@ class EditorView:
         assert self.opt.open_model is not None
         self.c.autosave()  # the edit of this model is kept in the autosave file
         self.p.open_model(self.opt.open_model, str(dpg.get_value("model_path")).strip())
+
+    def _load_session(self) -> None:
+        """Load a session; one saved with another model (an inverted photo's tuned weights) opens that model
+        first, in the background, and is loaded onto it."""
+        path = str(dpg.get_value("session_path")).strip()
+        other = model_to_open(path, self.c.state.model_path) if self.opt.open_model is not None else None
+        if other is None:
+            self.c.load_session(path)
+            self._say("session loaded")
+            return
+        self.c.autosave()  # the current edit is kept in the autosave file
+        if self.p.open_model(self.opt.open_model, other):
+            self.pending_session = Path(path)
 
     def _open_photo(self) -> None:
         if self.p.start_invert(str(dpg.get_value("photo_path")).strip(), str(dpg.get_value("photo_fit")),
@@ -339,6 +354,8 @@ class EditorView:
         self._pace()
         dpg.run_callbacks(dpg.get_callback_queue())
         self.next_model = self.p.opened_model()
+        if self.next_model is None and not self.p.loading_model:
+            self.pending_session = None  # the model it needed failed to open (the error is shown)
         self._mouse()
         # A held button is a gesture (a drag, a slider): slow models show drafts until it ends or pauses.
         self.p.gesture(self.mouse_was_down)
