@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from spatialgan.cli.common import add_model_args, run_cli
+from spatialgan.cli.common import add_model_args, report, run_cli
 from spatialgan.errors import SpatialGANError
 from spatialgan.paths import default_checkpoint
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
         device = pick_device(args.device)
         G, source = load_model(args.checkpoint or (None if args.untrained else default_checkpoint()),
-                               args.untrained, device, lambda stage: print(f"  {stage} ...", flush=True))
+                               args.untrained, device, report)
 
         def open_model(path: str, progress: Callable[[str], None]) -> tuple:
             """For the editor's "Open model": load (errors go to the status line) before the old one is dropped."""

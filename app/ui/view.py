@@ -127,6 +127,8 @@ class EditorView:
         self.c.autosave()  # the current edit is kept in the autosave file
         if self.p.open_model(self.opt.open_model, other):
             self.pending_session = Path(path)
+        else:
+            self._say("another model is still opening: load the session once it is open")
 
     def _open_photo(self) -> None:
         if self.p.start_invert(str(dpg.get_value("photo_path")).strip(), str(dpg.get_value("photo_fit")),

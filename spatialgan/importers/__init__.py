@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-Progress = Callable[[str], None]  # told each stage of a long import, in words
-
 import torch
 from safetensors import safe_open
 
@@ -29,6 +27,7 @@ ARCHITECTURE_KEY = "architecture"
 STYLEGAN2_ADA = "stylegan2-ada"
 EQGAN_SA = "eqgan-sa"
 STYLEGAN3 = "stylegan3"
+Progress = Callable[[str], None]  # told each stage of a long import, in words
 GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs",
                   "use_sel", "config_kwargs")
 
