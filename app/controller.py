@@ -16,10 +16,11 @@ import numpy as np
 
 from spatialgan.errors import HeatmapSpecError
 from spatialgan.heatmaps.spec import MAX_OUTSIDE, MAX_SIGMA, HeatmapSpec
+from spatialgan.paths import cache_dir
 
 from .export import check_gif_path
 from .messages import ExportRequest, RefineRequest, RenderRequest
-from .state import AppState, Edit, SessionError, cache_dir, read_session, session_to_dict, write_json_atomic
+from .state import AppState, Edit, SessionError, read_session, session_to_dict, write_json_atomic
 
 MIN_SIGMA = 0.01
 UNDO_LIMIT = 200

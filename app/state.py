@@ -241,7 +241,3 @@ def read_session(path: str | os.PathLike, resolution: int, num_codes: int) -> tu
         raise SessionError(f"session file {path}: {exc}") from None
 
 
-def cache_dir() -> Path:
-    """Where autosaves go: `$XDG_CACHE_HOME/spatialgan`, else ~/.cache/spatialgan."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "spatialgan"

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from .fused import fuse
 from .heatmaps import HeatmapBatch, HeatmapLevel, HeatmapSpec
 from .model import SteerableModel
+from .paths import cache_dir
 from .render import render
 
 
@@ -55,10 +56,10 @@ class InversionResult:
     seconds: float = 0.0
 
 
-def tuned_path(photo: str | os.PathLike, cache: str | os.PathLike | None = None) -> Path:
+def tuned_path(photo: str | os.PathLike) -> Path:
     """Where an inversion's tuned weights go when no folder is given: the cache, one folder per inversion (a saved
     session keeps pointing at its own weights)."""
-    base = Path(cache or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spatialgan" / "inverted"
+    base = cache_dir() / "inverted"
     stem = Path(photo).stem[:40] or "photo"
     return base / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}" / "tuned.safetensors"
 

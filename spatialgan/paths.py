@@ -12,6 +12,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL_NAME = "rooms64"  # the editor opens the multi-object rooms model that steers most and renders fastest
 
 
+def cache_dir() -> Path:
+    """Where the tools keep what they make for later (imported pickles, inverted photos' weights, autosaves):
+    `$SPATIALGAN_CACHE`, else `$XDG_CACHE_HOME/spatialgan`, else ~/.cache/spatialgan."""
+    if os.environ.get("SPATIALGAN_CACHE"):
+        return Path(os.environ["SPATIALGAN_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spatialgan"
+
+
 def checkpoint_dir() -> Path:
     """`$SPATIALGAN_CHECKPOINTS`, else the repository's checkpoints/ folder."""
     return Path(os.environ.get("SPATIALGAN_CHECKPOINTS", REPO_ROOT / "checkpoints"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +17,7 @@ from safetensors import safe_open
 
 from ..checkpoint import FORMAT, FORMAT_VERSION, state_tensors, write_atomic
 from ..errors import CheckpointError
+from ..paths import cache_dir
 from .netpickle import NetworkPickleError, PersistentRecord, generator_record, read_network_pickle
 from .eqgan_sa import EqGANSA
 from .stylegan2_ada import StyleGAN2ADA, StyleGAN2Config
@@ -193,9 +193,7 @@ def import_cached(path: str | Path, cache: str | Path | None = None,
     say = progress or (lambda _: None)
     say(f"hashing {path.name} ({_size_text(path)})")
     digest = sha256_of(path)
-    base = os.environ.get("SPATIALGAN_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
-        "spatialgan"
-    folder = Path(cache or base) / "imported"
+    folder = Path(cache or cache_dir()) / "imported"
     target = folder / f"{path.stem}-{digest[:16]}.safetensors"
     if target.exists():
         say(f"loading the import made earlier ({target.name})")
