@@ -10,24 +10,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as save_tensors
 
 from .config import DiscriminatorConfig, GeneratorConfig, preset
 from .discriminator import Discriminator
 from .errors import CheckpointError, ConfigError
+from .files import FileError, check_regular_file, parse_json, write_atomic as write_file_atomic
 from .generator import Generator
 from .research import Variant, build as build_generator, split_legacy, variant_of
 
 FORMAT = "spatialgan-checkpoint"
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
+CHECKSUM_KEY = "sha256_tensors"  # the header key of `_digest`; older files have "sha256" (names and bytes only)
 
 
 @dataclass
@@ -39,8 +40,9 @@ class CheckpointInfo:
     discriminator: DiscriminatorConfig | None
     meta: dict[str, Any] = field(default_factory=dict)
     dtype: str = "float32"
-    sha256: str = ""
+    sha256: str = ""  # files before dtype and shape were checksummed: names and bytes only
     variant: Variant = field(default_factory=Variant)  # an experimental generator (`spatialgan.research`)
+    checksum: str = ""  # names, dtypes, shapes and bytes (`_digest`)
 
 
 @dataclass
@@ -50,13 +52,30 @@ class Checkpoint:
     discriminator: Discriminator | None
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over names and raw bytes in key order: detects data corrupted after the header."""
+def _digest(tensors: dict[str, torch.Tensor], with_layout: bool = True) -> str:
+    """SHA-256 over each tensor's name, dtype, shape and raw bytes in key order: detects data corrupted after the
+    header, and a header whose dtype or shape was changed (same byte count, other numbers). Files written before
+    dtype and shape were covered (`with_layout=False`) keep the name-and-bytes digest under the key "sha256"."""
     h = hashlib.sha256()
     for key in sorted(tensors):
+        t = tensors[key].detach().cpu().contiguous()
         h.update(key.encode())
-        h.update(tensors[key].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        if with_layout:
+            h.update(f"|{str(t.dtype).removeprefix('torch.')}|{'x'.join(map(str, t.shape))}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def verify(path: Path, tensors: dict[str, torch.Tensor], metadata_sha: str, layout_sha: str) -> None:
+    """Raise `CheckpointError` if the weights do not match the header's checksum or hold NaN or infinity."""
+    if layout_sha and _digest(tensors) != layout_sha or (not layout_sha and metadata_sha
+                                                        and _digest(tensors, False) != metadata_sha):
+        raise CheckpointError(f"{path} is corrupt: its weights do not match the checksum in its header")
+    for key in sorted(tensors):
+        t = tensors[key]
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{path}: tensor {key} holds NaN or infinity; the model is damaged (a diverged "
+                                  f"training run?) and would draw nothing")
 
 
 def state_tensors(module: torch.nn.Module, prefix: str, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
@@ -76,13 +95,17 @@ def save_checkpoint(path: str | os.PathLike, generator: Generator, discriminator
     tensors = state_tensors(generator, "G.", dtype)
     if discriminator is not None:
         tensors.update(state_tensors(discriminator, "D.", dtype))
+    for key in sorted(tensors):  # a diverged run must stop with this, not export a model that draws nothing
+        if tensors[key].is_floating_point() and not bool(torch.isfinite(tensors[key]).all()):
+            raise CheckpointError(f"not writing {path}: tensor {key} holds NaN or infinity (the training diverged; "
+                                  f"resume from an earlier snapshot with a lower learning rate)")
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
         "dtype": str(dtype).removeprefix("torch."),
         "generator": json.dumps(generator.config.to_dict()),
         "meta": json.dumps(meta or {}),
-        "sha256": _digest(tensors),
+        CHECKSUM_KEY: _digest(tensors),
     }
     variant = variant_of(generator)
     if not variant.is_default:  # only experiments carry one: a shipped model's header knows nothing of them
@@ -94,17 +117,13 @@ def save_checkpoint(path: str | os.PathLike, generator: Generator, discriminator
 
 def write_atomic(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
     """Write a safetensors file through a temporary file and a rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        # serialised here and written by us: safetensors' own file writer renames its own temporary file, which a
+        # killed write would leave behind under a name nobody can tell apart from a user's file
+        return write_file_atomic(path, lambda tmp: tmp.write_bytes(save_tensors(tensors, metadata=metadata)),
+                                 what="checkpoint")
+    except FileError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def _sniff_foreign(path: Path) -> str:
@@ -124,8 +143,10 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}")
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    try:
+        check_regular_file(path, "checkpoint")
+    except FileError as exc:
+        raise CheckpointError(str(exc)) from None
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
@@ -140,18 +161,18 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
                               f"this version of spatialgan reads version {FORMAT_VERSION}")
     try:
         # Files written before the research variants moved out of the generator config kept them inside it.
-        gdict, variant = split_legacy(json.loads(metadata["generator"]))
+        gdict, variant = split_legacy(parse_json(metadata["generator"]))
         if "variant" in metadata:
-            variant = Variant.from_dict(json.loads(metadata["variant"]))
+            variant = Variant.from_dict(parse_json(metadata["variant"]))
         gcfg = GeneratorConfig.from_dict(gdict)
         variant.check(gcfg)
-        dcfg = (DiscriminatorConfig.from_dict(json.loads(metadata["discriminator"]))
+        dcfg = (DiscriminatorConfig.from_dict(parse_json(metadata["discriminator"]))
                 if "discriminator" in metadata else None)
-        meta = json.loads(metadata.get("meta", "{}"))
-    except (KeyError, json.JSONDecodeError, ConfigError) as exc:
+        meta = parse_json(metadata.get("meta", "{}"))
+    except (KeyError, TypeError, ValueError, ConfigError, FileError) as exc:
         raise CheckpointError(f"{path} has a bad config in its header: {exc}") from None
     return CheckpointInfo(path, gcfg, dcfg, meta, metadata.get("dtype", "float32"), metadata.get("sha256", ""),
-                          variant)
+                          variant, metadata.get(CHECKSUM_KEY, ""))
 
 
 def _load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str, path: Path,
@@ -190,8 +211,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu",
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # data section truncated or corrupt after a good header
         raise CheckpointError(f"{info.path}: could not read the weights (truncated or corrupt?): {exc}") from None
-    if info.sha256 and _digest(tensors) != info.sha256:
-        raise CheckpointError(f"{info.path} is corrupt: its weights do not match the checksum in its header")
+    verify(info.path, tensors, info.sha256, info.checksum)
     _load_into(G, tensors, "G.", info.path, device)
     if D is not None:
         _load_into(D, tensors, "D.", info.path, device)

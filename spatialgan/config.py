@@ -33,6 +33,15 @@ class HeatmapConfig:
     num_objects: int = 3
 
     def validate(self, resolution: int) -> None:
+        if not isinstance(self.levels, (tuple, list)) or not isinstance(self.centres_per_level, (tuple, list)):
+            raise ConfigError("heatmap.levels and heatmap.centres_per_level must be lists of whole numbers")
+        if len(self.levels) > 8 or len(self.centres_per_level) > 8:
+            raise ConfigError("heatmap.levels can name at most 8 feature resolutions")
+        for r in self.levels:
+            _check_int("heatmap.levels entry", r, 1, 1024)
+        for n in self.centres_per_level:
+            _check_int("heatmap.centres_per_level entry", n, 1, MAX_OBJECTS)
+        _check_int("heatmap.num_objects", self.num_objects, 1, MAX_OBJECTS)
         if self.mode not in HEATMAP_MODES:
             raise ConfigError(f"heatmap.mode must be one of {HEATMAP_MODES}, got {self.mode!r}")
         if not self.levels:
@@ -78,12 +87,15 @@ class GeneratorConfig:
         self.validate()
 
     def validate(self) -> None:
+        _check_int("resolution", self.resolution, 1, 1024)
         if not _is_pow2(self.resolution) or not 32 <= self.resolution <= 1024:
             raise ConfigError(f"resolution must be a power of two in [32, 1024], got {self.resolution}")
-        for name in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "img_channels",
-                     "sel_hidden", "heatmap_features"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name, hi in LIMITS.items():
+            _check_int(name, getattr(self, name), 1, hi)
+        for name in ("mapping_lr_mul", "w_avg_beta"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 1:
+                raise ConfigError(f"{name} must be a number in [0, 1], got {v!r}")
         if self.channel_base // self.resolution < 1:
             raise ConfigError(f"channel_base {self.channel_base} leaves no channels at {self.resolution} px "
                               f"(channels = channel_base // resolution); use at least {self.resolution}")
@@ -136,11 +148,11 @@ class DiscriminatorConfig:
     mbstd_group: int = 4  # minibatch-stddev group size (clipped to the batch)
 
     def __post_init__(self) -> None:
+        _check_int("discriminator resolution", self.resolution, 1, 1024)
         if not _is_pow2(self.resolution) or not 32 <= self.resolution <= 1024:
             raise ConfigError(f"resolution must be a power of two in [32, 1024], got {self.resolution}")
         for name in ("channel_base", "channel_max", "img_channels", "mbstd_group"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"discriminator {name} must be >= 1, got {getattr(self, name)}")
+            _check_int(f"discriminator {name}", getattr(self, name), 1, LIMITS.get(name, 64))
         if self.channel_base // self.resolution < 1:
             raise ConfigError(f"discriminator channel_base {self.channel_base} leaves no channels at "
                               f"{self.resolution} px; use at least {self.resolution}")
@@ -172,6 +184,18 @@ def _from_dict(cls: type[T], data: Mapping[str, Any], where: str) -> T:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"bad {where} config: {exc}") from None
+
+
+MAX_OBJECTS = 64  # centres per level / objects per scene; the models in the wild use 1-16
+# Upper bounds of the architecture numbers, far above any model in the wild (StyleGAN3-R: channel_base 65536,
+# channel_max 1024), so that a file asking for millions is refused before anything is allocated.
+LIMITS = {"z_dim": 4096, "w_dim": 4096, "mapping_layers": 32, "channel_base": 1 << 18, "channel_max": 4096,
+          "img_channels": 4, "sel_hidden": 1024, "heatmap_features": 1024}
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{name} must be a whole number in {lo}..{hi}, got {value!r}")
 
 
 def _is_pow2(n: int) -> bool:

@@ -268,7 +268,7 @@ class Generator(nn.Module):
             background_code=cfg.num_codes - 1 if indoor else None, class_labels=(),
             tap_blocks=tuple(cfg.block_resolutions), default_tap=max(4, cfg.resolution // 2),
             draft_resolutions=drafts, draft_costs=draft_costs(((b.res, b) for b in self.synthesis.blocks), drafts),
-            num_ws=cfg.num_ws,
+            num_ws=cfg.num_ws, w_dim=cfg.w_dim,
             description=f"StyleGAN2 {cfg.resolution} px, {heat}{shape}")
 
     def default_layout(self, seed: int) -> HeatmapSpec | None:

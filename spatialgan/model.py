@@ -44,6 +44,7 @@ class Capabilities:
     default_tap: int  # the block DragGAN tracks unless told otherwise
     draft_resolutions: tuple[int, ...]  # coarser blocks whose RGB is a usable preview, finest first
     num_ws: int  # w vectors per code (w+)
+    w_dim: int  # size of each w vector
     description: str  # one line for people: architecture and heatmaps
     draft_costs: tuple[float, ...] = ()  # per draft resolution: its share of a full render's multiply-adds
 

@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import VARIANTS, tiny_models
+from spatialgan.checkpoint import CHECKSUM_KEY, _digest
 from spatialgan import (CheckpointError, SpatialGANError, load_checkpoint, load_generator, read_info, sample_heatmaps,
                         save_checkpoint)
 
@@ -107,6 +108,58 @@ def test_flipped_weight_bytes_are_detected(good: Path, tmp_path: Path) -> None:
     _expect_error(bad, "corrupt", "checksum")
 
 
+def _resave(good: Path, tmp_path: Path, edit, keep_checksum: bool = True) -> Path:
+    """Re-save `good` with `edit(tensors, meta)` applied, keeping the header's checksums as they were."""
+    from safetensors import safe_open
+
+    with safe_open(str(good), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = dict(f.metadata())
+    tensors, meta = edit(tensors, meta)
+    out = tmp_path / "resaved.safetensors"
+    tmp_path.mkdir(exist_ok=True)
+    save_file(tensors, str(out), metadata=meta)
+    return out
+
+
+def test_a_swapped_dtype_or_shape_is_detected(good: Path, tmp_path: Path) -> None:
+    """Same bytes under another dtype (float16 read as bfloat16) or shape: the bytes alone would still match."""
+    half = _resave(good, tmp_path, lambda t, m: ({k: v.half() for k, v in t.items()},
+                                                  {**m, CHECKSUM_KEY: _digest({k: v.half() for k, v in t.items()})}))
+    load_checkpoint(half)  # a consistent float16 file loads
+    swapped = _resave(half, tmp_path / "b", lambda t, m: ({k: v.view(torch.bfloat16) if v.dtype == torch.float16 else v
+                                                           for k, v in t.items()}, m))
+    _expect_error(swapped, "corrupt", "checksum")
+    key = "G.mapping_net.w_avg"
+    reshaped = _resave(half, tmp_path / "c", lambda t, m: ({**t, key: t[key].reshape(2, -1)}, m))
+    _expect_error(reshaped, "corrupt", "checksum")
+
+
+def test_files_with_the_older_checksum_still_load(good: Path, tmp_path: Path) -> None:
+    def older(t, m):
+        m = dict(m)
+        m.pop(CHECKSUM_KEY)
+        return t, {**m, "sha256": _digest(t, with_layout=False)}
+
+    old = _resave(good, tmp_path, older)
+    load_checkpoint(old)
+    data = bytearray(old.read_bytes())
+    data[-100] ^= 0x5A
+    old.write_bytes(bytes(data))
+    _expect_error(old, "corrupt", "checksum")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_weights_with_nan_or_infinity_are_refused(good: Path, tmp_path: Path, bad: float) -> None:
+    def poison(t, m):
+        key = sorted(k for k in t if k.startswith("G.synthesis"))[0]
+        t = {**t, key: t[key].clone()}
+        t[key].view(-1)[0] = bad
+        return t, {**m, CHECKSUM_KEY: _digest(t)}  # a consistent file: the checksum alone would not catch it
+
+    _expect_error(_resave(good, tmp_path, poison), "NaN or infinity")
+
+
 class _Payload:
     def __init__(self, marker: str) -> None:
         self.marker = marker
@@ -141,6 +194,7 @@ def _rewrite(good: Path, tmp_path: Path, edit) -> Path:
         meta = dict(f.metadata())
     tensors, meta = edit(tensors, meta)
     meta.pop("sha256", None)  # as if written by a tool that does not checksum
+    meta.pop(CHECKSUM_KEY, None)
     out = tmp_path / "edited.safetensors"
     save_file(tensors, str(out), metadata=meta)
     return out

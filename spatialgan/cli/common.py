@@ -9,21 +9,32 @@ from typing import Callable
 import torch
 
 from ..config import ENCODINGS
-from ..errors import SpatialGANError
+from ..errors import SpatialGANError, clean_text
 from ..loading import open_model
 from ..model import SteerableModel
 from ..paths import default_checkpoint
 
 
+INTERNAL_ERROR = 3  # exit code of a failure that is our bug, not the user's input (the fuzz test looks for it)
+
+
 def run_cli(body: Callable[[], int]) -> int:
+    """Run a command's body: a user's mistake is one clean line on stderr and exit code 2, never a traceback."""
     try:
         return body()
     except SpatialGANError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {clean_text(str(exc), 600)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: not enough memory for this (a smaller batch, resolution or model would fit)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line that says so, not a wall of traceback
+        print(f"error: internal error ({type(exc).__name__}: {clean_text(str(exc), 300)}); this is a bug, please "
+              f"report it with the command you ran", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 def add_model_args(ap: argparse.ArgumentParser) -> None:

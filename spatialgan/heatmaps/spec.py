@@ -16,12 +16,16 @@ import torch
 
 from ..config import GeneratorConfig
 from ..errors import HeatmapSpecError
+from ..files import FileError, parse_json
 from .batch import HeatmapBatch, HeatmapLevel
 
 # A centre may sit outside the image (a half-visible object) but not this far: beyond it the Gaussian no
 # longer touches the image and the edit is almost certainly a mistake.
 MAX_OUTSIDE = 0.5
 MAX_SIGMA = 2.0
+MAX_LEVELS = 8  # as GeneratorConfig allows (spatialgan.config)
+MAX_CENTRES = 64 * 8  # per level: up to 64 objects with 8 children each
+MAX_WEIGHT = 4.0  # amplitude of a centre: 1 is what models were trained on, 0 removes the object
 SPEC_VERSION = 1
 # Specs saved before homes moved to the edit held each object's home here; it is read by the session loader
 # (`app.state`) and ignored by the spec.
@@ -118,8 +122,8 @@ class HeatmapSpec:
                     raise HeatmapSpecError(f"{where}.sigma must be <= {MAX_SIGMA} image sizes, got {c.sigma}")
                 if not isinstance(c.enabled, bool):
                     raise HeatmapSpecError(f"{where}.enabled must be true or false, got {c.enabled!r}")
-                if c.weight < 0:
-                    raise HeatmapSpecError(f"{where}.weight must be >= 0, got {c.weight}")
+                if not 0 <= c.weight <= MAX_WEIGHT:
+                    raise HeatmapSpecError(f"{where}.weight must be in [0, {MAX_WEIGHT}], got {c.weight}")
                 if li == 0 or self.mode == "multi":
                     if c.parent is not None:
                         raise HeatmapSpecError(f"{where}.parent must be null at the top level, got {c.parent}")
@@ -202,6 +206,9 @@ class HeatmapSpec:
         levels = data.get("levels")
         if not isinstance(levels, list) or not all(isinstance(lv, list) for lv in levels):
             raise HeatmapSpecError("levels must be a list of lists of centres")
+        if len(levels) > MAX_LEVELS or any(len(lv) > MAX_CENTRES for lv in levels):
+            raise HeatmapSpecError(f"a heatmap has at most {MAX_LEVELS} levels of at most {MAX_CENTRES} centres; "
+                                   f"this one has {len(levels)} levels of up to {max(map(len, levels))}")
         allowed = set(Centre.__dataclass_fields__) | {LEGACY_HOME}
         rows: list[list[Centre]] = []
         for li, level in enumerate(levels):
@@ -228,9 +235,9 @@ class HeatmapSpec:
     @classmethod
     def from_json(cls, text: str) -> "HeatmapSpec":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise HeatmapSpecError(f"not valid JSON: {exc}") from None
+            data = parse_json(text, "the heatmap spec")
+        except FileError as exc:
+            raise HeatmapSpecError(str(exc)) from None
         return cls.from_dict(data)
 
 

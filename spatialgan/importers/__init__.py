@@ -78,12 +78,37 @@ def _stylegan2_config(kwargs: dict[str, Any], path: Path) -> StyleGAN2Config:
     # StyleGAN3's Generator takes its synthesis arguments at the top level, StyleGAN2's nested
     synthesis = {**{k: v for k, v in kwargs.items() if k not in GENERATOR_ARGS}, **(kwargs.get("synthesis_kwargs") or {})}
     try:
-        return StyleGAN2Config(int(kwargs["z_dim"]), int(kwargs["c_dim"]), int(kwargs["w_dim"]),
+        cfg = StyleGAN2Config(int(kwargs["z_dim"]), int(kwargs["c_dim"]), int(kwargs["w_dim"]),
                                int(kwargs["img_resolution"]), int(kwargs["img_channels"]),
                                _plain(kwargs.get("mapping_kwargs") or {}), _plain(synthesis),
                                bool(kwargs.get("use_sel", False)))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise NetworkPickleError(f"{path}: the generator's constructor arguments are incomplete ({exc})") from None
+    _check_sizes(cfg, path)
+    return cfg
+
+
+# Far above any released model (StyleGAN3-R 1024 px: channel_base 65536, channel_max 1024; BigGAN-like c_dim 1000),
+# so that a pickle asking for millions is refused before anything is allocated.
+SIZE_LIMITS = {"z_dim": 4096, "w_dim": 4096, "c_dim": 100_000, "img_channels": 4, "num_layers": 32,
+               "channel_base": 1 << 18, "channel_max": 4096, "num_fp16_res": 16, "layer_features": 4096}
+
+
+def _check_sizes(cfg: StyleGAN2Config, path: Path) -> None:
+    r = cfg.img_resolution
+    if r < 4 or r > 2048 or r & (r - 1):
+        raise NetworkPickleError(f"{path}: img_resolution {r} is not a power of two in 4..2048")
+    given = {"z_dim": cfg.z_dim, "w_dim": cfg.w_dim, "c_dim": cfg.c_dim, "img_channels": cfg.img_channels,
+             **cfg.mapping_kwargs, **cfg.synthesis_kwargs}
+    for name, hi in SIZE_LIMITS.items():
+        v = given.get(name)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v <= hi):
+            raise NetworkPickleError(f"{path}: {name} = {v!r} is outside 0..{hi}; no such model exists (a damaged "
+                                     f"or hostile file?)")
+    if min(cfg.z_dim, cfg.w_dim, cfg.img_channels) < 1 and cfg.z_dim != 0:
+        raise NetworkPickleError(f"{path}: w_dim and img_channels must be >= 1")
 
 
 def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
@@ -102,6 +127,8 @@ def _load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], sour
             raise NetworkPickleError(f"{source}: tensor {name} has shape {tuple(t.shape)}, the architecture needs "
                                      f"{tuple(ref.shape)}")
         state[name] = t.detach().to(torch.float32)
+        if state[name].is_floating_point() and not bool(torch.isfinite(state[name]).all()):
+            raise NetworkPickleError(f"{source}: tensor {name} holds NaN or infinity: the model is damaged")
     model.load_state_dict(state)
 
 
@@ -128,8 +155,9 @@ def import_pickle(path: str | Path, progress: Progress | None = None) -> Any:
     say(f"rebuilding its {arch} generator ({cfg.img_resolution} px)")
     try:
         model = _build(arch, cfg)
-    except (TypeError, ValueError) as exc:
-        raise NetworkPickleError(f"{path}: unsupported generator arguments ({exc})") from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError, OverflowError,
+            RuntimeError) as exc:
+        raise NetworkPickleError(f"{path}: unsupported generator arguments ({type(exc).__name__}: {exc})") from None
     _load_weights(model, rec.tensors(), str(path))
     model.source = str(path)
     return model.eval()

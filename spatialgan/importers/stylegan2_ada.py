@@ -502,7 +502,7 @@ class StyleGAN2ADA(PlainLatents, nn.Module):
         return Capabilities(
             resolution=res, layout=None, panels=(), num_codes=1, restylable=(), background_code=None,
             class_labels=labels, tap_blocks=tuple(self.synthesis.resolutions), default_tap=min(256, max(4, res // 2)),
-            draft_resolutions=drafts, num_ws=self.num_ws,
+            draft_resolutions=drafts, num_ws=self.num_ws, w_dim=self.w_dim,
             draft_costs=draft_costs(((b.resolution, b) for b in self.synthesis.blocks()), drafts),
             description=(f"StyleGAN2-ADA {res} px, {kw.get('architecture', 'skip')}"
                          + (f", {self.c_dim} classes" if self.c_dim else "")))

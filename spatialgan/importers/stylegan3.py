@@ -251,5 +251,5 @@ class StyleGAN3(PlainLatents, nn.Module):
         return Capabilities(
             resolution=self.img_resolution, layout=None, panels=(), num_codes=1, restylable=(), background_code=None,
             class_labels=tuple(f"class {i}" for i in range(self.c_dim)), tap_blocks=layers,
-            default_tap=layers[len(layers) // 2], draft_resolutions=(), num_ws=self.num_ws,
+            default_tap=layers[len(layers) // 2], draft_resolutions=(), num_ws=self.num_ws, w_dim=self.w_dim,
             description=f"StyleGAN3-{kind} {self.img_resolution} px" + (f", {self.c_dim} classes" if self.c_dim else ""))

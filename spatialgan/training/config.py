@@ -67,6 +67,7 @@ class TrainConfig:
     sel_residual_gain: float | None = None  # SEL_norm / SEL_concat's residual gain; None: EqGAN-SA's 0.1
 
     def __post_init__(self) -> None:
+        self._check_numbers()
         if self.batch < 1:
             raise ConfigError(f"batch must be >= 1, got {self.batch}")
         for name in ("g_lr", "d_lr", "total_kimg", "snapshot_kimg", "sample_kimg"):
@@ -93,6 +94,33 @@ class TrainConfig:
             raise ConfigError(f"align_target must be auto, sum or indoor, got {self.align_target!r}")
         self.model_configs()  # validates the architecture early, with the field named
         self.variant().check(self.model_configs()[0])
+
+    def _check_numbers(self) -> None:
+        """Every number finite and of its kind, in a sane range: a NaN learning rate or EMA length would train
+        for hours and export a model of NaNs."""
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if v is None or isinstance(v, (str, tuple)):
+                continue
+            if isinstance(v, bool) != (f.type in ("bool",)):
+                raise ConfigError(f"{f.name} must be {'true or false' if f.type == 'bool' else 'a number'}, got {v!r}")
+            if "int" in str(f.type) and "float" not in str(f.type) and not isinstance(v, int):
+                raise ConfigError(f"{f.name} must be a whole number, got {v!r}")
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"{f.name} must be a finite number, got {v!r}")
+        for name in ("align_weight", "align_tau", "r1_gamma", "ema_kimg", "ema_rampup", "sel_residual_gain"):
+            v = getattr(self, name)
+            if v is not None and v < 0 or (name in ("align_tau", "ema_kimg") and v is not None and v <= 0):
+                raise ConfigError(f"{name} must be {'> 0' if name in ('align_tau', 'ema_kimg') else '>= 0'}, "
+                                  f"got {v}")
+        if len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        for name, hi in (("batch", 4096), ("move_batch", 4096), ("workers", 64), ("seed", 2 ** 31 - 1),
+                         ("r1_interval", 10 ** 6), ("log_steps", 10 ** 6)):
+            if not 0 <= getattr(self, name) <= hi:
+                raise ConfigError(f"{name} must be in 0..{hi}, got {getattr(self, name)}")
+        if self.total_kimg > 10 ** 6:
+            raise ConfigError(f"total_kimg must be at most 1000000 (a billion images), got {self.total_kimg}")
 
     @property
     def gamma(self) -> float:
