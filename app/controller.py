@@ -14,34 +14,49 @@ from typing import Any, Callable, Hashable
 
 import numpy as np
 
-from spatialgan.errors import HeatmapSpecError
+from spatialgan.errors import HeatmapSpecError, SpatialGANError
+from spatialgan.files import write_json_atomic
 from spatialgan.heatmaps.spec import MAX_OUTSIDE, MAX_SIGMA, HeatmapSpec
 from spatialgan.paths import cache_dir
 
 from .export import check_gif_path
 from .messages import ExportRequest, RefineRequest, RenderRequest
-from .state import AppState, Edit, SessionError, read_session, session_to_dict, write_json_atomic
+from .state import AppState, Edit, SessionError, read_session, session_to_dict
 
 MIN_SIGMA = 0.01
 UNDO_LIMIT = 200
 
 
 class Controller:
-    def __init__(self, state: AppState, spec_for_seed: Callable[[int], HeatmapSpec | None]) -> None:
-        """spec_for_seed: the heatmap a model was trained on for a seed (the worker's `default_spec`)."""
+    def __init__(self, state: AppState, spec_for_seed: Callable[[int], HeatmapSpec | None],
+                 check_layout: Callable[[HeatmapSpec], None] | None = None) -> None:
+        """spec_for_seed: the heatmap a model was trained on for a seed (the worker's `default_spec`);
+        check_layout: raises when a heatmap does not fit the model (a session's is checked when it is read)."""
         self.state = state
         self.spec_for_seed = spec_for_seed
+        self.check_layout = check_layout
         self._last_key: Hashable | None = None
         self._gesture = 0
         self.autosave_path = cache_dir() / "autosave.json"
+        # The scene before any edit (a new seed, a loaded session, an inverted photo start one): what the
+        # compare key shows in place of the current picture.
+        self.original: Edit = state.edit.copy()
 
     @classmethod
     def create(cls, model_path: str, resolution: int, num_codes: int, seed: int, psi: float,
-               spec_for_seed: Callable[[int], HeatmapSpec | None]) -> "Controller":
+               spec_for_seed: Callable[[int], HeatmapSpec | None], check_layout: Callable[[HeatmapSpec], None] | None = None,
+               ws_shape: tuple[int, int] | None = None) -> "Controller":
         spec = spec_for_seed(seed)
         edit = Edit(seed=seed, psi=psi, code_seeds=[None] * num_codes, spec=spec,
                     homes=spec.object_places() if spec is not None else None)
-        return cls(AppState(model_path, edit, resolution, num_codes), spec_for_seed)
+        return cls(AppState(model_path, edit, resolution, num_codes, ws_shape=ws_shape), spec_for_seed, check_layout)
+
+    def original_request(self) -> RenderRequest:
+        """The picture of the scene before all edits (the compare key shows it)."""
+        return _render_request(-1, self.original)
+
+    def _new_scene(self) -> None:
+        self.original = self.state.edit.copy()
 
     # ---- undo -----------------------------------------------------------------------------------------
     def _begin(self, key: Hashable | None = None) -> Edit:
@@ -168,6 +183,7 @@ class Controller:
             self.state.selected = None
         e.handles, e.targets = [], []
         self._changed()
+        self._new_scene()
 
     def set_carry(self, carry: bool) -> None:
         """Moved objects keep the look they have at home (on), or the model redraws them wherever they go (off,
@@ -199,10 +215,15 @@ class Controller:
         self._changed()
         return kind
 
-    def clear_points(self) -> None:
+    def clear_points(self) -> bool:
+        """Remove every handle and target (one undo step); with no points it changes nothing, so the redo
+        history is kept. Returns whether there was something to clear."""
+        if not self.state.edit.handles and not self.state.edit.targets:
+            return False
         e = self._begin()
         e.handles, e.targets = [], []
         self._changed()
+        return True
 
     def set_mask(self, mask: np.ndarray | None) -> None:
         if mask is not None and mask.shape != (self.state.resolution,) * 2:
@@ -259,6 +280,7 @@ class Controller:
         self.state.model_path = model_path
         self.state.selected = None
         self._changed()
+        self._new_scene()
 
     # ---- rendering ------------------------------------------------------------------------------------
     def render_request(self) -> RenderRequest:
@@ -276,18 +298,15 @@ class Controller:
 
     # ---- files ----------------------------------------------------------------------------------------
     def save_session(self, path: str | Path) -> Path:
-        path = Path(path)
-        try:
-            write_json_atomic(path, session_to_dict(self.state))
-        except OSError as exc:
-            raise SessionError(f"cannot write session file {path}: {exc.strerror or exc}") from None
+        path = write_json_atomic(path, session_to_dict(self.state), "session file")
         self.state.dirty = False
+        self.state.saved_to = str(path)
         return path
 
     def load_session(self, path: str | Path) -> str:
         """Replace the edit with a session file's (undoable). Returns the model path the session names."""
         s = self.state
-        model_path, edit = read_session(path, s.resolution, s.num_codes)
+        model_path, edit = read_session(path, s.resolution, s.num_codes, s.ws_shape, self.check_layout)
         if edit.spec is not None and s.edit.spec is not None and edit.spec.mode != s.edit.spec.mode:
             raise SessionError(f"session file {path}: its heatmap is {edit.spec.mode!r}, this model's is "
                                f"{s.edit.spec.mode!r}")
@@ -298,16 +317,24 @@ class Controller:
         s.edit = edit
         s.selected = None
         self._changed()
-        s.dirty = False
+        s.dirty, s.saved_to = False, str(path)
+        self._new_scene()
         return model_path
+
+    def save_status(self) -> str:
+        """What the status line says about saving: nothing claims "saved" before anything was."""
+        s = self.state
+        if s.dirty:
+            return "unsaved changes (autosaved every few seconds)"
+        return f"saved: {s.saved_to}" if s.saved_to else "no edits yet"
 
     def autosave(self) -> Path | None:
         """Write unsaved work to the cache dir (called every few seconds and on exit); None if nothing to save."""
         if not self.state.dirty:
             return None
         try:
-            write_json_atomic(self.autosave_path, session_to_dict(self.state) | {"saved_at": time.time()})
-        except OSError:
+            write_json_atomic(self.autosave_path, session_to_dict(self.state) | {"saved_at": time.time()}, "autosave")
+        except (OSError, SpatialGANError):
             return None  # the cache dir is best-effort; a failed autosave must never interrupt editing
         return self.autosave_path
 

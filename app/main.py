@@ -61,7 +61,9 @@ def build_editor(G: "Generator", device: "torch.device", source: str, seed: int,
     worker = Worker(G, device, source)
     try:
         info = worker.info
-        controller = Controller.create(source, info.resolution, info.num_codes, seed, psi, worker.default_spec)
+        caps = info.capabilities
+        controller = Controller.create(source, info.resolution, info.num_codes, seed, psi, worker.default_spec,
+                                       worker.check_layout, (caps.num_ws, caps.w_dim))
         if session is not None:
             controller.load_session(session)
             controller.state.undo_stack.clear()

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from spatialgan.config import MAX_SEED
 from spatialgan.errors import SpatialGANError
+from spatialgan.files import FileError, read_json
 from spatialgan.heatmaps.spec import LEGACY_HOME, HeatmapSpec
 
 from .messages import LatentSpec, Point
@@ -68,6 +69,8 @@ class AppState:
     dirty: bool = False  # unsaved changes since the last save/load
     generation: int = 0  # bumped on every change that needs a new render
     last_error: str = ""
+    ws_shape: tuple[int, int] | None = None  # (num_ws, w_dim) of the model: a session's w+ must have it
+    saved_to: str = ""  # where the edit was last saved or loaded from ("" : never)
 
 
 # ---- session files ------------------------------------------------------------------------------------
@@ -138,8 +141,16 @@ def _points(data: Any, name: str, resolution: int | None) -> list[Point]:
     return out
 
 
-def edit_from_dict(data: Any, resolution: int, num_codes: int) -> tuple[str, Edit]:
-    """Parse a session dict for a model of this resolution / code count; `SessionError` names the bad field."""
+def _short(value: Any) -> str:
+    """A value from a file, as an error message may show it (a 10000-digit number or a huge list cut short)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def edit_from_dict(data: Any, resolution: int, num_codes: int, ws_shape: tuple[int, int] | None = None,
+                   check_layout: Callable[[HeatmapSpec], None] | None = None) -> tuple[str, Edit]:
+    """Parse a session dict for a model of this resolution / code count (and, when given, w+ shape and layout
+    check); `SessionError` names the bad field, so a session that does not fit is refused when read, not drawn."""
     if not isinstance(data, dict):
         raise SessionError(f"a session must be a JSON object, got {type(data).__name__}")
     if data.get("format") != SESSION_FORMAT:
@@ -149,18 +160,21 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int) -> tuple[str, Edi
     if data.get("resolution", resolution) != resolution:
         raise SessionError(f"the session was made with a {data.get('resolution')} px model, this one is {resolution} px")
     seed, psi = data.get("seed"), data.get("psi")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise SessionError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise SessionError(f"seed must be an integer in 0..{MAX_SEED}, got {_short(seed)}")
     if not isinstance(psi, (int, float)) or isinstance(psi, bool) or not -2 <= psi <= 2:
         raise SessionError(f"psi must be a number in [-2, 2], got {psi!r}")
     code_seeds = data.get("code_seeds", [])
     if (not isinstance(code_seeds, list) or len(code_seeds) not in (0, num_codes)
-            or not all(s is None or (isinstance(s, int) and not isinstance(s, bool) and s >= 0) for s in code_seeds)):
+            or not all(s is None or (isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED)
+                       for s in code_seeds)):
         raise SessionError(f"code_seeds must list {num_codes} entries, each a non-negative integer or null")
     spec = homes = None
     if data.get("spec") is not None:
         try:
             spec = HeatmapSpec.from_dict(data["spec"])
+            if check_layout is not None:
+                check_layout(spec)
         except SpatialGANError as exc:
             raise SessionError(f"spec: {exc}") from None
         homes = _homes(data, spec)
@@ -172,8 +186,12 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int) -> tuple[str, Edi
         raise SessionError(f"label must be a class index (a non-negative integer) or null, got {label!r}")
     mask = mask_from_rle(data["mask"], resolution) if data.get("mask") is not None else None
     ws = _array_from_json(data["ws_override"]) if data.get("ws_override") is not None else None
-    if ws is not None and (ws.ndim != 4 or ws.shape[:2] != (1, num_codes)):
-        raise SessionError(f"ws_override has shape {list(ws.shape)}, expected [1, {num_codes}, num_ws, w_dim]")
+    want = (1, num_codes, *ws_shape) if ws_shape is not None else None
+    if ws is not None and (ws.ndim != 4 or ws.shape[:2] != (1, num_codes) or (want and ws.shape != want)):
+        raise SessionError(f"ws_override has shape {list(ws.shape)}, this model needs "
+                           f"{list(want) if want else [1, num_codes, 'num_ws', 'w_dim']}")
+    if ws is not None and not np.isfinite(ws).all():
+        raise SessionError("ws_override holds NaN or infinity")
     handles = _points(data.get("handles", []), "handles", resolution)
     targets = _points(data.get("targets", []), "targets", resolution)
     if len(targets) > len(handles) or len(handles) > len(targets) + 1:
@@ -202,22 +220,11 @@ def _homes(data: dict[str, Any], spec: HeatmapSpec) -> list[Point]:
     return _points(raw, "homes", None)
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 def _session_json(path: Path) -> Any:
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SessionError(f"cannot read session file {path}: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SessionError(f"session file {path} is not valid JSON ({exc})") from None
+        return read_json(path, "session file")
+    except FileError as exc:
+        raise SessionError(str(exc)) from None
 
 
 def model_to_open(path: str | os.PathLike, current: str) -> str | None:
@@ -232,11 +239,12 @@ def model_to_open(path: str | os.PathLike, current: str) -> str | None:
     return wanted
 
 
-def read_session(path: str | os.PathLike, resolution: int, num_codes: int) -> tuple[str, Edit]:
+def read_session(path: str | os.PathLike, resolution: int, num_codes: int, ws_shape: tuple[int, int] | None = None,
+                 check_layout: Callable[[HeatmapSpec], None] | None = None) -> tuple[str, Edit]:
     path = Path(path)
     data = _session_json(path)
     try:
-        return edit_from_dict(data, resolution, num_codes)
+        return edit_from_dict(data, resolution, num_codes, ws_shape, check_layout)
     except SessionError as exc:
         raise SessionError(f"session file {path}: {exc}") from None
 

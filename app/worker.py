@@ -76,6 +76,10 @@ class Worker:
         """The heatmap the model was trained on, drawn for `seed` (None for models without heatmaps)."""
         return self.G.default_layout(seed)
 
+    def check_layout(self, spec: HeatmapSpec) -> None:
+        """Raise `HeatmapSpecError` when a heatmap does not fit the model (reads only its config: thread-safe)."""
+        self.G.check_layout(spec)
+
     def submit(self, request: Request) -> None:
         with self._cond:
             if isinstance(request, RefineRequest):

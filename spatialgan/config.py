@@ -186,6 +186,7 @@ def _from_dict(cls: type[T], data: Mapping[str, Any], where: str) -> T:
         raise ConfigError(f"bad {where} config: {exc}") from None
 
 
+MAX_SEED = 2 ** 31 - 1  # seeds fit the editor's 32-bit integer field and every seeding API we call
 MAX_OBJECTS = 64  # centres per level / objects per scene; the models in the wild use 1-16
 # Upper bounds of the architecture numbers, far above any model in the wild (StyleGAN3-R: channel_base 65536,
 # channel_max 1024), so that a file asking for millions is refused before anything is allocated.

@@ -217,7 +217,7 @@ def test_bad_session_file_is_a_clear_error(tmp_path, indoor_worker: Worker, cont
         c.load_session(p)
     assert isinstance(info.value, SpatialGANError) and str(p) in str(info.value)
     assert c.state.undo_stack == []  # nothing changed
-    with pytest.raises(SessionError, match="cannot read"):
+    with pytest.raises(SessionError, match="does not exist"):
         c.load_session(tmp_path / "missing.json")
 
 
