@@ -18,8 +18,9 @@ from spatialgan.errors import HeatmapSpecError, SpatialGANError
 from spatialgan.files import write_json_atomic
 from spatialgan.heatmaps.spec import MAX_OUTSIDE, MAX_SIGMA, HeatmapSpec
 from spatialgan.paths import cache_dir
+from spatialgan.video import video_scale
 
-from .export import check_gif_path
+from .export import check_history_path
 from .messages import ExportRequest, RefineRequest, RenderRequest
 from .state import AppState, Edit, SessionError, read_session, session_to_dict
 
@@ -290,10 +291,13 @@ class Controller:
         """Every undo state, oldest first, then the current one (redo states are not part of the history)."""
         return [*self.state.undo_stack, self.state.edit]
 
-    def export_history_request(self, path: str | Path, scale: int = 2, ms_per_frame: int = 500) -> ExportRequest:
-        """A request for the worker to render `history()` and write it to `path` as an animated GIF."""
-        target = check_gif_path(path)  # fail now, in the status line, not after rendering every frame
+    def export_history_request(self, path: str | Path, scale: int | None = None,
+                               ms_per_frame: int = 500) -> ExportRequest:
+        """A request for the worker to render `history()` and write it to `path` (.gif or .mp4); `scale` upscales
+        small models' pictures (default: to at least 256 px)."""
+        target = check_history_path(path)  # fail now, in the status line, not after rendering every frame
         frames = tuple(_render_request(i, e) for i, e in enumerate(self.history()))
+        scale = video_scale(self.state.resolution) if scale is None else scale
         return ExportRequest(self.state.generation, frames, str(target), scale, ms_per_frame)
 
     # ---- files ----------------------------------------------------------------------------------------

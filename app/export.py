@@ -1,6 +1,6 @@
-"""Writing the edit history as an animated GIF with Pillow. No torch and no Dear PyGui here.
+"""Writing the edit history as a video (animated GIF or MP4, `spatialgan.video`). No torch and no Dear PyGui here.
 
-The worker renders one image per undo state (oldest first, the current picture last); `write_history_gif`
+The worker renders one image per undo state (oldest first, the current picture last); `write_history`
 turns them into frames. Each frame gets a thin progress bar under the image: it shows where in the history
 the frame is, and it keeps consecutive frames distinct, so Pillow does not merge edits that left the picture
 unchanged (adding a DragGAN point, say) and the GIF has exactly one frame per history state.
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from spatialgan.errors import SpatialGANError
+from spatialgan.video import check_video_path, write_video
 
 BAR_HEIGHT = 4  # image pixels (before scaling) of the progress bar under each frame
 MAX_SCALE = 8
@@ -25,16 +25,13 @@ class ExportError(SpatialGANError, ValueError):
     """An export path or frame list that cannot be written; the message says why."""
 
 
-def check_gif_path(path: str | os.PathLike) -> Path:
-    """The path as a Path if a GIF can be written there; `ExportError` naming the problem otherwise."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise ExportError(f"{p} is a folder; give a file name ending in .gif")
-    if p.suffix.lower() != ".gif":
-        raise ExportError(f"the history is exported as an animated GIF: give a path ending in .gif, not {str(p)!r}")
-    if not p.parent.is_dir():
-        raise ExportError(f"folder {p.parent} does not exist")
-    return p
+def check_history_path(path: str | os.PathLike) -> Path:
+    """The path as a Path if the history can be written there as a video (.gif or .mp4); `ExportError` naming
+    the problem otherwise."""
+    try:
+        return check_video_path(path)
+    except SpatialGANError as exc:
+        raise ExportError(f"the history is exported as a video: {exc}") from None
 
 
 def history_frame(image: np.ndarray, index: int, total: int, scale: int = 1) -> np.ndarray:
@@ -49,27 +46,18 @@ def history_frame(image: np.ndarray, index: int, total: int, scale: int = 1) -> 
     return frame.repeat(scale, 0).repeat(scale, 1) if scale > 1 else frame
 
 
-def write_history_gif(path: str | os.PathLike, images: Sequence[np.ndarray], scale: int = 2,
-                      ms_per_frame: int = 500, hold_last_ms: int = 1500) -> Path:
-    """Write `images` (oldest first) as a looping GIF; the last picture is held longer. Returns the path."""
-    p = check_gif_path(path)
+def write_history(path: str | os.PathLike, images: Sequence[np.ndarray], scale: int = 2,
+                  ms_per_frame: int = 500, hold_last_ms: int = 1500) -> Path:
+    """Write `images` (oldest first) as a looping GIF or an MP4, one frame per state, each with its bar; the
+    GIF holds the last picture longer. Returns the path."""
+    p = check_history_path(path)
     if not images:
         raise ExportError("the history is empty: nothing to export")
     if not 1 <= scale <= MAX_SCALE:
         raise ExportError(f"scale must be in 1..{MAX_SCALE}, got {scale}")
     n = len(images)
-    frames = [Image.fromarray(history_frame(np.asarray(im), i, n, scale)) for i, im in enumerate(images)]
-    durations = [ms_per_frame] * (n - 1) + [max(ms_per_frame, hold_last_ms)]
-    tmp = p.with_name(p.name + ".tmp")
+    frames = [history_frame(np.asarray(im), i, n, scale) for i, im in enumerate(images)]
     try:
-        # format= because the temporary name does not end in .gif; written aside, then moved, so a failed
-        # export never leaves half a file under the user's name.
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
-        os.replace(tmp, p)
-    except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # the leftover is ours and harmless; the write error is what the user needs to see
-        raise ExportError(f"cannot write {p}: {exc.strerror or exc}") from None
-    return p
+        return write_video(p, frames, fps=1000 / ms_per_frame, hold_last_s=hold_last_ms / 1000)
+    except SpatialGANError as exc:
+        raise ExportError(str(exc)) from None

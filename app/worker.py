@@ -32,7 +32,7 @@ from spatialgan.heatmaps.render import combine
 from spatialgan.metrics.levels import inert_levels
 from spatialgan.visual import to_uint8
 
-from .export import write_history_gif
+from .export import write_history
 from .messages import (ExportProgress, ExportRequest, InvertProgress, InvertRequest, LatentSpec, LevelHint,
                        ModelInfo, RefineProgress, RefineRequest, RenderRequest, RenderResult)
 
@@ -231,7 +231,7 @@ class Worker:
         path = ""
         if done and not error:
             try:
-                path = str(write_history_gif(req.path, images, req.scale, req.ms_per_frame))
+                path = str(write_history(req.path, images, req.scale, req.ms_per_frame))
             except Exception as exc:  # noqa: BLE001 - reported to the GUI like any other failure
                 error = _error_text(exc)
         rendered = len(images)

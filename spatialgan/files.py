@@ -130,12 +130,13 @@ def check_output(path: str | os.PathLike, suffixes: Iterable[str] | None = None,
         raise FileError(f"no {what} given (the path is empty)")
     p = Path(path).expanduser()
     allowed = tuple(s.lower() for s in suffixes) if suffixes is not None else None
-    if allowed and p.suffix.lower() not in allowed:
-        raise FileError(f"{what} {_show(p)}: give a name ending in {' or '.join(allowed)}")
     if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME for part in p.parts):
         raise FileError(f"{what}: a name in {_show(p)} is longer than {MAX_NAME} bytes")
     if p.is_dir():
-        raise FileError(f"{what} {_show(p)} is a folder; give a file name")
+        raise FileError(f"{what} {_show(p)} is a folder; give a file name"
+                        + (f" ending in {' or '.join(allowed)}" if allowed else ""))
+    if allowed and p.suffix.lower() not in allowed:
+        raise FileError(f"{what} {_show(p)}: give a name ending in {' or '.join(allowed)}")
     for parent in p.parents:
         if parent.exists():
             if not parent.is_dir():

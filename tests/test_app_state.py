@@ -11,6 +11,8 @@ import torch
 
 from app.controller import Controller
 from app.export import ExportError, history_frame
+from spatialgan.files import temp_name
+from spatialgan.video import read_video
 from app.messages import ExportProgress, LatentSpec, RefineProgress, RefineRequest, RenderRequest, RenderResult
 from app.state import SessionError, mask_from_rle, mask_to_rle, model_to_open
 from app.worker import Worker
@@ -442,31 +444,54 @@ def test_history_export_errors_are_values(tmp_path, indoor_worker: Worker) -> No
     c = make(indoor_worker)
     with pytest.raises(ExportError, match=r"\.gif"):
         c.export_history_request(tmp_path / "h.png")
-    with pytest.raises(ExportError, match="does not exist"):
-        c.export_history_request(tmp_path / "missing" / "h.gif")
     with pytest.raises(ExportError, match="folder"):
         c.export_history_request(tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ExportError, match="is a file, not a folder"):
+        c.export_history_request(tmp_path / "file" / "h.gif")
     # a state that cannot be rendered: the export reports it and the worker keeps serving renders
     c.move_centre(0, 0, 0.4, 0.4, gesture=c.new_gesture())
     c.state.undo_stack[0].spec.levels[0].pop()
     res = _export(indoor_worker, c, tmp_path / "bad.gif")
     assert res.done and "history export failed" in res.error and not (tmp_path / "bad.gif").exists()
     assert render(indoor_worker, c).image is not None
-    # the folder vanishing after the request: a write error, reported, no half file left
+    # the folder replaced by a file after the request: a write error, reported, no half file left
     sub = tmp_path / "gone"
     sub.mkdir()
     c.state.undo_stack.clear()
     req = c.export_history_request(sub / "h.gif")
     sub.rmdir()
+    sub.write_text("now a file")
     indoor_worker.poll()
     indoor_worker.submit(req)
     assert indoor_worker.wait_idle(60)
     done = [r for r in indoor_worker.poll() if isinstance(r, ExportProgress) and r.done]
-    assert done and "does not exist" in done[0].error
+    assert done and "not a folder" in done[0].error
     # a write that fails inside Pillow (its temporary file name is taken by a folder)
-    (tmp_path / "w.gif.tmp").mkdir()
+    temp_name(tmp_path / "w.gif").mkdir()
     res = _export(indoor_worker, c, tmp_path / "w.gif")
     assert "cannot write" in res.error and not (tmp_path / "w.gif").exists()
+
+
+def test_history_export_mp4_one_frame_per_state(tmp_path, indoor_worker: Worker) -> None:
+    """The MP4 decodes back to one frame per history state, each its state's render (H.264 is lossy: close)."""
+    c = make(indoor_worker)
+    images = [render(indoor_worker, c).image]
+    c.move_centre(0, 0, 0.3, 0.6, gesture=c.new_gesture())
+    images.append(render(indoor_worker, c).image)
+    c.set_enabled(0, 1, False)
+    images.append(render(indoor_worker, c).image)
+    res = _export(indoor_worker, c, tmp_path / "h.mp4", scale=2)
+    assert res.error == "" and res.total == 3
+    frames = [f.astype(np.float32) for f in read_video(tmp_path / "h.mp4")]
+    assert len(frames) == 3
+    r = indoor_worker.info.resolution
+    assert frames[0].shape == (2 * (r + 4), 2 * r, 3)
+    for k, (f, im) in enumerate(zip(frames, images)):
+        expected = history_frame(im, k, 3, 2).astype(np.float32)
+        psnr = 10 * np.log10(255 ** 2 / np.mean((f - expected) ** 2))
+        others = [np.abs(f[: 2 * r] - history_frame(o, k, 3, 2)[: 2 * r]).mean() for o in images]
+        assert psnr > 30 and int(np.argmin(others)) == k, (k, psnr, others)
 
 
 def test_history_export_yields_to_interactive_renders(tmp_path, indoor_worker: Worker) -> None:
