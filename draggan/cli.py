@@ -2,7 +2,8 @@
 
     spatialgan-edit --seed 3 --drag 20,30:36,30 --mode hybrid --out edits/seed3
 writes before.png, after.png, spec.json (final heatmap), homes.json (where the objects' looks come from),
-ws.safetensors (final w+) and summary.json. Continue from a saved edit with
+ws.safetensors (final w+) and summary.json; with --video edit.mp4 (or .gif) also a video of the refine, one
+frame per step (--video-points draws the handle and target points). Continue from a saved edit with
 --heatmap edits/seed3/spec.json --homes edits/seed3/homes.json --ws edits/seed3/ws.safetensors.
 """
 
@@ -10,20 +11,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save as save_tensors
 
-from spatialgan import HeatmapSpec, pick_device
+from spatialgan import HeatmapSpec, files, pick_device
 from spatialgan.carry import check_homes
-from spatialgan.cli.common import add_model_args, load_model, run_cli
-from spatialgan.errors import SpatialGANError
+from spatialgan.cli.common import PSI, SEED, add_model_args, load_model, number, run_cli
+from spatialgan.errors import SpatialGANError, clean_text
 from spatialgan.fused import fuse
-from spatialgan.visual import to_uint8
+from spatialgan.progress import Status
+from spatialgan.video import check_video_path, video_scale, write_video
+from spatialgan.visual import draw_points, to_uint8, upscale
 
 from .config import MODES, DragConfig
 from .session import DragSession
@@ -36,23 +42,19 @@ def parse_drag(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
         hx, hy = (float(v) for v in a.split(","))
         tx, ty = (float(v) for v in b.split(","))
     except ValueError:
-        raise SpatialGANError(f"--drag expects HX,HY:TX,TY in pixels, e.g. 20,30:36,30; got {text!r}") from None
+        raise SpatialGANError(f"--drag expects HX,HY:TX,TY in pixels, e.g. 20,30:36,30; got {clean_text(text, 60)!r}") from None
+    if not all(math.isfinite(v) for v in (hx, hy, tx, ty)):
+        raise SpatialGANError(f"--drag points must be finite numbers, got {clean_text(text, 60)!r}")
     return (hx, hy), (tx, ty)
 
 
 def read_text(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError as exc:
-        raise SpatialGANError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return files.read_text(path, "input file")
 
 
 def load_homes(path: Path, spec: HeatmapSpec) -> list[tuple[float, float]]:
     """Homes written by an earlier edit: a JSON list of one [x, y] per object of `spec`."""
-    try:
-        homes = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise SpatialGANError(f"{path} is not valid JSON ({exc})") from None
+    homes = files.read_json(path, "homes file")
     if not isinstance(homes, list) or not all(isinstance(h, list) for h in homes):
         raise SpatialGANError(f"{path}: homes must be a list of [x, y] pairs")
     check_homes(spec, homes)
@@ -61,6 +63,7 @@ def load_homes(path: Path, spec: HeatmapSpec) -> list[tuple[float, float]]:
 
 def load_ws(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
     """The 'ws' tensor of a safetensors file written by an earlier edit, checked against the model's shape."""
+    files.check_regular_file(path, "w+ file")
     try:
         ws = load_file(str(path))["ws"].float()
     except (OSError, KeyError, SafetensorError) as exc:
@@ -76,25 +79,32 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="spatialgan-edit", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     add_model_args(ap)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--psi", type=float, default=0.7)
+    ap.add_argument("--seed", type=SEED, default=0)
+    ap.add_argument("--psi", type=PSI, default=0.7, help="truncation (default 0.7)")
     ap.add_argument("--heatmap", type=Path, help="heatmap spec JSON (default: sampled from the seed)")
     ap.add_argument("--homes", type=Path, help="objects' homes (homes.json of an earlier edit; default: where the "
                                                 "objects are in the heatmap)")
     ap.add_argument("--ws", type=Path, help="w+ to start from (ws.safetensors of an earlier edit; default: from the seed)")
     ap.add_argument("--drag", action="append", default=[], metavar="HX,HY:TX,TY", help="handle and target (repeat)")
     ap.add_argument("--mode", choices=MODES, default="hybrid")
-    ap.add_argument("--max-steps", type=int, default=200)
-    ap.add_argument("--lr", type=float, default=2e-3, help="Adam step on w")
+    ap.add_argument("--max-steps", type=number(1, 100000, integer=True), default=200)
+    ap.add_argument("--lr", type=number(0, 1, lo_open=True), default=2e-3, help="Adam step on w")
     ap.add_argument("--no-carry", action="store_true",
                     help="redraw moved objects instead of carrying the look they have where they start")
     ap.add_argument("--out", type=Path, default=Path("edit"), help="output folder (default ./edit)")
+    ap.add_argument("--video", type=Path, help="also write the refine as a video, one frame per step: .mp4 or .gif")
+    ap.add_argument("--video-points", action="store_true", help="draw the handle and target points in the video")
+    ap.add_argument("--video-fps", type=number(0.1, 120), default=10.0, help="frames per second (default 10)")
     args = ap.parse_args(argv)
 
     def body() -> int:
         pairs = [parse_drag(d) for d in args.drag]
         if not pairs:
             raise SpatialGANError("give at least one --drag HX,HY:TX,TY")
+        if args.video is not None:
+            check_video_path(args.video)  # before the refine, not after it
+        if args.out.exists() and not args.out.is_dir():
+            raise SpatialGANError(f"--out {args.out} is a file; give a folder")
         cfg = DragConfig(mode=args.mode, max_steps=args.max_steps, lr=args.lr,
                          carry_resolution=None if args.no_carry else DragConfig.carry_resolution)
         device = pick_device(args.device)
@@ -108,32 +118,49 @@ def main(argv: list[str] | None = None) -> int:
         if args.ws:
             ws = load_ws(args.ws, tuple(ws.shape)).to(device)
 
+        status = Status(sys.stdout)
+        # (image, tracked handles) for --video: the start, then the picture after each optimisation step
+        frames: list[tuple[np.ndarray, list]] = []
+
         def progress(r) -> None:
-            print(f"\rstep {r.step:4d}  distance {max(r.distances):6.2f} px", end="", flush=True)
+            status(f"step {r.step:4d}  distance {max(r.distances):6.2f} px")
+            if args.video is not None:
+                frames.append((to_uint8(r.image), list(r.points)))
 
         t0 = time.perf_counter()
         session = DragSession(G, ws, spec, [p for p, _ in pairs], [t for _, t in pairs], config=cfg, callback=progress,
                                homes=homes)
         result = session.run()
         seconds = time.perf_counter() - t0
-        print()
-        args.out.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(to_uint8(session.image0)).save(args.out / "before.png")
-        Image.fromarray(to_uint8(session.render())).save(args.out / "after.png")
+        status.close()
+        after = to_uint8(session.render())
+        out = args.out
+        _write(out / "before.png", lambda t: Image.fromarray(to_uint8(session.image0)).save(t, format="PNG"))
+        _write(out / "after.png", lambda t: Image.fromarray(after).save(t, format="PNG"))
         if spec is not None:
-            (args.out / "spec.json").write_text(session.spec().to_json())
-            (args.out / "homes.json").write_text(json.dumps(homes or spec.object_places()) + "\n")
-        save_file({"ws": session.ws().cpu().contiguous()}, str(args.out / "ws.safetensors"))
+            files.write_text_atomic(out / "spec.json", session.spec().to_json())
+            files.write_text_atomic(out / "homes.json", json.dumps(homes or spec.object_places()) + "\n")
+        _write(out / "ws.safetensors", lambda t: t.write_bytes(save_tensors({"ws": session.ws().cpu().contiguous()})))
+        if args.video is not None:
+            targets = [t for _, t in pairs]
+            scale = video_scale(G.capabilities.resolution)
+            video = write_video(args.video, [draw_points(upscale(im, scale), pts, targets, scale) if args.video_points
+                                             else upscale(im, scale) for im, pts in frames], fps=args.video_fps)
+            print(f"video ({len(frames)} frames) -> {video}")
         summary = {"model": source, "seed": args.seed, "mode": args.mode, "steps": result.step,
                    "seconds": round(seconds, 3), "handles": [p for p, _ in pairs], "targets": [t for _, t in pairs],
                    "final_points": result.points, "final_distances_px": result.distances,
                    "final_distance_rel": [d / G.capabilities.resolution for d in result.distances],
                    "reached": all(d <= session.stop for d in result.distances), "error": result.error}
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        files.write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
         print(f"{result.step} steps, {seconds:.2f} s, final distance {max(result.distances):.2f} px -> {args.out}")
         return 0
 
     return run_cli(body)
+
+
+def _write(path: Path, write) -> None:
+    files.write_atomic(path, write)
 
 
 if __name__ == "__main__":

@@ -205,6 +205,44 @@ def test_edit_cli(tmp_path, capsys) -> None:
     assert "already at its target" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("points", [False, True])
+def test_edit_cli_video_has_one_frame_per_step(tmp_path, points: bool) -> None:
+    """--video: the start and the picture after each optimisation step, decoded back and matched to the renders
+    (the last frame is after.png); with --video-points the markers are drawn on top."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from spatialgan import load_checkpoint
+    from spatialgan.paths import default_checkpoint
+    from spatialgan.video import read_video, video_scale
+
+    ck = default_checkpoint()  # a trained model: its handle really travels (a random one's tracking jumps)
+    G = load_checkpoint(ck).generator
+    out, video = tmp_path / "edit", tmp_path / "edit.mp4"
+    argv = ["-c", str(ck), "--seed", "3", "--drag", "20,30:36,30", "--max-steps", "6", "--out", str(out),
+            "--video", str(video)]
+    assert edit_main(argv + (["--video-points"] if points else [])) == 0
+    steps = json.loads((out / "summary.json").read_text())["steps"]
+    frames = read_video(video)
+    assert len(frames) == steps + 1
+    scale = video_scale(G.capabilities.resolution)
+    res = G.capabilities.resolution
+    assert frames[0].shape == (res * scale, res * scale, 3)
+    small = [f.reshape(res, scale, res, scale, 3).astype(np.float32).mean((1, 3)) for f in frames]
+    before = np.asarray(Image.open(out / "before.png")).astype(np.float32)
+    after = np.asarray(Image.open(out / "after.png")).astype(np.float32)
+    first, last = np.abs(small[0] - before).mean(), np.abs(small[-1] - after).mean()
+    if points:  # the markers cover a few pixels around the handle and target
+        red = (frames[0][..., 0] > 200) & (frames[0][..., 1] < 80) & (frames[0][..., 2] < 80)
+        ys, xs = np.nonzero(red)
+        assert red.any() and abs(xs.mean() / scale - 20.5) < 1.5 and abs(ys.mean() / scale - 30.5) < 1.5
+    else:
+        assert first < 2.0 and last < 2.0, (first, last)
+        assert np.abs(small[-1] - before).mean() > last  # the video ends on the edit, not the start
+
+
 def test_radii_scale_with_the_resolution() -> None:
     cfg = DragConfig()  # DragGAN's r1 = 3, r2 = 12 are for 512 px
     assert (cfg.radius1(512), cfg.radius2(512)) == (3, 12)
@@ -307,15 +345,22 @@ def test_edit_cli_bad_input_and_continuing_a_saved_edit(tmp_path, capsys) -> Non
         (["-c", ck, "--drag", "10,12:50,12"], "outside the 32x32 image"),
         (["-c", ck, "--drag", "a,b:c,d"], "--drag expects"),
         (["-c", plain, "--drag", "10,12:18,12", "--mode", "joint"], "use mode 'draggan'"),
-        (["-c", ck, "--drag", "10,12:18,12", "--max-steps", "0"], "max_steps must be a positive number"),
-        (["-c", ck, "--drag", "10,12:18,12", "--heatmap", str(tmp_path / "none.json")], "cannot read"),
+        (["-c", ck, "--drag", "10,12:18,12", "--max-steps", "0"], "argument --max-steps: 0 is outside"),
+        (["-c", ck, "--drag", "10,12:18,12", "--psi", "nan"], "argument --psi: nan is outside"),
+        (["-c", ck, "--drag", "nan,12:18,12"], "must be finite"),
+        (["-c", ck, "--drag", "10,12:18,12", "--video", str(tmp_path / "v.avi")], ".mp4 or .gif"),
+        (["-c", ck, "--drag", "10,12:18,12", "--heatmap", str(tmp_path / "none.json")], "does not exist"),
         (["-c", ck, "--drag", "10,12:18,12", "--ws", str(bad)], "cannot read w+"),
         (["-c", ck, "--drag", "10,12:18,12", "--ws", str(wrong)], "this model needs"),
     ]
     for argv, fragment in cases:
-        assert edit_main(argv + ["--out", str(tmp_path / "never")]) == 2, argv
+        try:
+            code = edit_main(argv + ["--out", str(tmp_path / "never")])
+        except SystemExit as exc:  # argparse refuses a value with its usage line and exit code 2
+            code = exc.code
+        assert code == 2, argv
         err = capsys.readouterr().err
-        assert err.startswith("error: ") and fragment in err and "Traceback" not in err, (argv, err)
+        assert "error: " in err and fragment in err and "Traceback" not in err, (argv, err)
     assert not (tmp_path / "never").exists(), "bad input writes nothing"
     # A finished edit's spec.json, homes.json and ws.safetensors start the next edit where it ended.
     first, second = tmp_path / "first", tmp_path / "second"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Callable
 
 import torch
 
-from ..config import ENCODINGS
+from ..config import ENCODINGS, MAX_SEED
 from ..errors import SpatialGANError, clean_text
 from ..loading import open_model
 from ..model import SteerableModel
@@ -35,6 +36,29 @@ def run_cli(body: Callable[[], int]) -> int:
         print(f"error: internal error ({type(exc).__name__}: {clean_text(str(exc), 300)}); this is a bug, please "
               f"report it with the command you ran", file=sys.stderr)
         return INTERNAL_ERROR
+
+
+def number(lo: float, hi: float, integer: bool = False, lo_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in [lo, hi] ((lo, hi] with `lo_open`), whole with `integer`. NaN, inf
+    and out-of-range values are refused with a line that says what is allowed."""
+    kind = "a whole number" if integer else "a number"
+    span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+    def parse(text: str) -> float:
+        try:
+            v: float = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{clean_text(text, 40)!r} is not {kind}") from None
+        if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
+            raise argparse.ArgumentTypeError(f"{clean_text(text, 40)} is outside {span}")
+        return v
+
+    parse.__name__ = "integer" if integer else "number"  # argparse names the type in its messages
+    return parse
+
+
+SEED = number(0, MAX_SEED, integer=True)
+PSI = number(-2.0, 2.0)  # truncation: 1 is none, 0 the mean w; beyond [-2, 2] only noise
 
 
 def add_model_args(ap: argparse.ArgumentParser) -> None:

@@ -23,6 +23,7 @@ from ..loading import open_model
 from ..photo import FITS, load_photo, to_tensor
 from ..visual import to_uint8
 from .common import report, run_cli
+from ..progress import Status
 
 SESSION_FORMAT, SESSION_VERSION = "spatialgan-session", 1  # the editor's session files (app.state)
 
@@ -59,12 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg = InversionConfig(w_steps=args.steps, wplus_steps=args.steps, pti_steps=0 if args.no_tune else args.steps)
         t0 = time.perf_counter()
 
+        status = Status()
+
         def progress(stage: str, step: int, loss: float) -> None:
-            print(f"\r{stage:>3} step {step + 1:4d}/{args.steps}  loss {loss:.4f}  {time.perf_counter() - t0:5.1f} s",
-                  end="", flush=True)
+            status(f"{stage:>3} step {step + 1:4d}/{args.steps}  loss {loss:.4f}  {time.perf_counter() - t0:5.1f} s")
 
         result = invert(G, target, cfg, tune=not args.no_tune, callback=progress)
-        print()
+        status.close()
         args.out.mkdir(parents=True, exist_ok=True)
         Image.fromarray(to_uint8(result.image)).save(args.out / "reconstruction.png")
         model_path = str(Path(args.model).resolve())

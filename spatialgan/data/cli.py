@@ -17,6 +17,7 @@ from ..errors import SpatialGANError
 from .folder import MASK_DIR
 from . import PROCEDURAL
 from .procedural import ProceduralDataset
+from ..progress import Status
 
 
 
@@ -55,6 +56,7 @@ def png_bytes(arr: np.ndarray) -> bytes:
 
 def export(ds: ProceduralDataset, count: int, out: Path) -> None:
     writer = Writer(out)
+    status = Status()
     lines = []
     try:
         for i in range(count):
@@ -69,11 +71,11 @@ def export(ds: ProceduralDataset, count: int, out: Path) -> None:
                                      "centres": np.round(s.centres.astype(float), 6).tolist(),
                                      "boxes": np.round(s.boxes.astype(float), 6).tolist()}))
             if (i + 1) % 100 == 0 or i + 1 == count:
-                print(f"\r{i + 1}/{count} images", end="", file=sys.stderr, flush=True)
+                status(f"{i + 1}/{count} images", final=i + 1 == count)
         writer.write("annotations.jsonl", ("\n".join(lines) + "\n").encode())
     finally:
         writer.close()
-    print(f"\nwrote {count} images, masks and annotations.jsonl to {out}", file=sys.stderr)
+    print(f"wrote {count} images, masks and annotations.jsonl to {out}", file=sys.stderr)
 
 
 def preview(ds: ProceduralDataset, count: int, out: Path) -> None:

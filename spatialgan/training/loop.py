@@ -38,6 +38,7 @@ from .config import TrainConfig
 from .distributed import Dist, average_gradients, average_tensor, barrier, broadcast_module
 from .sampler import StepSampler
 from .snapshot import load_snapshot, save_snapshot
+from ..progress import bar_options
 
 SNAPSHOT = "snapshot.safetensors"
 MODEL = "model.safetensors"
@@ -334,8 +335,8 @@ class Trainer:
         if self.progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=cfg.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                       desc=f"{cfg.data} {cfg.resolution}px {cfg.encoding}")
+            bar = tqdm(total=cfg.total_steps, initial=self.step, unit="step",
+                       desc=f"{cfg.data} {cfg.resolution}px {cfg.encoding}", **{"dynamic_ncols": True, **bar_options()})
         if self.step == 0:
             self.write_samples()
         previous = None
