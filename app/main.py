@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from spatialgan.cli.common import add_model_args, report, run_cli
+from spatialgan.cli.common import PSI, SEED, add_model_args, number, report, run_cli
 from spatialgan.errors import SpatialGANError
 from spatialgan.paths import default_checkpoint
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the GUI and torch are imported only once a window can open
 
     from .ui.view import EditorView, ViewOptions
 
+DEFAULT_SEED = 3  # the scene of the README's screenshot, so a new user opens on the picture they saw
 DUMP_ENV = "SPATIALGAN_GUI_DUMP"  # test hook: folder for image.png + state.json after every shown image
 
 
@@ -33,14 +34,47 @@ def has_display() -> bool:
     return True
 
 
+def screen_size() -> tuple[int, int] | None:
+    """The desktop's size in pixels, asked of the X server (Linux) or Windows; None where unknown."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        if sys.platform.startswith("win"):
+            user32 = ctypes.windll.user32  # type: ignore[attr-defined]
+            return int(user32.GetSystemMetrics(0)), int(user32.GetSystemMetrics(1))
+        name = ctypes.util.find_library("X11")
+        if not name or not os.environ.get("DISPLAY"):
+            return None
+        x11 = ctypes.cdll.LoadLibrary(name)
+        x11.XOpenDisplay.restype = ctypes.c_void_p
+        x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        for f in (x11.XDefaultScreen, x11.XCloseDisplay):
+            f.argtypes = [ctypes.c_void_p]
+        x11.XDisplayWidth.argtypes = x11.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        display = x11.XOpenDisplay(None)
+        if not display:
+            return None
+        try:
+            screen = x11.XDefaultScreen(display)
+            return int(x11.XDisplayWidth(display, screen)), int(x11.XDisplayHeight(display, screen))
+        finally:
+            x11.XCloseDisplay(display)
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="spatialgan-gui", description=__doc__.split("\n\n")[0])
     add_model_args(ap)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--psi", type=float, default=0.7)
+    ap.add_argument("--seed", type=SEED, default=DEFAULT_SEED,
+                    help=f"the picture to start from (default {DEFAULT_SEED}, the one the README shows)")
+    ap.add_argument("--psi", type=PSI, default=0.7, help="truncation (default 0.7)")
     ap.add_argument("--session", type=Path, help="open a saved edit session (JSON)")
-    ap.add_argument("--refine-steps", type=int, default=200, help="default max steps of a DragGAN refine")
-    ap.add_argument("--invert-steps", type=int, default=100, help="steps per stage when a photo is opened")
+    ap.add_argument("--refine-steps", type=number(1, 100000, integer=True), default=200,
+                    help="default max steps of a DragGAN refine")
+    ap.add_argument("--invert-steps", type=number(1, 100000, integer=True), default=100,
+                    help="steps per stage when a photo is opened")
     ap.add_argument("--screenshot", type=Path, help="open the window, save a screenshot of it here and exit "
                                                     "(with the centre nearest the image middle selected)")
     ap.add_argument("--dump-dir", type=Path, default=os.environ.get(DUMP_ENV) or None,
@@ -82,10 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def body() -> int:
-        if args.seed < 0:
-            raise SpatialGANError(f"--seed must be >= 0, got {args.seed}")
-        if args.refine_steps < 1 or args.invert_steps < 1:
-            raise SpatialGANError("--refine-steps and --invert-steps must be >= 1")
         notice = ""
         if not args.checkpoint and not args.untrained and default_checkpoint() is None:
             args.untrained = "64:sel_indoor"
@@ -126,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
                 # show what a selected centre looks like: its ring, sigma slider and remove/replace controls
                 nearest = min(view.c.centres(), key=lambda c: (c[2] - 0.5) ** 2 + (c[3] - 0.5) ** 2)
                 view.c.select(nearest[0], nearest[1])
-            dpg.create_viewport(title="SpatialGAN editor", width=1400, height=900)
+            from .ui.geometry import fit_viewport
+
+            width, height, x, y = fit_viewport(screen_size())  # a small screen gets a smaller window
+            dpg.create_viewport(title="SpatialGAN editor", width=width, height=height, x_pos=x, y_pos=y,
+                                min_width=640, min_height=480)
             dpg.setup_dearpygui()
             dpg.show_viewport()
             dpg.set_primary_window("main", True)

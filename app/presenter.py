@@ -19,6 +19,8 @@ import numpy as np
 from PIL import Image
 
 from spatialgan.errors import SpatialGANError
+from spatialgan.files import check_output, write_atomic
+from spatialgan.video import check_video_path, draw_points, upscale, video_scale, write_video
 
 from .controller import Controller
 from .messages import (ExportProgress, InvertProgress, InvertRequest, LevelHint, ModelInfo, RefineProgress,
@@ -28,6 +30,8 @@ if TYPE_CHECKING:  # the worker owns torch; the presenter only talks to it
     from .worker import Worker
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+ORIGINAL = -1  # the generation of the render of the scene before all edits (the compare key)
+MAX_VIDEO_SIDE = 512  # refine frames of larger models are kept at half size or less (memory: one per step)
 # While a gesture goes on, a model whose full picture takes longer than this is shown as a draft (its RGB at a
 # coarser block), and the full picture follows when the gesture ends or pauses.
 DRAFT_ABOVE_MS = 60.0
@@ -68,6 +72,15 @@ class Presenter:
         self.last_change = time.monotonic()
         self.draft_resolution = self.info.capabilities.preview_resolution
         self._opening: tuple[threading.Thread, dict[str, Any]] | None = None  # a model loading in the background
+        # The compare key: the scene before all edits, rendered once per scene when first asked for.
+        self.want_original = False
+        self.original_image: np.ndarray | None = None
+        self._original_of: Any = None  # the controller's `original` edit the image shows
+        self._original_pending = False
+        # The last refine as a video: the picture and tracked handles of every step, and its targets.
+        self.refine_frames: list[tuple[np.ndarray, list[tuple[float, float]]]] = []
+        self.refine_targets: list[tuple[float, float]] = []
+        self._video: threading.Thread | None = None
 
     @property
     def refining(self) -> bool:
@@ -86,6 +99,8 @@ class Presenter:
         req = self.c.refine_request(mode, lr, max_steps)
         self.worker.submit(req)
         self.refine_gen, self.refine_last, self.refine_steps_seen = req.generation, None, 0
+        self.refine_frames = [(self.image, list(req.handles))] if self.image is not None else []
+        self.refine_targets = list(req.targets)
         self.submitted = req.generation  # the refine's images stand for this generation
         self.c.state.last_error = ""
         return True
@@ -108,9 +123,9 @@ class Presenter:
         self.c.state.last_error = ""
         return True
 
-    def clear_points(self) -> None:
-        self.c.clear_points()
+    def clear_points(self) -> bool:
         self.tracked = []
+        return self.c.clear_points()
 
     def export_history(self, path: str) -> None:
         req = self.c.export_history_request(path)
@@ -118,15 +133,44 @@ class Presenter:
         self.export_gen = req.generation
         self.message = f"exporting the history: 0/{len(req.frames)} frames"
 
-    def export_image(self, path: str) -> Path:
+    def export_image(self, path: str | Path) -> Path:
         if self.image is None:
             raise SpatialGANError("nothing rendered yet")
-        target = Path(path).expanduser()
-        if target.suffix.lower() not in IMAGE_SUFFIXES:
-            raise SpatialGANError(f"export the image as .png (or .jpg/.webp/.bmp), not {str(target)!r}")
-        Image.fromarray(self.image).save(target)
-        self.message = f"image saved to {target}"
+        image = self.image
+        fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}
+        target = check_output(path, IMAGE_SUFFIXES, "image")
+        write_atomic(target, lambda t: Image.fromarray(image).save(t, format=fmt[target.suffix.lower()]),
+                     IMAGE_SUFFIXES, "image")
+        self.message = f"image saved to {target.resolve()}"
         return target
+
+    def export_refine_video(self, path: str | Path, points: bool = True) -> None:
+        """Write the last refine, one frame per step (handle and target points drawn with `points`), in the
+        background; the status line says when it is written."""
+        if not self.refine_frames:
+            raise SpatialGANError("run a DragGAN refine first: its steps are what the video shows")
+        if self._video is not None and self._video.is_alive():
+            raise SpatialGANError("a video is still being written")
+        target = check_video_path(path)
+        res = self.info.resolution
+        scale = video_scale(res)
+        targets = list(self.refine_targets)
+        frames = list(self.refine_frames)
+
+        def frame(image: np.ndarray, handles: list[tuple[float, float]]) -> np.ndarray:
+            big = upscale(image, scale)
+            return draw_points(big, handles, targets[: len(handles)], scale) if points else big
+
+        def write() -> None:
+            try:
+                written = write_video(target, [frame(im, h) for im, h in frames])
+                self.message = f"refine video ({len(frames)} frames) saved to {written.resolve()}"
+            except Exception as exc:  # noqa: BLE001 - shown in the status line, the editor goes on
+                self.c.state.last_error = f"refine video: {exc}"
+
+        self.message = f"writing the refine video ({len(frames)} frames) ..."
+        self._video = threading.Thread(target=write, name="spatialgan-video", daemon=True)
+        self._video.start()
 
     def gesture(self, active: bool) -> None:
         """The view reports a drag or slider gesture starting or ending; at its end, a draft gets its full picture."""
@@ -191,9 +235,14 @@ class Presenter:
             draft = self.draft_resolution if self._wants_draft() else None
             self.worker.submit(replace(self.c.render_request(), draft=draft))
             self.submitted, self.submitted_draft = state.generation, draft is not None
+            self._original_pending = False  # a newer render replaces a pending one: ask again later
+        self._ask_original()
         update = Update()
         for r in self.worker.poll():
-            if isinstance(r, RenderResult):
+            if isinstance(r, RenderResult) and r.generation == ORIGINAL:
+                self._original_pending = False
+                self.original_image = r.image
+            elif isinstance(r, RenderResult):
                 self._render_result(r, update)
             elif isinstance(r, RefineProgress) and r.generation == self.refine_gen:
                 self._refine_progress(r, update)
@@ -204,6 +253,15 @@ class Presenter:
             elif isinstance(r, ExportProgress) and r.generation == self.export_gen:
                 self._export_progress(r)
         return update
+
+    def _ask_original(self) -> None:
+        """Render the scene before all edits when the compare key wants it, once the worker has nothing newer."""
+        if self._original_of is not self.c.original:
+            self.original_image, self._original_of, self._original_pending = None, None, False
+        if (self.want_original and self.original_image is None and not self._original_pending and not self.refining
+                and self.shown == self.submitted == self.c.state.generation):
+            self.worker.submit(replace(self.c.original_request(), generation=ORIGINAL))
+            self._original_of, self._original_pending = self.c.original, True
 
     def _render_result(self, r: RenderResult, update: Update) -> None:
         if r.generation < self.shown or self.refining:
@@ -227,6 +285,7 @@ class Presenter:
         if r.image is not None:
             self.image = update.image = r.image
             self.ms = r.ms
+            self.refine_frames.append((_video_frame(r.image), list(r.points)))
         if not r.done:
             return
         self.refine_gen, update.refine_ended = None, True
@@ -268,3 +327,10 @@ class Presenter:
             self.message, self.export_gen = f"history ({r.total} frames) saved to {r.path}", None
         else:
             self.message = f"exporting the history: {r.rendered}/{r.total} frames"
+
+
+def _video_frame(image: np.ndarray) -> np.ndarray:
+    """A refine step's picture as the video keeps it: whole, or subsampled by 2 until at most MAX_VIDEO_SIDE."""
+    while image.shape[0] > MAX_VIDEO_SIDE:
+        image = image[::2, ::2]
+    return image

@@ -28,6 +28,45 @@ class VideoError(SpatialGANError, ValueError):
     """A video cannot be written as asked; the message says why."""
 
 
+def upscale(img: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling by a whole factor (crisp model pixels)."""
+    return img.repeat(factor, 0).repeat(factor, 1) if factor > 1 else img
+
+
+def _disc(out: np.ndarray, x: float, y: float, radius: float, colour: tuple[int, int, int]) -> None:
+    h, w = out.shape[:2]
+    x0, x1 = max(int(x - radius - 1), 0), min(int(x + radius + 2), w)
+    y0, y1 = max(int(y - radius - 1), 0), min(int(y + radius + 2), h)
+    if x0 >= x1 or y0 >= y1:
+        return
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    d = np.hypot(xx + 0.5 - x, yy + 0.5 - y)
+    out[y0:y1, x0:x1][d <= radius + 1.2] = (255, 255, 255)  # a white rim reads on any picture
+    out[y0:y1, x0:x1][d <= radius] = colour
+
+
+def draw_points(img: np.ndarray, handles: list[tuple[float, float]], targets: list[tuple[float, float]],
+                scale: int = 1) -> np.ndarray:
+    """DragGAN's markers on an (upscaled by `scale`) image: a white line from each handle (red) to its target
+    (blue). Points are pixels of the model's resolution, as the editor and `spatialgan-edit` give them."""
+    out = img.copy()
+    radius = max(2.0, 1.5 * scale)
+
+    def at(p: tuple[float, float]) -> tuple[float, float]:
+        return (p[0] + 0.5) * scale, (p[1] + 0.5) * scale
+
+    for h, t in zip(handles, targets):
+        (hx, hy), (tx, ty) = at(h), at(t)
+        n = int(max(abs(tx - hx), abs(ty - hy))) + 1
+        for k in range(n + 1):
+            _disc(out, hx + (tx - hx) * k / n, hy + (ty - hy) * k / n, 0.6, (255, 255, 255))
+    for t in targets:
+        _disc(out, *at(t), radius, (40, 110, 255))
+    for h in handles:
+        _disc(out, *at(h), radius, (255, 40, 40))
+    return out
+
+
 def check_video_path(path: str | os.PathLike) -> Path:
     """The path as a Path if a video can be written there (.mp4 or .gif); `VideoError` otherwise."""
     try:

@@ -6,6 +6,9 @@ import numpy as np
 import torch
 
 from .heatmaps import HeatmapSpec
+from .video import draw_points, upscale
+
+__all__ = ["MARKER_COLOURS", "draw_centres", "draw_points", "grid", "heatmap_to_uint8", "to_uint8", "upscale"]
 
 # One colour per level (hierarchical) or object (multi), cycling.
 MARKER_COLOURS = [(255, 70, 70), (70, 200, 255), (255, 210, 60), (120, 255, 120), (230, 120, 255)]
@@ -26,10 +29,6 @@ def heatmap_to_uint8(heatmap: torch.Tensor, size: int) -> np.ndarray:
     h = np.kron(h, np.ones((rep, rep)))
     grey = (h * 255).astype(np.uint8)
     return np.stack([grey, (grey * 0.6).astype(np.uint8), (255 - grey) // 3], -1)
-
-
-def upscale(img: np.ndarray, factor: int) -> np.ndarray:
-    return img.repeat(factor, 0).repeat(factor, 1) if factor > 1 else img
 
 
 def draw_centres(img: np.ndarray, spec: HeatmapSpec, radius: int = 3) -> np.ndarray:
@@ -60,36 +59,3 @@ def grid(images: list[np.ndarray], columns: int, pad: int = 2) -> np.ndarray:
         out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = im
     return out
 
-
-def _disc(out: np.ndarray, x: float, y: float, radius: float, colour: tuple[int, int, int]) -> None:
-    h, w = out.shape[:2]
-    x0, x1 = max(int(x - radius - 1), 0), min(int(x + radius + 2), w)
-    y0, y1 = max(int(y - radius - 1), 0), min(int(y + radius + 2), h)
-    if x0 >= x1 or y0 >= y1:
-        return
-    yy, xx = np.mgrid[y0:y1, x0:x1]
-    d = np.hypot(xx + 0.5 - x, yy + 0.5 - y)
-    out[y0:y1, x0:x1][d <= radius + 1.2] = (255, 255, 255)  # a white rim reads on any picture
-    out[y0:y1, x0:x1][d <= radius] = colour
-
-
-def draw_points(img: np.ndarray, handles: list[tuple[float, float]], targets: list[tuple[float, float]],
-                scale: int = 1) -> np.ndarray:
-    """DragGAN's markers on an (upscaled by `scale`) image: a white line from each handle (red) to its target
-    (blue). Points are pixels of the model's resolution, as the editor and `spatialgan-edit` give them."""
-    out = img.copy()
-    radius = max(2.0, 1.5 * scale)
-
-    def at(p: tuple[float, float]) -> tuple[float, float]:
-        return (p[0] + 0.5) * scale, (p[1] + 0.5) * scale
-
-    for h, t in zip(handles, targets):
-        (hx, hy), (tx, ty) = at(h), at(t)
-        n = int(max(abs(tx - hx), abs(ty - hy))) + 1
-        for k in range(n + 1):
-            _disc(out, hx + (tx - hx) * k / n, hy + (ty - hy) * k / n, 0.6, (255, 255, 255))
-    for t in targets:
-        _disc(out, *at(t), radius, (40, 110, 255))
-    for h in handles:
-        _disc(out, *at(h), radius, (255, 40, 40))
-    return out

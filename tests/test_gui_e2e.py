@@ -111,6 +111,21 @@ class App:
         raise AssertionError(f"the editor did not settle in {timeout} s; last state: "
                              f"{(self.dump / 'state.json').read_text() if (self.dump / 'state.json').exists() else None}")
 
+    def fresh_state(self, since_frame: int = -1, timeout: float = 30) -> dict:
+        """The state written after frame `since_frame`, busy or not."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                s = self.state()
+                if s["frame"] > since_frame:
+                    return s
+            except (FileNotFoundError, json.JSONDecodeError):
+                pass
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the editor exited:\n{self.log_path.read_text()}")
+            time.sleep(0.05)
+        raise AssertionError(f"no new state after frame {since_frame} in {timeout} s")
+
     def image(self) -> np.ndarray:
         return np.asarray(Image.open(self.dump / "image.png").convert("RGB")).astype(np.float32)
 
@@ -125,11 +140,28 @@ class App:
         self.xdotool("mouseup", "1")
         time.sleep(0.15)
 
-    def type_into(self, rect: list[float], name: str, text: str) -> None:
+    def reveal(self, name: str) -> list[float]:
+        """Scroll the controls column (mouse wheel over it) until widget `name` is in view; its rect."""
+        for _ in range(60):
+            s = self.fresh_state()
+            rect, box = s["buttons"][name], s["controls_rect"]
+            inside = box[0] <= rect[0] and rect[2] <= box[2]
+            if rect[1] >= box[1] and rect[3] <= box[3] or not inside:
+                return rect  # in view (or not in the column at all: the toolbar, the image's row)
+            self.move((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+            self.xdotool("click", "5" if rect[3] > box[3] else "4")
+            self.fresh_state(s["frame"])
+        raise AssertionError(f"could not scroll {name} into view")
+
+    def press(self, name: str) -> None:
+        """Click the widget `name` (a button or a checkbox), scrolled into view first."""
+        self.click(*_centre_of(self.reveal(name)))
+
+    def type_into(self, name: str, text: str) -> None:
         """Replace a text field's content; retried, because a key press shorter than one frame can be missed
         when software GL draws few frames per second on a loaded machine."""
         for _ in range(4):
-            self.click(*_centre_of(rect))
+            self.click(*_centre_of(self.reveal(name)))
             self.xdotool("keydown", "ctrl")
             time.sleep(0.2)
             self.xdotool("key", "--delay", "200", "a")
@@ -198,8 +230,8 @@ def test_drag_centre_changes_image_around_it(app: App) -> None:
 def test_export_history_gif(app: App, tmp_path) -> None:
     s0 = app.idle_state(30)
     out = tmp_path / "history.gif"
-    app.type_into(s0["buttons"]["history_path"], "history_path", str(out))
-    app.click(*_centre_of(s0["buttons"]["export_history"]))
+    app.type_into("history_path", str(out))
+    app.press("export_history")
     s1 = app.idle_state(60, check=lambda s: "history (" in s["message"] or s["last_error"] != "")
     assert s1["last_error"] == "", s1["last_error"]
     with Image.open(out) as gif:
@@ -211,10 +243,10 @@ def test_smooth_pixels_checkbox(app: App) -> None:
     s0 = app.idle_state(30)
     res = s0["resolution"]
     assert s0["texture_row_levels"] <= res  # crisp: one value per image pixel along a row
-    app.click(*_centre_of(s0["buttons"]["smooth_image"]))
+    app.press("smooth_image")
     s1 = app.idle_state(10, s0["frame"], lambda s: s["texture_row_levels"] > res)
     assert s1["last_error"] == ""
-    app.click(*_centre_of(s1["buttons"]["smooth_image"]))
+    app.press("smooth_image")
     app.idle_state(10, s1["frame"], lambda s: s["texture_row_levels"] <= res)
 
 
@@ -224,12 +256,12 @@ def test_carry_checkbox_after_a_move(app: App) -> None:
     s0 = app.idle_state(30)
     assert s0["carry"] is True, "carrying is the default"
     carried = app.image()
-    app.click(*_centre_of(s0["buttons"]["carry"]))
+    app.press("carry")
     s1 = app.idle_state(30, s0["frame"], lambda s: s["generation"] > s0["generation"] and not s["busy"])
     assert s1["carry"] is False and s1["undo_depth"] == s0["undo_depth"] + 1 and s1["last_error"] == ""
     plain = app.image()
     assert np.abs(plain - carried).mean() > 0.5, "the plain render of a moved object is another picture"
-    app.click(*_centre_of(s1["buttons"]["carry"]))
+    app.press("carry")
     s2 = app.idle_state(30, s1["frame"], lambda s: s["generation"] > s1["generation"] and not s["busy"])
     assert s2["carry"] is True
     assert np.array_equal(app.image(), carried)
@@ -239,7 +271,7 @@ def test_click_points_and_refine(app: App) -> None:
     s0 = app.idle_state(30)
     x0, y0, x1, y1 = s0["image_rect"]
     size, res = x1 - x0, s0["resolution"]
-    app.click(*_centre_of(s0["buttons"]["clear_points"]))
+    app.press("clear_points")
     # a handle away from every centre marker (a click there would grab the centre), target 1/5 image right
     grid = [(x0 + size * gx / 10, y0 + size * gy / 10) for gx in range(2, 6) for gy in range(2, 9)]
     handle = max(grid, key=lambda p: min(np.hypot(p[0] - c["screen"][0], p[1] - c["screen"][1])
@@ -252,7 +284,7 @@ def test_click_points_and_refine(app: App) -> None:
     assert abs((hx + 0.5) / res * size + x0 - handle[0]) < size / res
     assert abs((tx + 0.5) / res * size + x0 - target[0]) < size / res
     start = float(np.hypot(tx - hx, ty - hy))
-    app.click(*_centre_of(s1["buttons"]["refine_run"]))
+    app.press("refine_run")
     s2 = app.idle_state(60, s1["frame"], lambda s: s["refine"] is not None and s["refine"]["done"])
     r = s2["refine"]
     assert r["error"] == "" and s2["last_error"] == ""
@@ -286,7 +318,7 @@ def test_paint_mask_on_the_image(app: App) -> None:
     s0 = app.idle_state(30)
     x0, y0, x1, y1 = s0["image_rect"]
     size = x1 - x0
-    app.click(*_centre_of(s0["buttons"]["paint_mask"]))
+    app.press("paint_mask")
     app.move(x0 + 0.3 * size, y0 + 0.5 * size)
     time.sleep(0.2)
     app.xdotool("mousedown", "1")
@@ -299,9 +331,9 @@ def test_paint_mask_on_the_image(app: App) -> None:
     s1 = app.idle_state(30, s0["frame"], lambda s: s["mask_pixels"] > 0)
     assert s1["undo_depth"] == s0["undo_depth"] + 1 and s1["handles"] == s0["handles"]  # painting adds no points
     assert s1["mask_pixels"] > s1["resolution"] * 0.3  # a band at least 0.3 of the width long
-    app.click(*_centre_of(s1["buttons"]["clear_mask"]))
+    app.press("clear_mask")
     app.idle_state(30, check=lambda s: s["mask_pixels"] == 0)
-    app.click(*_centre_of(s1["buttons"]["paint_mask"]))  # untick: clicks on the image add points again
+    app.press("paint_mask")  # untick: clicks on the image add points again
 
 
 def test_open_another_model(app: App, tmp_path) -> None:
@@ -310,19 +342,19 @@ def test_open_another_model(app: App, tmp_path) -> None:
     G, _ = tiny_models("sel_norm", "hierarchical", seed=0)
     other = tmp_path / "hier.safetensors"
     save_checkpoint(other, G)
-    app.type_into(s0["buttons"]["model_path"], "model_path", str(tmp_path / "missing.safetensors"))
-    app.click(*_centre_of(s0["buttons"]["open_model"]))
+    app.type_into("model_path", str(tmp_path / "missing.safetensors"))
+    app.press("open_model")
     s1 = app.idle_state(30, check=lambda s: "no checkpoint" in s["last_error"])
     assert s1["model"] == s0["model"]
-    app.type_into(s0["buttons"]["model_path"], "model_path", str(other))
-    app.click(*_centre_of(s0["buttons"]["open_model"]))
+    app.type_into("model_path", str(other))
+    app.press("open_model")
     s2 = app.idle_state(60, check=lambda s: s["model"] == str(other) and s["shown"] >= 0)
     assert s2["heatmap_layout"] == "hierarchical" and s2["panels"] == len(G.heatmap_resolutions)
     assert s2["resolution"] == G.config.resolution and s2["last_error"] == ""
     # The bundled pets64 ignores its finest level (bench/results/comove_by_layer.md): its panel says so.
     pets = Path(__file__).resolve().parents[1] / "checkpoints" / "pets64.safetensors"
-    app.type_into(s0["buttons"]["model_path"], "model_path", str(pets))
-    app.click(*_centre_of(s0["buttons"]["open_model"]))
+    app.type_into("model_path", str(pets))
+    app.press("open_model")
     s3 = app.idle_state(60, check=lambda s: s["model"] == str(pets) and s["inert_levels"] != [])
     assert s3["inert_levels"] == [False, False, True], s3["inert_levels"]
     assert "little effect" in s3["panel_labels"][2] and "little effect" not in s3["panel_labels"][0]
@@ -343,7 +375,7 @@ def test_refine_on_an_imported_stylegan2_pickle(xserver, tmp_path: Path) -> None
         a.click(x0 + size * 0.3, y0 + size * 0.5)
         a.click(x0 + size * 0.5, y0 + size * 0.5)
         s1 = a.idle_state(30, check=lambda s: len(s["targets"]) == 1)
-        a.click(*_centre_of(s1["buttons"]["refine_run"]))
+        a.press("refine_run")
         s2 = a.idle_state(90, s1["frame"], lambda s: s["refine"] is not None and s["refine"]["done"])
         r = s2["refine"]
         assert r["error"] == "" and s2["last_error"] == "" and r["step"] >= 1, r
@@ -395,8 +427,8 @@ def test_open_a_photo_edit_it_and_reopen_the_session(xserver, tmp_path: Path) ->
     a = App(xserver, REPO / "checkpoints" / "pets64.safetensors", tmp_path / "one", ("--invert-steps", "8"))
     try:
         s0 = a.idle_state(90)
-        a.type_into(s0["buttons"]["photo_path"], "photo_path", str(photo))
-        a.click(*_centre_of(s0["buttons"]["open_photo"]))
+        a.type_into("photo_path", str(photo))
+        a.press("open_photo")
         s1 = a.idle_state(120, s0["frame"], lambda s: "inverted" in s["message"])
         assert s1["last_error"] == "" and s1["undo_depth"] == s0["undo_depth"] + 1
         target = np.asarray(Image.open(photo).convert("RGB"), np.float32)
@@ -407,8 +439,8 @@ def test_open_a_photo_edit_it_and_reopen_the_session(xserver, tmp_path: Path) ->
         _drag(a, c["screen"], (x0 + new[0] * (x1 - x0), y0 + new[1] * (y1 - y0)))
         s2 = a.idle_state(60, s1["frame"], lambda s: s["generation"] > s1["generation"])
         session = tmp_path / "photo-session.json"
-        a.type_into(s2["buttons"]["session_path"], "session_path", str(session))
-        a.click(*_centre_of(s2["buttons"]["save_session"]))
+        a.type_into("session_path", str(session))
+        a.press("save_session")
         a.idle_state(30, check=lambda s: "saved" in s["message"])
         saved = json.loads(session.read_text())
         tuned = Path(saved["model_path"])
@@ -427,8 +459,8 @@ def test_open_a_photo_edit_it_and_reopen_the_session(xserver, tmp_path: Path) ->
     c = App(xserver, REPO / "checkpoints" / "pets64.safetensors", tmp_path / "three")
     try:
         s4 = c.idle_state(90)
-        c.type_into(s4["buttons"]["session_path"], "session_path", str(session))
-        c.click(*_centre_of(s4["buttons"]["load_session"]))
+        c.type_into("session_path", str(session))
+        c.press("load_session")
         s5 = c.idle_state(90, -1, lambda s: "loaded" in s["message"] or s["last_error"] != "")
         assert s5["last_error"] == "" and Path(s5["model"]).resolve() == tuned.resolve(), s5["message"]
         again = next(m for m in s5["centres"] if (m["level"], m["index"]) == (0, 0))

@@ -33,6 +33,7 @@ from app.messages import RefineProgress, RenderResult  # noqa: E402
 from app.worker import Worker  # noqa: E402
 from spatialgan import load_generator  # noqa: E402
 from spatialgan.errors import SpatialGANError  # noqa: E402
+from spatialgan.progress import Status  # noqa: E402
 from spatialgan.visual import MARKER_COLOURS, upscale  # noqa: E402
 
 MOVE = 0.25  # image units a centre is moved (towards the middle)
@@ -105,6 +106,7 @@ def change(a: np.ndarray, b: np.ndarray, near: list[tuple[float, float]] | None 
 def search(ed: Editor, seeds: list[int]) -> dict:
     """Render every candidate move and removal; return the largest of each and the medians."""
     moves, removals = [], []
+    status = Status()
     for n, seed in enumerate(seeds):
         c = ed.open(seed)
         base = ed.render(c)
@@ -118,8 +120,7 @@ def search(ed: Editor, seeds: list[int]) -> dict:
             c.set_enabled(li, ci, False)
             removals.append((change(base, ed.render(c), [(x, y)]), seed, li, ci))
             c.undo()
-        print(f"\rsearching seeds: {n + 1}/{len(seeds)}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+        status(f"searching seeds: {n + 1}/{len(seeds)}", final=n + 1 == len(seeds))
     if not moves:
         raise SpatialGANError(f"no object centre lies {INSIDE} or more inside the border for seeds {seeds}")
     return {"move": max(moves), "removal": max(removals), "move_top": sorted(moves, reverse=True),

@@ -12,19 +12,23 @@ import dearpygui.dearpygui as dpg
 import numpy as np
 from PIL import Image
 
-from .layout import IMAGE_SIZE
 
 if TYPE_CHECKING:
     from .view import EditorView
 
 BUTTONS = ("refine_run", "refine_stop", "clear_points", "undo", "redo", "paint_mask", "clear_mask", "model_path",
-           "open_model", "smooth_image", "history_path", "export_history", "photo_path", "open_photo", "session_path", "save_session", "load_session")
-INPUTS = ("history_path", "export_path", "session_path", "model_path", "photo_path")
+           "open_model", "smooth_image", "history_path", "export_history", "photo_path", "open_photo", "session_path",
+           "save_session", "load_session", "seed", "folder", "export_path", "export_png", "model_pick",
+           "refine_video_path", "export_refine", "help_button")
+INPUTS = ("history_path", "export_path", "session_path", "model_path", "photo_path", "folder", "refine_video_path")
 
 
 def _rect(tag: str) -> list[float]:
-    x0, y0 = dpg.get_item_rect_min(tag)
-    x1, y1 = dpg.get_item_rect_max(tag)
+    state = dpg.get_item_state(tag)
+    if "rect_min" not in state:  # windows (the controls column) report a position and a size instead
+        (x0, y0), (w, h) = dpg.get_item_pos(tag), dpg.get_item_rect_size(tag)
+        return [x0, y0, x0 + w, y0 + h]
+    (x0, y0), (x1, y1) = state["rect_min"], state["rect_max"]
     return [x0, y0, x1, y1]
 
 
@@ -43,13 +47,18 @@ def write_dump(view: "EditorView", folder: Path) -> None:
     ox, oy = dpg.get_item_rect_min("image_canvas")
     e, r = c.state.edit, p.refine_last
     # distinct red values along the texture's middle row: at most one per image pixel when crisp, more smooth
-    row_levels = int(np.unique(view.image_buf.reshape(IMAGE_SIZE, IMAGE_SIZE, 4)[IMAGE_SIZE // 2, :, 0]).size)
+    tex = view.tex
+    row_levels = int(np.unique(view.image_buf.reshape(tex, tex, 4)[tex // 2, :, 0]).size)
+    canvas, zoom = view.image_canvas, view.image_canvas.view
+    selected = c.state.selected
+    shown = view.p.original_image if view.showing_original else p.image
+    _atomic_write(folder / "shown.png", lambda t: Image.fromarray(shown).save(t))
     has_carry = p.info.capabilities.moves_objects
     state = {
         "frame": view.frames, "generation": c.state.generation, "shown": p.shown, "busy": p.busy,
         "resolution": p.info.resolution, "image_rect": _rect("image_canvas"),
         "centres": [{"level": li, "index": ci, "x": x, "y": y, "sigma": sg, "enabled": en,
-                     "screen": [ox + x * IMAGE_SIZE, oy + y * IMAGE_SIZE]} for li, ci, x, y, sg, en in c.centres()],
+                     "screen": list(canvas.to_screen((ox, oy), x, y))} for li, ci, x, y, sg, en in c.centres()],
         "handles": e.handles, "targets": e.targets,
         "mask_pixels": 0 if e.mask is None else int(e.mask.sum()),
         "model": p.info.source, "heatmap_layout": p.info.capabilities.layout, "panels": len(view.panels),
@@ -65,5 +74,15 @@ def write_dump(view: "EditorView", folder: Path) -> None:
         "busy_max_gap_ms": view.busy_max_gap * 1000,
         "texture_row_levels": row_levels, "inert_levels": list(p.inert),
         "panel_labels": [dpg.get_value(f"panel_label_{i}") for i in range(len(view.panels))],
+        "seed": e.seed, "selected": list(selected) if selected is not None else None,
+        "sel_label": dpg.get_value("sel_label") if dpg.does_item_exist("sel_label") else None,
+        "sel_controls_shown": bool(dpg.does_item_exist("sel_controls") and dpg.is_item_shown("sel_controls")),
+        "save_status": c.save_status(), "folder": str(view.settings.folder),
+        "zoom": None if zoom is None else {"zoom": zoom.zoom, "window": list(zoom.window())},
+        "showing_original": view.showing_original, "show_centres": bool(dpg.get_value("show_centres")),
+        "help_shown": bool(dpg.is_item_shown("help_window")),
+        "viewport": [dpg.get_viewport_client_width(), dpg.get_viewport_client_height()],
+        "viewport_pos": list(dpg.get_viewport_pos()), "refine_frames": len(p.refine_frames),
+        "controls_rect": _rect("controls"),
     }
     _atomic_write(folder / "state.json", lambda t: t.write_text(json.dumps(state)))

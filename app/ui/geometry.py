@@ -12,19 +12,93 @@ COLOURS = [(255, 70, 70), (70, 200, 255), (255, 210, 60), (120, 255, 120), (230,
 HIT_RADIUS = 12.0  # pixels on screen: how close a click must be to grab a centre
 
 
-@dataclass(frozen=True)
+MAX_ZOOM = 16.0
+
+
+@dataclass
+class View:
+    """Which part of the image a canvas shows: `zoom` >= 1 times magnified around the image point (cx, cy)."""
+
+    zoom: float = 1.0
+    cx: float = 0.5
+    cy: float = 0.5
+
+    def window(self) -> tuple[float, float, float]:
+        """(x0, y0, width) of the visible square in image units, kept inside the image."""
+        w = 1.0 / self.zoom
+        x0 = min(max(self.cx - w / 2, 0.0), 1.0 - w)
+        y0 = min(max(self.cy - w / 2, 0.0), 1.0 - w)
+        return x0, y0, w
+
+    def zoom_at(self, factor: float, x: float, y: float) -> None:
+        """Magnify by `factor` keeping image point (x, y) where it is on screen (the point under the mouse)."""
+        x0, y0, w = self.window()
+        u, v = (x - x0) / w, (y - y0) / w  # where (x, y) sits in the view, 0..1
+        self.zoom = float(min(max(self.zoom * factor, 1.0), MAX_ZOOM))
+        nw = 1.0 / self.zoom
+        self.cx, self.cy = x - u * nw + nw / 2, y - v * nw + nw / 2
+        self._clamp()
+
+    def pan(self, dx: float, dy: float) -> None:
+        """Move the view by (dx, dy) image units."""
+        self.cx, self.cy = self.cx + dx, self.cy + dy
+        self._clamp()
+
+    def reset(self) -> None:
+        self.zoom, self.cx, self.cy = 1.0, 0.5, 0.5
+
+    def _clamp(self) -> None:
+        x0, y0, w = self.window()
+        self.cx, self.cy = x0 + w / 2, y0 + w / 2
+
+
+@dataclass
 class Canvas:
-    """A square drawing area showing image units [0, 1]^2 at `size` screen pixels."""
+    """A square drawing area of `size` screen pixels showing image units [0, 1]^2, or with a `view` part of it."""
 
     tag: str
     size: int
     level: int | None  # which heatmap level's centres it shows; None: all (image canvas or multi panel)
+    view: View | None = None  # zoom and pan (the image canvas); None: always the whole image
+
+    def _window(self) -> tuple[float, float, float]:
+        return self.view.window() if self.view is not None else (0.0, 0.0, 1.0)
 
     def to_screen(self, origin: tuple[float, float], x: float, y: float) -> tuple[float, float]:
-        return origin[0] + x * self.size, origin[1] + y * self.size
+        lx, ly = self.to_local(x, y)
+        return origin[0] + lx, origin[1] + ly
+
+    def to_local(self, x: float, y: float) -> tuple[float, float]:
+        """Image units -> pixels inside the canvas."""
+        x0, y0, w = self._window()
+        return (x - x0) / w * self.size, (y - y0) / w * self.size
 
     def to_image(self, origin: tuple[float, float], sx: float, sy: float) -> tuple[float, float]:
-        return (sx - origin[0]) / self.size, (sy - origin[1]) / self.size
+        x0, y0, w = self._window()
+        return x0 + (sx - origin[0]) / self.size * w, y0 + (sy - origin[1]) / self.size * w
+
+    @property
+    def scale(self) -> float:
+        """Screen pixels per image unit."""
+        return self.size / self._window()[2]
+
+
+def fit_viewport(screen: tuple[int, int] | None, wanted: tuple[int, int] = (1400, 900)) -> tuple[int, int, int, int]:
+    """(width, height, x, y) of the editor's window: `wanted`, shrunk to fit the screen with a margin for the
+    desktop's panels, centred on it; `wanted` at (100, 100) when the screen size is unknown."""
+    if screen is None or min(screen) <= 0:
+        return wanted[0], wanted[1], 100, 100
+    sw, sh = screen
+    w, h = max(640, min(wanted[0], sw - 40)), max(480, min(wanted[1], sh - 80))
+    return w, h, max(0, (sw - w) // 2), max(0, (sh - h) // 3)
+
+
+def image_side(client: tuple[int, int], controls_width: int, chrome_height: int, lo: int = 256,
+               hi: int = 1024) -> int:
+    """The image canvas's side for a window client area: as large as fits beside the controls column and under
+    the toolbar and status lines."""
+    w, h = client
+    return int(max(lo, min(hi, w - controls_width - 30, h - chrome_height)))
 
 
 def panel_label(level: int | None, resolution: int, num_objects: int, inert: bool = False) -> str:
@@ -36,10 +110,11 @@ def panel_label(level: int | None, resolution: int, num_objects: int, inert: boo
     return label + "  (little effect in this model)" if inert else label
 
 
-def hit_centre(centres: list[tuple[int, int, float, float, float, bool]], level: int | None, size: int,
+def hit_centre(centres: list[tuple[int, int, float, float, float, bool]], level: int | None, scale: float,
                x: float, y: float) -> tuple[int, int] | None:
-    """Nearest centre (level, index) within HIT_RADIUS screen pixels of image-unit point (x, y)."""
-    best, best_d = None, HIT_RADIUS / size
+    """Nearest centre (level, index) within HIT_RADIUS screen pixels of image-unit point (x, y); `scale`: screen
+    pixels per image unit."""
+    best, best_d = None, HIT_RADIUS / scale
     for li, ci, cx, cy, _sigma, _enabled in centres:
         if level is not None and li != level:
             continue

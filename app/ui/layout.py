@@ -1,5 +1,9 @@
 """The editor window's widgets, built from the model's capabilities: which panels, which buttons. Tags are the
-names the view and the real-window tests find widgets by."""
+names the view and the real-window tests find widgets by.
+
+The window has a toolbar, the image (as large as the window allows; it zooms and pans), a scrolling column of
+panels and controls beside it, and the status lines. Every value sits right of its own label.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,29 @@ from ..messages import ModelInfo
 from ..state import Edit
 from .geometry import Canvas, panel_label
 
-IMAGE_SIZE = 640  # screen pixels of the image canvas: 5x a 128 px model, fits a 1400x900 window
-PANEL_SIZE = 192  # screen pixels of each heatmap panel (hierarchical: one per level)
+PANEL_SIZE = 180  # screen pixels of each heatmap panel (hierarchical: one per level)
 OBJECTS_PANEL_SIZE = 288  # the one panel of a model with independent objects
+CONTROLS_WIDTH = 600  # the column beside the image
+CHROME_HEIGHT = 150  # toolbar, the lines under the image and the status lines
+LABEL_WIDTH = 110  # the label column of the controls
 MODES = ("draggan", "joint", "hybrid")
+# Fields the user types into: while one has the keyboard, letters are text, not shortcuts.
+TEXT_INPUTS = ("model_path", "seed", "lr", "max_steps", "folder", "session_path", "export_path", "history_path",
+               "refine_video_path", "photo_path")
+SHORTCUTS = (
+    ("Ctrl+Z", "undo"), ("Ctrl+Y or Ctrl+Shift+Z", "redo"),
+    ("N / P  (Page Down / Page Up)", "next / previous seed"),
+    ("R  (Ctrl+Enter)", "run the DragGAN refine"), ("Esc", "stop the refine or photo inversion"),
+    ("M", "show or hide the centres on the image"), ("hold C", "compare: the scene before all edits"),
+    ("mouse wheel, + / -", "zoom the image at the mouse"), ("middle drag, arrow keys", "pan a zoomed image"),
+    ("0", "fit the whole image"), ("F1 or H", "this help"),
+)
 Callback = Callable[[Any, Any, Any], None]
+
+
+def texture_size(resolution: int) -> int:
+    """Texels of the image texture: enough for a zoomed large model, a fixed 640 for small ones (upscaled)."""
+    return 640 if resolution <= 640 else 1024
 
 
 def short_path(source: str) -> str:
@@ -37,50 +59,64 @@ def make_panels(info: ModelInfo) -> list[Canvas]:
     return [Canvas(f"panel_{i}", size, p.level) for i, p in enumerate(panels)]
 
 
-def build_window(info: ModelInfo, panels: list[Canvas], edit: Edit, image_buf: np.ndarray,
-                 panel_bufs: list[np.ndarray], refine_steps: int, can_open_models: bool, cb: Callback) -> None:
+def _label(text: str) -> None:
+    dpg.add_text(text)
+    dpg.add_spacer(width=max(0, LABEL_WIDTH - 7 * len(text)))
+
+
+def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edit, image_buf: np.ndarray,
+                 panel_bufs: list[np.ndarray], refine_steps: int, can_open_models: bool, folder: str,
+                 cb: Callback) -> None:
     caps = info.capabilities
+    tex = texture_size(info.resolution)
     with dpg.texture_registry(tag="textures"):
-        dpg.add_raw_texture(IMAGE_SIZE, IMAGE_SIZE, image_buf, format=dpg.mvFormat_Float_rgba, tag="image_tex")
+        dpg.add_raw_texture(tex, tex, image_buf, format=dpg.mvFormat_Float_rgba, tag="image_tex")
         for i, (p, buf) in enumerate(zip(panels, panel_bufs)):
             dpg.add_raw_texture(p.size, p.size, buf, format=dpg.mvFormat_Float_rgba, tag=f"panel_tex_{i}")
     with dpg.theme(tag="error_theme"):
         with dpg.theme_component(dpg.mvText):
             dpg.add_theme_color(dpg.mvThemeCol_Text, (255, 110, 110))
+    with dpg.handler_registry(tag="handlers"):
+        dpg.add_mouse_wheel_handler(callback=cb, user_data="wheel")
     with dpg.window(tag="main", no_scrollbar=True):
         with dpg.group(horizontal=True):
             dpg.add_button(label="Undo", tag="undo", callback=cb, user_data="undo")
             dpg.add_button(label="Redo", tag="redo", callback=cb, user_data="redo")
             dpg.add_spacer(width=12)
             if can_open_models:
-                # the bundled models to pick from; the path field takes any other checkpoint
+                # the bundled models open when picked; the path field takes any other checkpoint or pickle
                 names = [short_path(str(p)) for p in list_checkpoints()]
-                dpg.add_combo(names, tag="model_pick", width=260, default_value=short_path(info.source),
+                dpg.add_text("model")
+                dpg.add_combo(names, tag="model_pick", width=220, default_value=short_path(info.source),
                               callback=cb, user_data="pick_model")
-                dpg.add_input_text(tag="model_path", width=260, default_value=short_path(info.source))
+                dpg.add_input_text(tag="model_path", width=220, default_value=short_path(info.source),
+                                   hint="or a .safetensors / .pkl path")
                 dpg.add_button(label="Open model", tag="open_model", callback=cb, user_data="open_model")
             dpg.add_text(f"{'' if can_open_models else short_path(info.source)}  ({caps.description})",
                          color=(170, 170, 170))
+            dpg.add_button(label="Help (F1)", tag="help_button", callback=cb, user_data="help")
         with dpg.group(horizontal=True):
             with dpg.group():
-                with dpg.drawlist(IMAGE_SIZE, IMAGE_SIZE, tag="image_canvas"):
-                    dpg.draw_image("image_tex", (0, 0), (IMAGE_SIZE, IMAGE_SIZE))
+                with dpg.drawlist(image.size, image.size, tag="image_canvas"):
+                    dpg.draw_image("image_tex", (0, 0), (image.size, image.size), tag="image_draw")
                     dpg.add_draw_layer(tag="image_canvas_overlay")
                 dpg.add_text("Drag a centre to move its object. Click elsewhere: handle, then target point.",
                              color=(150, 150, 150))
+                dpg.add_text("", tag="zoom_label", color=(150, 150, 150))
                 with dpg.group(horizontal=True):
-                    dpg.add_checkbox(label="show centres on the image", tag="show_centres", default_value=True,
+                    dpg.add_checkbox(label="show centres (M)", tag="show_centres", default_value=True,
                                      callback=cb, user_data="overlay")
                     # Off by default: crisp pixels show what the model made; on, a 64 px image reads better.
                     dpg.add_checkbox(label="smooth pixels", tag="smooth_image", default_value=False,
                                      callback=cb, user_data="smooth")
-                if caps.moves_objects:
-                    dpg.add_checkbox(label="moved objects keep their look", tag="carry", default_value=edit.carry,
-                                     callback=cb, user_data="carry")
-                    with dpg.tooltip("carry"):
-                        dpg.add_text("On: a moved object brings its look from where the seed put it.\nOff: the "
-                                     "model redraws it at the new place, as the paper does; it may draw another one.")
-            with dpg.group():
+                    if caps.moves_objects:
+                        dpg.add_checkbox(label="moved objects keep their look", tag="carry",
+                                         default_value=edit.carry, callback=cb, user_data="carry")
+                        with dpg.tooltip("carry"):
+                            dpg.add_text("On: a moved object brings its look from where the seed put it.\nOff: the "
+                                         "model redraws it at the new place, as the paper does; it may draw another "
+                                         "one.")
+            with dpg.child_window(tag="controls", width=CONTROLS_WIDTH, height=image.size + 40, border=False):
                 if panels:
                     dpg.add_text("Heatmap levels (drag the centres)" if caps.layout == "hierarchical"
                                  else "Objects heatmap (drag the centres)")
@@ -88,40 +124,62 @@ def build_window(info: ModelInfo, panels: list[Canvas], edit: Edit, image_buf: n
                         for i, (canvas, panel) in enumerate(zip(panels, caps.panels)):
                             with dpg.group():
                                 dpg.add_text(panel_label(panel.level, panel.resolution, panel.centres),
-                                             tag=f"panel_label_{i}", color=(150, 150, 150))
+                                             tag=f"panel_label_{i}", color=(150, 150, 150), wrap=canvas.size)
                                 with dpg.drawlist(canvas.size, canvas.size, tag=canvas.tag):
                                     dpg.draw_image(f"panel_tex_{i}", (0, 0), (canvas.size, canvas.size))
                                     dpg.add_draw_layer(tag=f"{canvas.tag}_overlay")
-                _build_controls(info, edit, refine_steps, cb)
+                _build_controls(info, edit, refine_steps, folder, cb)
         dpg.add_separator()
         dpg.add_text("", tag="status")
-        dpg.add_text("", tag="error")
+        dpg.add_text("", tag="error", wrap=0)
         dpg.bind_item_theme("error", "error_theme")
+    dpg.add_file_dialog(directory_selector=True, show=False, tag="folder_dialog", width=560, height=380,
+                        callback=cb, user_data="folder_picked", default_path=folder)
+    with dpg.window(label="Keyboard and mouse", tag="help_window", show=False, width=460, height=330, pos=(200, 120),
+                    no_collapse=True):
+        for keys, what in SHORTCUTS:
+            with dpg.group(horizontal=True):
+                dpg.add_text(keys, color=(230, 200, 120))
+                dpg.add_spacer(width=max(0, 200 - 7 * len(keys)))
+                dpg.add_text(what)
+        dpg.add_separator()
+        dpg.add_text("Left drag a centre: move its object. Left click: handle, then target.\n"
+                     "Paint flexible area: left paints, right erases.", color=(150, 150, 150))
 
 
-def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, cb: Callback) -> None:
+def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, folder: str, cb: Callback) -> None:
     caps = info.capabilities
     with dpg.collapsing_header(label="Scene", default_open=True):
         with dpg.group(horizontal=True):
-            dpg.add_input_int(label="seed", tag="seed", width=130, min_value=0, min_clamped=True,
-                              default_value=edit.seed, callback=cb, user_data="seed", on_enter=True)
+            _label("seed")
+            dpg.add_input_int(tag="seed", width=130, min_value=0, min_clamped=True, max_value=2 ** 31 - 1,
+                              max_clamped=True, default_value=edit.seed, callback=cb, user_data="seed", on_enter=True)
             dpg.add_button(label="Random", tag="random_seed", callback=cb, user_data="random_seed")
             dpg.add_checkbox(label="keep layout", tag="keep_layout")
-        dpg.add_slider_float(label="psi (truncation)", tag="psi", width=260, min_value=0.0, max_value=1.0,
-                             default_value=edit.psi, callback=cb, user_data="psi")
+        with dpg.group(horizontal=True):
+            _label("truncation psi")
+            dpg.add_slider_float(tag="psi", width=260, min_value=0.0, max_value=1.0, default_value=edit.psi,
+                                 callback=cb, user_data="psi")
         if caps.class_labels:  # a conditional model: which class to draw
-            dpg.add_combo(list(caps.class_labels), label="class", tag="class_label", width=260,
-                          default_value=caps.class_labels[edit.label or 0], callback=cb, user_data="label")
+            with dpg.group(horizontal=True):
+                _label("class")
+                dpg.add_combo(list(caps.class_labels), tag="class_label", width=260,
+                              default_value=caps.class_labels[edit.label or 0], callback=cb, user_data="label")
     if caps.moves_objects:
         with dpg.collapsing_header(label="Selected centre", default_open=True):
-            dpg.add_text("click a centre to select it", tag="sel_label")
-            dpg.add_slider_float(label="sigma", tag="sigma", width=260, min_value=0.01, max_value=0.6,
-                                 callback=cb, user_data="sigma")
+            dpg.add_text("Nothing selected: click a centre on the image or a panel.", tag="sel_label",
+                         color=(150, 150, 150))
+            with dpg.group(tag="sel_controls", show=False):
+                with dpg.group(horizontal=True):
+                    _label("sigma")
+                    dpg.add_slider_float(tag="sigma", width=260, min_value=0.01, max_value=0.6, callback=cb,
+                                         user_data="sigma")
+                with dpg.group(horizontal=True):
+                    dpg.add_checkbox(label="present (untick to remove)", tag="enabled", callback=cb,
+                                     user_data="enabled")
+                    dpg.add_button(label="Replace object style", tag="replace", callback=cb, user_data="replace")
             with dpg.group(horizontal=True):
-                dpg.add_checkbox(label="present (untick to remove)", tag="enabled", callback=cb, user_data="enabled")
-                dpg.add_button(label="Replace object style", tag="replace", callback=cb, user_data="replace")
-            with dpg.group(horizontal=True):
-                dpg.add_text("all sigmas:")
+                _label("all sigmas")
                 dpg.add_button(label="x 0.9", callback=cb, user_data=("scale", 0.9))
                 dpg.add_button(label="x 1.1", callback=cb, user_data=("scale", 1.1))
                 if caps.background_code is not None:
@@ -129,34 +187,57 @@ def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, cb: Callback
     with dpg.collapsing_header(label="DragGAN refine", default_open=True):
         modes = MODES if caps.moves_objects else ("draggan",)
         with dpg.group(horizontal=True):
-            dpg.add_combo(modes, label="mode", tag="mode", width=110, default_value=modes[-1])
-            dpg.add_input_float(label="step size", tag="lr", width=120, default_value=2e-3, format="%.4f",
-                                step=5e-4, min_value=1e-5, min_clamped=True)
-            dpg.add_input_int(label="max steps", tag="max_steps", width=110, default_value=refine_steps,
-                              min_value=1, min_clamped=True)
+            _label("mode")
+            dpg.add_combo(modes, tag="mode", width=110, default_value=modes[-1])
         with dpg.group(horizontal=True):
-            dpg.add_button(label="Run refine", tag="refine_run", callback=cb, user_data="refine_run")
-            dpg.add_button(label="Stop", tag="refine_stop", callback=cb, user_data="refine_stop", enabled=False)
+            _label("step size")
+            dpg.add_input_float(tag="lr", width=130, default_value=2e-3, format="%.4f", step=5e-4, min_value=1e-5,
+                                min_clamped=True, max_value=1.0, max_clamped=True)
+            dpg.add_spacer(width=16)
+            dpg.add_text("max steps")
+            dpg.add_input_int(tag="max_steps", width=110, default_value=refine_steps, min_value=1, min_clamped=True,
+                              max_value=100000, max_clamped=True)
+        with dpg.group(horizontal=True):
+            dpg.add_button(label="Run refine (R)", tag="refine_run", callback=cb, user_data="refine_run")
+            dpg.add_button(label="Stop (Esc)", tag="refine_stop", callback=cb, user_data="refine_stop", enabled=False)
             dpg.add_button(label="Clear points", tag="clear_points", callback=cb, user_data="clear_points")
             dpg.add_text("", tag="points_label")
         with dpg.group(horizontal=True):
-            dpg.add_checkbox(label="paint flexible area (left: paint, right: erase)", tag="paint_mask")
-            dpg.add_slider_int(label="brush px", tag="brush", width=100, min_value=1, max_value=32, default_value=8)
+            dpg.add_checkbox(label="paint flexible area", tag="paint_mask")
+            with dpg.tooltip("paint_mask"):
+                dpg.add_text("On: left drag on the image paints where a refine may change the picture,\n"
+                             "right drag erases. Off: clicks add handle and target points.")
+            dpg.add_text("brush px")
+            dpg.add_slider_int(tag="brush", width=90, min_value=1, max_value=32, default_value=8)
             dpg.add_button(label="Clear mask", tag="clear_mask", callback=cb, user_data="clear_mask")
         dpg.add_progress_bar(tag="refine_progress", width=560, default_value=0.0, overlay="idle")
     with dpg.collapsing_header(label="Files", default_open=True):
         with dpg.group(horizontal=True):
-            dpg.add_input_text(tag="session_path", width=300, default_value="session.json")
-            dpg.add_button(label="Save session", tag="save_session", callback=cb, user_data="save")
-            dpg.add_button(label="Load session", tag="load_session", callback=cb, user_data="load")
+            _label("folder")
+            dpg.add_input_text(tag="folder", width=330, default_value=folder, callback=cb, user_data="folder",
+                               on_enter=True)
+            dpg.add_button(label="Browse...", tag="browse_folder", callback=cb, user_data="browse")
+        with dpg.group(horizontal=True):
+            _label("session")
+            dpg.add_input_text(tag="session_path", width=200, default_value="session.json")
+            dpg.add_button(label="Save", tag="save_session", callback=cb, user_data="save")
+            dpg.add_button(label="Load", tag="load_session", callback=cb, user_data="load")
             dpg.add_button(label="Load autosave", callback=cb, user_data="load_autosave")
         with dpg.group(horizontal=True):
-            dpg.add_input_text(tag="export_path", width=300, default_value="edit.png")
+            _label("image")
+            dpg.add_input_text(tag="export_path", width=200, default_value="edit.png")
             dpg.add_button(label="Export PNG", tag="export_png", callback=cb, user_data="export")
         with dpg.group(horizontal=True):
-            dpg.add_input_text(tag="photo_path", width=300, hint="a photo to edit (png, jpg, ...)")
+            _label("history video")
+            dpg.add_input_text(tag="history_path", width=200, default_value="history.mp4", hint=".mp4 or .gif")
+            dpg.add_button(label="Export history", tag="export_history", callback=cb, user_data="export_history")
+        with dpg.group(horizontal=True):
+            _label("refine video")
+            dpg.add_input_text(tag="refine_video_path", width=200, default_value="refine.mp4", hint=".mp4 or .gif")
+            dpg.add_button(label="Export last refine", tag="export_refine", callback=cb, user_data="export_refine")
+            dpg.add_checkbox(label="draw points", tag="video_points", default_value=True)
+        with dpg.group(horizontal=True):
+            _label("photo")
+            dpg.add_input_text(tag="photo_path", width=200, hint="a photo to edit (png, jpg, ...)")
             dpg.add_button(label="Open photo", tag="open_photo", callback=cb, user_data="open_photo")
             dpg.add_combo(("crop", "pad"), tag="photo_fit", width=70, default_value="crop")
-        with dpg.group(horizontal=True):
-            dpg.add_input_text(tag="history_path", width=300, default_value="history.gif")
-            dpg.add_button(label="Export history GIF", tag="export_history", callback=cb, user_data="export_history")

@@ -17,12 +17,19 @@ from spatialgan.errors import SpatialGANError
 
 from ..controller import Controller
 from ..presenter import Presenter, Update
+from ..settings import Settings
 from ..state import model_to_open
 from .dump import write_dump
-from .geometry import Canvas, centre_colour, heatmap_rgba, hit_centre, image_rgba, panel_label, shade_outside
-from .layout import IMAGE_SIZE, build_window, make_panels
+from .geometry import (Canvas, View, centre_colour, heatmap_rgba, hit_centre, image_rgba, image_side, panel_label,
+                       shade_outside)
+from .layout import CHROME_HEIGHT, CONTROLS_WIDTH, TEXT_INPUTS, build_window, make_panels, texture_size
 
 AUTOSAVE_EVERY = 10.0  # seconds
+ZOOM_STEP = 1.25  # per wheel notch or +/- key
+# Dear PyGui 2 names some keys by their old Windows codes, which its key queries do not understand; these are
+# Dear ImGui's own codes for them (the named arrows are 513-516, and ImGui numbers the keys in order from there).
+KEY_PAGE_UP, KEY_PAGE_DOWN = dpg.mvKey_Up + 2, dpg.mvKey_Up + 3
+KEY_EQUAL = dpg.mvKey_Minus + 4  # the "=" / "+" key beside minus
 
 
 @dataclass
@@ -38,9 +45,11 @@ class EditorView:
     def __init__(self, controller: Controller, presenter: Presenter, options: ViewOptions) -> None:
         self.c, self.p, self.opt = controller, presenter, options
         self.info = presenter.info
-        self.image_canvas = Canvas("image_canvas", IMAGE_SIZE, None)
+        self.settings = Settings.load()
+        self.image_canvas = Canvas("image_canvas", 640, None, View())
+        self.tex = texture_size(self.info.resolution)
         self.panels = make_panels(self.info)
-        self.image_buf = np.zeros(IMAGE_SIZE * IMAGE_SIZE * 4, np.float32)
+        self.image_buf = np.zeros(self.tex * self.tex * 4, np.float32)
         self.panel_bufs = [np.zeros(p.size * p.size * 4, np.float32) for p in self.panels]
         self.drag: tuple[Canvas, int, int, int] | None = None  # canvas, level, index, gesture
         self.mouse_was_down = False
@@ -57,6 +66,9 @@ class EditorView:
         self.frame_times: list[float] = []  # monotonic times of the last frames, for the fps in the status line
         # Frame pacing while the worker renders or refines (the window must stay >= 30 fps then).
         self.busy_frames, self.busy_seconds, self.busy_max_gap = 0, 0.0, 0.0
+        self.client: tuple[int, int] = (0, 0)  # the window's client size the layout was fitted to
+        self.pan_from: tuple[float, float] | None = None  # mouse position of a middle-button pan
+        self.showing_original = False  # the compare key is held and the original picture is on screen
         c, p = controller, presenter
         # What each widget's user_data does; the value is the widget's new value.
         self.actions: dict[Any, Callable[[Any], Any]] = {
@@ -74,20 +86,29 @@ class EditorView:
             "replace_bg": lambda v: self._say(f"background: new style seed "
                                               f"{c.resample_code(self.info.capabilities.background_code)}"),
             "refine_run": lambda v: self._start_refine(), "refine_stop": lambda v: p.stop_refine(),
-            "pick_model": lambda v: dpg.set_value("model_path", v), "open_model": lambda v: self._open_model(),
-            "clear_mask": lambda v: c.set_mask(None), "clear_points": lambda v: p.clear_points(),
-            "save": lambda v: self._say(f"session saved to {c.save_session(dpg.get_value('session_path'))}"),
+            "pick_model": lambda v: (dpg.set_value("model_path", v), self._open_model()),
+            "open_model": lambda v: self._open_model(),
+            "clear_mask": lambda v: c.set_mask(None),
+            "clear_points": lambda v: None if p.clear_points() else self._say("no points to clear"),
+            "save": lambda v: self._written(c.save_session(self._out("session_path")), "session saved"),
             "load": lambda v: self._load_session(),
             "load_autosave": lambda v: (c.load_session(c.autosave_path),
                                         self._say(f"autosave loaded from {c.autosave_path}")),
-            "export": lambda v: p.export_image(dpg.get_value("export_path")),
-            "export_history": lambda v: p.export_history(dpg.get_value("history_path")),
+            "export": lambda v: self._written(p.export_image(self._out("export_path")), "image saved"),
+            "export_history": lambda v: p.export_history(str(self._out("history_path"))),
+            "export_refine": lambda v: p.export_refine_video(str(self._out("refine_video_path")),
+                                                             bool(dpg.get_value("video_points"))),
             "open_photo": lambda v: self._open_photo(),
+            "wheel": lambda v: self._wheel(float(v)), "help": lambda v: self._toggle_help(),
+            "folder": lambda v: self._set_folder(str(v)),
+            "browse": lambda v: dpg.show_item("folder_dialog"),
+            "folder_picked": lambda v: self._set_folder(str(v.get("file_path_name", "")) if isinstance(v, dict) else ""),
         }
 
     def build(self) -> None:
-        build_window(self.info, self.panels, self.c.state.edit, self.image_buf, self.panel_bufs,
-                     self.opt.refine_steps, self.opt.open_model is not None, self._callback)
+        build_window(self.info, self.panels, self.image_canvas, self.c.state.edit, self.image_buf, self.panel_bufs,
+                     self.opt.refine_steps, self.opt.open_model is not None, str(self.settings.folder),
+                     self._callback)
 
     # ---- actions --------------------------------------------------------------------------------------
     def _callback(self, sender: Any, app_data: Any, user_data: Any) -> None:
@@ -104,6 +125,68 @@ class EditorView:
 
     def _say(self, message: str) -> None:
         self.p.message = message
+
+    # ---- files: names typed in the Files panel live in the chosen folder ----------------------------
+    def _out(self, tag: str) -> Path:
+        return self.settings.output_path(str(dpg.get_value(tag)))
+
+    def _written(self, path: Path, what: str) -> None:
+        self.settings.remember(path)
+        dpg.set_value("folder", str(self.settings.folder))
+        self._say(f"{what}: {path.resolve()}")
+
+    def _set_folder(self, text: str) -> None:
+        folder = Path(text.strip()).expanduser()
+        if not text.strip():
+            raise SpatialGANError("type a folder for exports and sessions")
+        if folder.exists() and not folder.is_dir():
+            raise SpatialGANError(f"{folder} is a file, not a folder")
+        self.settings.folder = folder.resolve()
+        self.settings.save()
+        dpg.set_value("folder", str(self.settings.folder))
+        self._say(f"exports and sessions go to {self.settings.folder}")
+
+    # ---- view: zoom, pan, help ------------------------------------------------------------------------
+    def _wheel(self, notches: float) -> None:
+        if not notches or not dpg.is_item_hovered("image_canvas"):
+            return
+        mx, my = dpg.get_mouse_pos(local=False)
+        x, y = self.image_canvas.to_image(tuple(dpg.get_item_rect_min("image_canvas")), mx, my)  # type: ignore[arg-type]
+        self._zoom(ZOOM_STEP ** notches, x, y)
+
+    def _zoom(self, factor: float, x: float | None = None, y: float | None = None) -> None:
+        view = self.image_canvas.view
+        assert view is not None
+        x0, y0, w = view.window()
+        view.zoom_at(factor, x0 + w / 2 if x is None else x, y0 + w / 2 if y is None else y)
+        self._show_window()
+
+    def _show_window(self) -> None:
+        """Draw the part of the texture the view shows, and say where we are."""
+        view = self.image_canvas.view
+        assert view is not None
+        x0, y0, w = view.window()
+        dpg.configure_item("image_draw", uv_min=(x0, y0), uv_max=(x0 + w, y0 + w))
+        dpg.set_value("zoom_label", "wheel: zoom, hold C: compare with the original, F1: help" if view.zoom == 1
+                      else f"zoom {view.zoom:.1f}x: middle drag or arrows pan, 0 fits the image")
+        self.overlay_dirty = True
+
+    def _toggle_help(self) -> None:
+        dpg.configure_item("help_window", show=not dpg.is_item_shown("help_window"))
+
+    def _fit(self) -> None:
+        """Size the image to the window (once at start, and whenever the window is resized)."""
+        client = (dpg.get_viewport_client_width(), dpg.get_viewport_client_height())
+        if client == self.client or min(client) <= 0:
+            return
+        self.client = client
+        side = image_side(client, CONTROLS_WIDTH, CHROME_HEIGHT)
+        self.image_canvas.size = side
+        dpg.configure_item("image_canvas", width=side, height=side)
+        dpg.configure_item("image_draw", pmax=(side, side))
+        dpg.configure_item("controls", height=max(200, client[1] - CHROME_HEIGHT + 40),
+                           width=max(300, min(CONTROLS_WIDTH, client[0] - side - 24)))
+        self._show_window()
 
     def _selected(self) -> tuple[int, int]:
         if self.c.state.selected is None:
@@ -166,7 +249,7 @@ class EditorView:
                 canvas, origin = hit
                 x, y = canvas.to_image(origin, mx, my)
                 show = canvas is not self.image_canvas or dpg.get_value("show_centres")
-                found = hit_centre(self.c.centres(), canvas.level, canvas.size, x, y) if show else None
+                found = hit_centre(self.c.centres(), canvas.level, canvas.scale, x, y) if show else None
                 if found is not None:
                     self.c.select(*found)
                     self.synced = -1  # show the selection's sigma and state
@@ -185,11 +268,71 @@ class EditorView:
             self.overlay_dirty = True
         if released:
             self.drag = None
-        if dpg.is_key_down(dpg.mvKey_LControl) or dpg.is_key_down(dpg.mvKey_RControl):
-            if dpg.is_key_pressed(dpg.mvKey_Z):
-                self.c.undo()
-            elif dpg.is_key_pressed(dpg.mvKey_Y):
+        self._middle_pan(mx, my)
+
+    def _middle_pan(self, mx: float, my: float) -> None:
+        """Middle button held over a zoomed image: the picture follows the mouse."""
+        if not dpg.is_mouse_button_down(dpg.mvMouseButton_Middle):
+            self.pan_from = None
+            return
+        if self.pan_from is None:
+            self.pan_from = (mx, my) if dpg.is_item_hovered("image_canvas") else None
+            return
+        view = self.image_canvas.view
+        assert view is not None
+        dx, dy = mx - self.pan_from[0], my - self.pan_from[1]
+        if dx or dy:
+            view.pan(-dx / self.image_canvas.scale, -dy / self.image_canvas.scale)
+            self.pan_from = (mx, my)
+            self._show_window()
+
+    def _keys(self) -> None:
+        """Keyboard shortcuts (listed in the help window); none while a text field has the keyboard."""
+        typing = any(dpg.does_item_exist(t) and dpg.is_item_active(t) for t in TEXT_INPUTS)
+        ctrl = dpg.is_key_down(dpg.mvKey_LControl) or dpg.is_key_down(dpg.mvKey_RControl)
+        self.p.want_original = not typing and not ctrl and dpg.is_key_down(dpg.mvKey_C)
+        if typing:
+            return
+        shift = dpg.is_key_down(dpg.mvKey_LShift) or dpg.is_key_down(dpg.mvKey_RShift)
+        pressed = dpg.is_key_pressed
+        keep = bool(dpg.get_value("keep_layout"))
+        if ctrl:
+            if pressed(dpg.mvKey_Z):
+                self.c.redo() if shift else self.c.undo()
+            elif pressed(dpg.mvKey_Y):
                 self.c.redo()
+            elif pressed(dpg.mvKey_Return):
+                self._callback(None, None, "refine_run")
+            return
+        view = self.image_canvas.view
+        assert view is not None
+        step = 0.1 / view.zoom
+        if pressed(dpg.mvKey_N) or pressed(KEY_PAGE_DOWN):
+            self.c.set_seed(self.c.state.edit.seed + 1, keep_layout=keep)
+        elif (pressed(dpg.mvKey_P) or pressed(KEY_PAGE_UP)) and self.c.state.edit.seed > 0:
+            self.c.set_seed(self.c.state.edit.seed - 1, keep_layout=keep)
+        elif pressed(dpg.mvKey_R):
+            self._callback(None, None, "refine_run")
+        elif pressed(dpg.mvKey_Escape):
+            self.p.stop_refine()
+        elif pressed(dpg.mvKey_M):
+            dpg.set_value("show_centres", not dpg.get_value("show_centres"))
+            self.overlay_dirty = True
+        elif pressed(dpg.mvKey_F1) or pressed(dpg.mvKey_H):
+            self._toggle_help()
+        elif pressed(dpg.mvKey_0):
+            view.reset()
+            self._show_window()
+        elif pressed(KEY_EQUAL) or pressed(dpg.mvKey_Add):
+            self._zoom(ZOOM_STEP)
+        elif pressed(dpg.mvKey_Minus) or pressed(dpg.mvKey_Subtract):
+            self._zoom(1 / ZOOM_STEP)
+        else:
+            for key, dx, dy in ((dpg.mvKey_Left, -step, 0), (dpg.mvKey_Right, step, 0), (dpg.mvKey_Up, 0, -step),
+                                (dpg.mvKey_Down, 0, step)):
+                if pressed(key) and view.zoom > 1:
+                    view.pan(dx, dy)
+                    self._show_window()
 
     def _paint(self, mx: float, my: float, busy: bool, pressed: bool, right_pressed: bool, left: bool,
                right: bool) -> bool:
@@ -211,18 +354,30 @@ class EditorView:
         return True
 
     # ---- drawing --------------------------------------------------------------------------------------
-    def _upload(self) -> None:
-        """Put the presenter's image on screen, shaded outside the flexible-area mask."""
-        assert self.p.image is not None
-        self.shown_mask = self.c.state.edit.mask
+    def _upload(self, image: np.ndarray | None = None) -> None:
+        """Put the presenter's image (or `image`: the original, for the compare key) on screen, shaded outside
+        the flexible-area mask."""
+        if image is None:
+            assert self.p.image is not None
+            self.shown_mask = self.c.state.edit.mask
+            image = shade_outside(self.p.image, self.shown_mask)
         # a draft is coarse: shown smoothed, so it reads as a blurred picture rather than blocks
-        image_rgba(shade_outside(self.p.image, self.shown_mask), IMAGE_SIZE, out=self.image_buf,
+        image_rgba(image, self.tex, out=self.image_buf,
                    smooth=bool(dpg.get_value("smooth_image")) or self.p.shown_draft)
         dpg.set_value("image_tex", self.image_buf)
 
+    def _compare(self) -> None:
+        """While the compare key is held, the scene before all edits replaces the current picture."""
+        want = self.p.want_original and self.p.original_image is not None
+        if want and not self.showing_original:
+            self._upload(self.p.original_image)
+        elif not want and self.showing_original and self.p.image is not None:
+            self._upload()
+        self.showing_original = want
+
     def _apply(self, u: Update) -> bool:
         """Draw what one presenter tick changed; True when a new picture is on screen."""
-        if u.image is not None:
+        if u.image is not None and not self.showing_original:
             self._upload()
         for i, heat in enumerate(u.heatmaps[: len(self.panels)]):
             self.panel_bufs[i][:] = heatmap_rgba(heat, self.panels[i].size)
@@ -258,10 +413,10 @@ class EditorView:
             else:
                 centres_here = [c for c in centres if canvas.level is None or c[0] == canvas.level]
             for li, ci, x, y, sigma, enabled in centres_here:
-                sx, sy = x * canvas.size, y * canvas.size
+                sx, sy = canvas.to_local(x, y)
                 colour = centre_colour(by_level, li, ci)
                 if canvas is not self.image_canvas:  # the panels show each Gaussian's extent
-                    dpg.draw_circle((sx, sy), sigma * canvas.size, color=(*colour, 110), parent=layer)
+                    dpg.draw_circle((sx, sy), sigma * canvas.scale, color=(*colour, 110), parent=layer)
                 if enabled:
                     dpg.draw_circle((sx, sy), 6, color=(0, 0, 0, 255), fill=(*colour, 255), thickness=2, parent=layer)
                 else:
@@ -275,10 +430,10 @@ class EditorView:
 
     def _draw_points(self, layer: str) -> None:
         e = self.c.state.edit
-        k = IMAGE_SIZE / self.info.resolution
+        r = self.info.resolution
 
         def scr(p: tuple[float, float]) -> tuple[float, float]:
-            return (p[0] + 0.5) * k, (p[1] + 0.5) * k
+            return self.image_canvas.to_local((p[0] + 0.5) / r, (p[1] + 0.5) / r)
 
         handles = self.p.tracked if self.p.tracked else e.handles
         for i, h in enumerate(handles):
@@ -299,16 +454,18 @@ class EditorView:
             dpg.set_value("class_label", caps.class_labels[min(e.label or 0, len(caps.class_labels) - 1)])
         if caps.moves_objects:
             dpg.set_value("carry", e.carry)
-            if s.selected is not None and e.spec is not None:
-                li, ci = s.selected
-                cen = e.spec.levels[li][ci]
+            selected = s.selected is not None and e.spec is not None
+            if selected:
+                li, ci = s.selected  # type: ignore[misc]
+                cen = e.spec.levels[li][ci]  # type: ignore[union-attr]
                 what = f"level {li}, centre {ci}" if caps.layout == "hierarchical" else f"object {ci}"
-                x, y = e.spec.absolute(li, ci)
-                dpg.set_value("sel_label", f"selected: {what}  at ({x:.2f}, {y:.2f})")
+                x, y = e.spec.absolute(li, ci)  # type: ignore[union-attr]
+                dpg.set_value("sel_label", f"{what}  at ({x:.2f}, {y:.2f})")
                 dpg.set_value("sigma", cen.sigma)
                 dpg.set_value("enabled", cen.enabled)
-            for tag in ("sigma", "enabled"):
-                dpg.configure_item(tag, enabled=s.selected is not None)
+            else:  # nothing to describe: a hint, not the controls of a centre that is gone
+                dpg.set_value("sel_label", "Nothing selected: click a centre on the image or a panel.")
+            dpg.configure_item("sel_controls", show=selected)
             # a code of its own: object i is restyled through code i (level-0 centres name the objects)
             can_replace = s.selected is not None and s.selected[0] == 0 and s.selected[1] in caps.restylable
             dpg.configure_item("replace", enabled=can_replace)
@@ -325,7 +482,7 @@ class EditorView:
         busy = "refining" if p.refining else ("rendering" if p.worker.busy else "idle")
         dpg.set_value("status", f"device: {self.info.device}   |   {p.ms:.0f} ms per render   |   "
                                 f"{self.fps():.0f} fps   |   {busy}   |   "
-                                f"{'unsaved changes' if s.dirty else 'saved'}   |   {p.message}")
+                                f"{self.c.save_status()}   |   {p.message}")
         dpg.set_value("error", f"last error: {s.last_error}" if s.last_error else "")
 
     # ---- frame loop -----------------------------------------------------------------------------------
@@ -349,22 +506,29 @@ class EditorView:
             self.frame()
         except Exception as exc:  # noqa: BLE001 - the editor must survive its own bugs; the work is autosaved
             self.c.state.last_error = f"internal error: {type(exc).__name__}: {exc}"
+            if self.opt.dump_dir is not None:  # tests: say where, once per kind
+                import traceback
+
+                traceback.print_exc()
             self.overlay_dirty = True
             dpg.set_value("error", f"last error: {self.c.state.last_error}")  # frame() may not have reached it
 
     def frame(self) -> None:
         self._pace()
+        self._fit()
         dpg.run_callbacks(dpg.get_callback_queue())
         self.next_model = self.p.opened_model()
         if self.next_model is None and not self.p.loading_model:
             self.pending_session = None  # the model it needed failed to open (the error is shown)
         self._mouse()
+        self._keys()
         # A held button is a gesture (a drag, a slider): slow models show drafts until it ends or pauses.
         self.p.gesture(self.mouse_was_down)
         s = self.c.state
         shown_new = self._apply(self.p.tick())
-        if self.p.image is not None and s.edit.mask is not self.shown_mask:
+        if self.p.image is not None and s.edit.mask is not self.shown_mask and not self.showing_original:
             self._upload()  # the mask was painted, cleared or undone
+        self._compare()
         if s.generation != self.synced:
             self._sync_widgets()
             self.overlay_dirty = True
@@ -376,7 +540,7 @@ class EditorView:
             self.c.autosave()
         self.frames += 1
         # Positions are only known after the first frames have laid the window out.
-        if self.opt.dump_dir is not None and (shown_new or self.frames in (3, 10) or self.frames % 30 == 0):
+        if self.opt.dump_dir is not None and (shown_new or self.frames in (3, 10) or self.frames % 10 == 0):
             write_dump(self, self.opt.dump_dir)
 
     def _frames(self, n: int = 1) -> None:
@@ -408,6 +572,6 @@ class EditorView:
 
     def destroy(self) -> None:
         """Remove this editor's window, textures and theme, so another model's editor can be built."""
-        for tag in ("main", "textures", "error_theme"):
+        for tag in ("main", "textures", "error_theme", "handlers", "help_window", "folder_dialog"):
             if dpg.does_item_exist(tag):
                 dpg.delete_item(tag)
