@@ -99,7 +99,7 @@ class Presenter:
         req = self.c.refine_request(mode, lr, max_steps)
         self.worker.submit(req)
         self.refine_gen, self.refine_last, self.refine_steps_seen = req.generation, None, 0
-        self.refine_frames = [(self.image, list(req.handles))] if self.image is not None else []
+        self.refine_frames = []  # its first progress shows the start: each step's picture is where it began
         self.refine_targets = list(req.targets)
         self.submitted = req.generation  # the refine's images stand for this generation
         self.c.state.last_error = ""

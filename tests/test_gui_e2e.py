@@ -37,6 +37,10 @@ def _free_display() -> int:
 
 @pytest.fixture(scope="module")
 def xserver():
+    yield from _xvfb("1400x900")
+
+
+def _xvfb(screen: str):
     missing = [t for t in ("Xvfb", "xdotool") if shutil.which(t) is None]
     if missing:
         pytest.fail(f"the GUI end-to-end tests need {', '.join(missing)}: install the Debian packages {PACKAGES}")
@@ -44,7 +48,7 @@ def xserver():
     # number between our check and its start: wait long, and try the next free number when Xvfb exits
     for _attempt in range(3):
         n = _free_display()
-        proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
+        proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{screen}x24", "-nolisten", "tcp"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.monotonic() + 60
         while not Path(f"/tmp/.X11-unix/X{n}").exists() and proc.poll() is None and time.monotonic() < end:
@@ -73,14 +77,17 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 class App:
-    def __init__(self, display: str, checkpoint: Path, tmp: Path, extra: tuple[str, ...] = ()) -> None:
+    def __init__(self, display: str, checkpoint: Path, tmp: Path, extra: tuple[str, ...] = (),
+                 seed: tuple[str, ...] = ("--seed", "1")) -> None:
         self.dump = tmp / "dump"
         tmp.mkdir(parents=True, exist_ok=True)
         self.bundled = checkpoint == default_checkpoint()
-        self.env = dict(os.environ, DISPLAY=display, XDG_CACHE_HOME=str(tmp / "cache"))
+        # the editor's remembered folder and autosave go under the test's folder, not the user's home
+        self.env = dict(os.environ, DISPLAY=display, XDG_CACHE_HOME=str(tmp / "cache"),
+                        XDG_CONFIG_HOME=str(tmp / "config"), HOME=str(tmp / "home"))
         self.log = open(tmp / "app.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "run_gui.py", "--checkpoint", str(checkpoint), "--seed", "1", "--dump-dir",
+            [sys.executable, "run_gui.py", "--checkpoint", str(checkpoint), *seed, "--dump-dir",
              str(self.dump), "--refine-steps", str(STEPS), *extra], cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         self.log_path = tmp / "app.log"
         out = self.xdotool("search", "--sync", "--name", "SpatialGAN editor", timeout=60)
@@ -143,10 +150,12 @@ class App:
     def reveal(self, name: str) -> list[float]:
         """Scroll the controls column (mouse wheel over it) until widget `name` is in view; its rect."""
         for _ in range(60):
-            s = self.fresh_state()
+            # two dumps in a row with the same rect: a dump written in the frame of a scroll shows the old layout
+            first = self.fresh_state()
+            s = self.fresh_state(first["frame"])
             rect, box = s["buttons"][name], s["controls_rect"]
             inside = box[0] <= rect[0] and rect[2] <= box[2]
-            if rect[1] >= box[1] and rect[3] <= box[3] or not inside:
+            if rect == first["buttons"][name] and (rect[1] >= box[1] and rect[3] <= box[3] or not inside):
                 return rect  # in view (or not in the column at all: the toolbar, the image's row)
             self.move((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
             self.xdotool("click", "5" if rect[3] > box[3] else "4")
@@ -294,6 +303,172 @@ def test_click_points_and_refine(app: App) -> None:
     if app.bundled:  # on a tiny random network, point tracking is not meaningful; on the trained one it is
         assert r["distances"][0] < start - 1.0, "the handle did not move towards the target"
     assert s2["handles"][0] == pytest.approx(r["points"][0])  # the handle follows the tracked point
+
+
+def key(app: App, name: str) -> None:
+    """Press and release a key once: shorter than the key repeat delay (0.275 s), which would press it again;
+    Dear ImGui queues a press and release that fall in one frame over two frames, so none is lost."""
+    app.xdotool("keydown", name)
+    time.sleep(0.08)
+    app.xdotool("keyup", name)
+    time.sleep(0.2)
+
+
+def test_refine_video_from_the_editor(app: App, tmp_path: Path) -> None:
+    """The refine above as a video: one frame per step plus the start, decoded back."""
+    from spatialgan.video import read_video
+
+    s0 = app.idle_state(30)
+    assert s0["refine_frames"] >= 2
+    out = tmp_path / "refine.mp4"
+    app.type_into("refine_video_path", str(out))
+    app.press("export_refine")
+    s1 = app.idle_state(60, check=lambda s: "refine video" in s["message"] and "saved" in s["message"]
+                        or s["last_error"] != "")
+    assert s1["last_error"] == "" and str(out) in s1["message"]
+    assert len(read_video(out)) == s0["refine_frames"] == s0["refine"]["step"] + 1
+
+
+def test_selected_centre_panel_after_a_seed_change(app: App) -> None:
+    """Selecting a centre shows its controls; the next seed (key N) forgets it: a hint, no stale sigma."""
+    s0 = app.idle_state(30)
+    c = next(c for c in s0["centres"] if c["enabled"])
+    app.click(*c["screen"])
+    s1 = app.idle_state(20, check=lambda s: s["selected"] is not None)
+    assert s1["sel_controls_shown"] and "at (" in s1["sel_label"]
+    key(app, "n")
+    s2 = app.idle_state(30, check=lambda s: s["seed"] == s0["seed"] + 1)
+    assert s2["selected"] is None and not s2["sel_controls_shown"]
+    assert "Nothing selected" in s2["sel_label"] and s2["last_error"] == ""
+    key(app, "p")  # and back
+    app.idle_state(30, check=lambda s: s["seed"] == s0["seed"])
+
+
+def test_export_goes_to_the_chosen_folder(app: App, tmp_path: Path) -> None:
+    """A name without a folder is written to the folder field's folder, the status shows the full path, and
+    the folder is remembered for the next start."""
+    s0 = app.idle_state(30)
+    assert s0["folder"].startswith(str(app.env["HOME"])), "the default folder is in the user's home"
+    chosen = tmp_path / "my exports"
+    app.type_into("folder", str(chosen))
+    app.idle_state(10, check=lambda s: s["folder"] == str(chosen))
+    app.type_into("export_path", "picked.png")
+    app.press("export_png")
+    s1 = app.idle_state(20, check=lambda s: "image saved" in s["message"] or s["last_error"] != "")
+    assert s1["last_error"] == "", s1["last_error"]
+    assert (chosen / "picked.png").is_file() and str(chosen / "picked.png") in s1["message"]
+    assert not (REPO / "picked.png").exists()
+    remembered = json.loads((Path(app.env["XDG_CONFIG_HOME"]) / "spatialgan" / "editor.json").read_text())
+    assert remembered["folder"] == str(chosen)
+
+
+def test_zoom_pan_and_compare(app: App) -> None:
+    """The wheel zooms at the mouse (the point under it stays put), 0 fits the image again; holding C shows
+    the scene before all edits in place of the current picture."""
+    s0 = app.idle_state(30)
+    x0, y0, x1, y1 = s0["image_rect"]
+    size = x1 - x0
+    assert s0["zoom"]["zoom"] == 1.0
+    mx, my = x0 + 0.3 * size, y0 + 0.4 * size
+    app.move(mx, my)
+    time.sleep(0.2)
+    for _ in range(3):
+        app.xdotool("click", "4")
+        time.sleep(0.15)
+    s1 = app.idle_state(10, check=lambda s: s["zoom"]["zoom"] > 1.5)
+    zx0, zy0, w = s1["zoom"]["window"]
+    assert w == pytest.approx(1 / s1["zoom"]["zoom"])
+    # the image point that was under the mouse still is
+    assert zx0 + (mx - x0) / size * w == pytest.approx(0.3, abs=0.01)
+    assert zy0 + (my - y0) / size * w == pytest.approx(0.4, abs=0.01)
+    for c0, c1 in zip(s0["centres"], s1["centres"]):  # markers are drawn where the zoomed image shows them
+        assert c1["screen"][0] == pytest.approx(x0 + (c0["x"] - zx0) / w * size, abs=0.5)
+    key(app, "Right")  # pan
+    s2 = app.idle_state(10, check=lambda s: s["zoom"]["window"][0] > zx0)
+    key(app, "0")
+    app.idle_state(10, s2["frame"], lambda s: s["zoom"]["zoom"] == 1.0)
+    # compare: after an edit (a centre moved), the original differs from the current picture
+    s2 = app.idle_state(10)
+    c = min((c for c in s2["centres"] if c["enabled"]), key=lambda c: abs(c["x"] - 0.5) + abs(c["y"] - 0.5))
+    _drag(app, c["screen"], (c["screen"][0] + (0.2 if c["x"] < 0.5 else -0.2) * size, c["screen"][1]))
+    s3 = app.idle_state(30, s2["frame"], lambda s: s["generation"] > s2["generation"])
+    current = app.image()
+    app.xdotool("keydown", "c")
+    try:
+        s4 = app.idle_state(30, s3["frame"], lambda s: s["showing_original"])
+        original = np.asarray(Image.open(app.dump / "shown.png").convert("RGB")).astype(np.float32)
+    finally:
+        app.xdotool("keyup", "c")
+    assert s4["last_error"] == ""
+    assert np.abs(original - current).mean() > 0.5, "the compare key shows the picture before the edits"
+    s5 = app.idle_state(10, s4["frame"], lambda s: not s["showing_original"])
+    shown = np.asarray(Image.open(app.dump / "shown.png").convert("RGB")).astype(np.float32)
+    assert np.array_equal(shown, current) and s5["generation"] == s3["generation"]
+
+
+def test_keyboard_undo_redo_and_help(app: App) -> None:
+    s0 = app.idle_state(30)
+    assert s0["undo_depth"] >= 1
+    app.xdotool("keydown", "ctrl")
+    try:
+        key(app, "z")
+    finally:
+        app.xdotool("keyup", "ctrl")
+    s1 = app.idle_state(30, check=lambda s: s["undo_depth"] == s0["undo_depth"] - 1)
+    app.xdotool("keydown", "ctrl")
+    try:
+        key(app, "y")
+    finally:
+        app.xdotool("keyup", "ctrl")
+    app.idle_state(30, s1["frame"], lambda s: s["undo_depth"] == s0["undo_depth"])
+    assert not s0["help_shown"]
+    key(app, "F1")
+    app.idle_state(10, check=lambda s: s["help_shown"])
+    key(app, "F1")
+    app.idle_state(10, check=lambda s: not s["help_shown"])
+
+
+def test_the_window_fits_a_small_screen(tmp_path: Path) -> None:
+    """On a 1024x600 screen the window, the image and the controls column all lie on the screen."""
+    gen = _xvfb("1024x600")
+    display = next(gen)
+    a = App(display, default_checkpoint(), tmp_path)
+    try:
+        s = a.idle_state(60)
+        w, h = s["viewport"]
+        x, y = s["viewport_pos"]
+        assert x >= 0 and y >= 0 and x + w <= 1024 and y + h <= 600, (s["viewport"], s["viewport_pos"])
+        for name in ("image_rect", "controls_rect"):
+            r = s[name]
+            assert r[2] <= w and r[3] <= h, (name, r, s["viewport"])
+        assert s["image_rect"][2] - s["image_rect"][0] >= 256
+        # everything in the controls can still be reached (it scrolls)
+        a.reveal("export_refine")
+    finally:
+        a.close()
+        gen.close()
+
+
+def test_a_model_opens_when_picked(xserver, tmp_path: Path) -> None:
+    """Picking a bundled model in the list opens it; no "Open model" press needed."""
+    from spatialgan.paths import list_checkpoints
+
+    names = [p.name for p in list_checkpoints()]
+    if "pets64.safetensors" not in names:
+        pytest.skip("needs the bundled pets64 model")
+    a = App(xserver, default_checkpoint(), tmp_path)
+    try:
+        s0 = a.idle_state(60)
+        rect = s0["buttons"]["model_pick"]
+        a.click(*_centre_of(rect))
+        time.sleep(0.5)
+        # the list opens under the field, one row (font 13 px + 4 px spacing) per model after 8 px of padding
+        index = names.index("pets64.safetensors")
+        a.click((rect[0] + rect[2]) / 2, rect[3] + 8 + 17 * index + 7)
+        s1 = a.idle_state(60, check=lambda s: s["model"].endswith("pets64.safetensors") and s["shown"] >= 0)
+        assert s1["last_error"] == "" and s1["heatmap_layout"] == "hierarchical"
+    finally:
+        a.close()
 
 
 def _drag(app: App, start: tuple[float, float], end: tuple[float, float]) -> None:

@@ -22,7 +22,7 @@ from .geometry import Canvas, panel_label
 PANEL_SIZE = 180  # screen pixels of each heatmap panel (hierarchical: one per level)
 OBJECTS_PANEL_SIZE = 288  # the one panel of a model with independent objects
 CONTROLS_WIDTH = 600  # the column beside the image
-CHROME_HEIGHT = 150  # toolbar, the lines under the image and the status lines
+CHROME_HEIGHT = 100  # the toolbar above the image and the status lines under it
 LABEL_WIDTH = 110  # the label column of the controls
 MODES = ("draggan", "joint", "hybrid")
 # Fields the user types into: while one has the keyboard, letters are text, not shortcuts.
@@ -96,12 +96,12 @@ def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edi
                          color=(170, 170, 170))
             dpg.add_button(label="Help (F1)", tag="help_button", callback=cb, user_data="help")
         with dpg.group(horizontal=True):
-            with dpg.group():
-                with dpg.drawlist(image.size, image.size, tag="image_canvas"):
-                    dpg.draw_image("image_tex", (0, 0), (image.size, image.size), tag="image_draw")
-                    dpg.add_draw_layer(tag="image_canvas_overlay")
-                dpg.add_text("Drag a centre to move its object. Click elsewhere: handle, then target point.",
-                             color=(150, 150, 150))
+            with dpg.drawlist(image.size, image.size, tag="image_canvas"):
+                dpg.draw_image("image_tex", (0, 0), (image.size, image.size), tag="image_draw")
+                dpg.add_draw_layer(tag="image_canvas_overlay")
+            with dpg.child_window(tag="controls", width=CONTROLS_WIDTH, height=image.size, border=False):
+                dpg.add_text("Drag a centre to move its object. Click elsewhere on the image: a handle, then its "
+                             "target.", color=(150, 150, 150), wrap=CONTROLS_WIDTH - 20)
                 dpg.add_text("", tag="zoom_label", color=(150, 150, 150))
                 with dpg.group(horizontal=True):
                     dpg.add_checkbox(label="show centres (M)", tag="show_centres", default_value=True,
@@ -116,7 +116,6 @@ def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edi
                             dpg.add_text("On: a moved object brings its look from where the seed put it.\nOff: the "
                                          "model redraws it at the new place, as the paper does; it may draw another "
                                          "one.")
-            with dpg.child_window(tag="controls", width=CONTROLS_WIDTH, height=image.size + 40, border=False):
                 if panels:
                     dpg.add_text("Heatmap levels (drag the centres)" if caps.layout == "hierarchical"
                                  else "Objects heatmap (drag the centres)")

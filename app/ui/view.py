@@ -184,7 +184,7 @@ class EditorView:
         self.image_canvas.size = side
         dpg.configure_item("image_canvas", width=side, height=side)
         dpg.configure_item("image_draw", pmax=(side, side))
-        dpg.configure_item("controls", height=max(200, client[1] - CHROME_HEIGHT + 40),
+        dpg.configure_item("controls", height=max(200, client[1] - CHROME_HEIGHT),
                            width=max(300, min(CONTROLS_WIDTH, client[0] - side - 24)))
         self._show_window()
 
