@@ -564,3 +564,22 @@ def test_paint_mask_strokes_undo_and_erase(indoor_worker: Worker) -> None:
     shaded = shade_outside(img, c.state.edit.mask)
     assert (shaded[10, 5] == 200).all() and shaded[0, 0, 0] < 120
     assert shade_outside(img, None) is img
+
+
+def test_settings_folder_is_remembered_and_names_land_in_it(tmp_path, monkeypatch) -> None:
+    from app.settings import Settings, config_dir
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    s = Settings.load()
+    assert s.folder == tmp_path / "home" / "SpatialGAN"  # no Pictures folder
+    (tmp_path / "home" / "Pictures").mkdir(parents=True)
+    assert Settings.load().folder == tmp_path / "home" / "Pictures" / "SpatialGAN"
+    assert s.output_path("a.png") == s.folder / "a.png"
+    assert s.output_path(str(tmp_path / "x" / "b.png")) == tmp_path / "x" / "b.png"
+    s.remember(tmp_path / "x" / "b.png")
+    assert Settings.load().folder == tmp_path / "x"
+    (config_dir() / "editor.json").write_text("[[[[ not json")  # damaged: the defaults, no error
+    assert Settings.load().folder == tmp_path / "home" / "Pictures" / "SpatialGAN"
+    with pytest.raises(SpatialGANError, match="file name"):
+        s.output_path("  ")

@@ -111,7 +111,7 @@ def test_exports(presenter, tmp_path: Path) -> None:
     with pytest.raises(SpatialGANError, match="nothing rendered"):
         p.export_image(str(tmp_path / "a.png"))
     tick_until(p, lambda u: u.image is not None)
-    with pytest.raises(SpatialGANError, match="as .png"):
+    with pytest.raises(SpatialGANError, match="ending in .png"):
         p.export_image(str(tmp_path / "a.txt"))
     assert p.export_image(str(tmp_path / "a.png")).exists()
     p.c.move_centre(0, 1, 0.3, 0.3, gesture=p.c.new_gesture())
@@ -232,3 +232,95 @@ def test_a_photo_is_inverted_into_the_edit_and_the_model_tuned(tmp_path: Path, m
         assert read_session(path, 64, 1)[0] == str(tuned)
     finally:
         worker.close()
+
+
+def test_the_compare_key_shows_the_scene_before_all_edits(presenter) -> None:
+    """Held, the compare key asks once for the original; a new scene (seed) asks again."""
+    p = presenter()
+    tick_until(p, lambda u: u.image is not None)
+    before = p.image.copy()
+    p.c.move_centre(0, 0, 0.2, 0.8, gesture=p.c.new_gesture())
+    tick_until(p, lambda u: u.image is not None)
+    assert np.abs(p.image.astype(float) - before).mean() > 0.5
+    assert p.original_image is None  # nothing is rendered until someone asks
+    p.want_original = True
+    tick_until(p, lambda u: p.original_image is not None)
+    assert np.array_equal(p.original_image, before)
+    assert p.c.state.generation == p.shown  # the edit itself was not touched
+    p.c.set_seed(7)  # a new scene: its own original
+    tick_until(p, lambda u: u.image is not None)
+    tick_until(p, lambda u: p.original_image is not None)
+    assert np.array_equal(p.original_image, p.image)
+
+
+def test_refine_frames_and_video(presenter, tmp_path) -> None:
+    """Every step of a refine is kept for the video: the start and the picture after each step."""
+    from spatialgan.video import read_video
+
+    p = presenter("sel_norm", "hierarchical")
+    tick_until(p, lambda u: u.image is not None)
+    with pytest.raises(SpatialGANError, match="run a DragGAN refine first"):
+        p.export_refine_video(tmp_path / "r.mp4")
+    p.c.add_point(8, 8)
+    p.c.add_point(20, 8)
+    assert p.start_refine("draggan", 2e-3, 4)
+    tick_until(p, lambda u: u.refine_ended)
+    steps = p.refine_last.step
+    assert len(p.refine_frames) == steps + 1
+    with pytest.raises(SpatialGANError, match=r"\.mp4 or \.gif"):
+        p.export_refine_video(tmp_path / "r.avi")
+    p.export_refine_video(tmp_path / "r.gif", points=False)
+    p._video.join(30)
+    assert "saved to" in p.message, (p.message, p.c.state.last_error)
+    assert len(read_video(tmp_path / "r.gif")) == steps + 1
+
+
+def test_clearing_no_points_keeps_the_redo_history(presenter) -> None:
+    p = presenter()
+    c = p.c
+    c.add_point(3, 3)
+    c.add_point(9, 3)
+    c.undo()
+    c.undo()
+    assert len(c.state.redo_stack) == 2
+    assert not p.clear_points()  # nothing to clear: no undo step, redo kept
+    assert len(c.state.redo_stack) == 2 and c.state.undo_stack == []
+    c.redo()
+    c.redo()
+    depth = len(c.state.undo_stack)
+    assert p.clear_points() and c.state.edit.handles == [] and len(c.state.undo_stack) == depth + 1
+    c.undo()
+    assert len(c.state.edit.handles) == 1 and len(c.state.edit.targets) == 1  # clearing is one undo step
+
+
+def test_save_status_says_what_happened(presenter, tmp_path) -> None:
+    p = presenter()
+    c = p.c
+    assert c.save_status() == "no edits yet"
+    c.set_psi(0.5)
+    assert c.save_status().startswith("unsaved changes")
+    path = c.save_session(tmp_path / "s.json")
+    assert c.save_status() == f"saved: {path}"
+    c.set_psi(0.6)
+    c.load_session(path)
+    assert c.save_status() == f"saved: {path}"
+
+
+def test_export_image_writes_to_the_path_and_refuses_bad_ones(presenter, tmp_path) -> None:
+    p = presenter()
+    tick_until(p, lambda u: u.image is not None)
+    out = p.export_image(tmp_path / "sub" / "e.png")
+    assert out.is_file() and str(out.resolve()) in p.message
+    assert (out.stat().st_mode & 0o777) == 0o666 & ~_umask()
+    for bad, words in ((tmp_path, "folder"), (tmp_path / "e.txt", "ending in"), (out / "x.png", "is a file"),
+                       ("", "empty")):
+        with pytest.raises(SpatialGANError, match=words):
+            p.export_image(bad)
+
+
+def _umask() -> int:
+    import os
+
+    m = os.umask(0o022)
+    os.umask(m)
+    return m
