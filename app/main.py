@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from spatialgan.cli.common import PSI, SEED, add_model_args, number, report, run_cli
+from spatialgan.cli.common import PSI, SEED, add_model_args, number, parsed, report, run_cli
 from spatialgan.errors import SpatialGANError
 from spatialgan.paths import default_checkpoint
 
@@ -113,7 +113,9 @@ def build_editor(G: "Generator", device: "torch.device", source: str, seed: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parsed(lambda: parse_args(argv))
+    if isinstance(args, int):
+        return args
 
     def body() -> int:
         notice = ""

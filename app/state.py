@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from spatialgan.config import MAX_SEED
+from spatialgan.limits import MAX_SEED, is_number
 from spatialgan.errors import SpatialGANError
 from spatialgan.files import FileError, read_json
 from spatialgan.heatmaps.spec import LEGACY_HOME, HeatmapSpec
@@ -133,7 +132,7 @@ def _points(data: Any, name: str, resolution: int | None) -> list[Point]:
     out = []
     for i, p in enumerate(data):
         if (not isinstance(p, list) or len(p) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)):
+                or not all(is_number(v) for v in p)):
             raise SessionError(f"{name}[{i}] must be [x, y], got {p!r}")
         if resolution is not None and not all(0 <= v <= resolution - 1 for v in p):
             raise SessionError(f"{name}[{i}] = {p} lies outside the {resolution}x{resolution} image")
@@ -162,7 +161,7 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int, ws_shape: tuple[i
     seed, psi = data.get("seed"), data.get("psi")
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
         raise SessionError(f"seed must be an integer in 0..{MAX_SEED}, got {_short(seed)}")
-    if not isinstance(psi, (int, float)) or isinstance(psi, bool) or not -2 <= psi <= 2:
+    if not is_number(psi) or not -2 <= psi <= 2:
         raise SessionError(f"psi must be a number in [-2, 2], got {psi!r}")
     code_seeds = data.get("code_seeds", [])
     if (not isinstance(code_seeds, list) or len(code_seeds) not in (0, num_codes)

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save as save_tensors
 
 from spatialgan import HeatmapSpec, files, pick_device
 from spatialgan.carry import check_homes
-from spatialgan.cli.common import PSI, SEED, add_model_args, load_model, number, run_cli
+from spatialgan.cli.common import PSI, SEED, add_model_args, load_model, number, parsed, run_cli
 from spatialgan.errors import SpatialGANError, clean_text
 from spatialgan.fused import fuse
 from spatialgan.progress import Status
@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--video", type=Path, help="also write the refine as a video, one frame per step: .mp4 or .gif")
     ap.add_argument("--video-points", action="store_true", help="draw the handle and target points in the video")
     ap.add_argument("--video-fps", type=number(0.1, 120), default=10.0, help="frames per second (default 10)")
-    args = ap.parse_args(argv)
+    args = parsed(lambda: ap.parse_args(argv))
+    if isinstance(args, int):
+        return args
 
     def body() -> int:
         pairs = [parse_drag(d) for d in args.drag]

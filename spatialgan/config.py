@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, TypeVar, get_args
 
 from .errors import ConfigError
+from .limits import is_number
+
 
 Encoding = Literal["none", "sel_norm", "sel_concat", "sel_indoor"]
 HeatmapMode = Literal["hierarchical", "multi"]
@@ -94,7 +96,7 @@ class GeneratorConfig:
             _check_int(name, getattr(self, name), 1, hi)
         for name in ("mapping_lr_mul", "w_avg_beta"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 1:
+            if not is_number(v) or not 0 <= v <= 1:
                 raise ConfigError(f"{name} must be a number in [0, 1], got {v!r}")
         if self.channel_base // self.resolution < 1:
             raise ConfigError(f"channel_base {self.channel_base} leaves no channels at {self.resolution} px "
@@ -186,7 +188,6 @@ def _from_dict(cls: type[T], data: Mapping[str, Any], where: str) -> T:
         raise ConfigError(f"bad {where} config: {exc}") from None
 
 
-MAX_SEED = 2 ** 31 - 1  # seeds fit the editor's 32-bit integer field and every seeding API we call
 MAX_OBJECTS = 64  # centres per level / objects per scene; the models in the wild use 1-16
 # Upper bounds of the architecture numbers, far above any model in the wild (StyleGAN3-R: channel_base 65536,
 # channel_max 1024), so that a file asking for millions is refused before anything is allocated.

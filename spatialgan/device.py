@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from .errors import SpatialGANError
+from .errors import SpatialGANError, clean_text
 
 
 def pick_device(preference: str | None = None) -> torch.device:
@@ -20,12 +20,17 @@ def pick_device(preference: str | None = None) -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps") if has_mps else torch.device("cpu")
+    hint = "use auto, cpu, cuda, cuda:N or mps"
     try:
         dev = torch.device(pref)
-    except RuntimeError:
-        raise SpatialGANError(f"unknown device {preference!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    except (RuntimeError, ValueError, TypeError):
+        raise SpatialGANError(f"unknown device {clean_text(str(preference), 40)!r}; {hint}") from None
+    if dev.type not in ("cpu", "cuda", "mps"):  # torch names more (meta, xla, ...), but nothing renders there
+        raise SpatialGANError(f"device {clean_text(str(preference), 40)!r} cannot draw pictures; {hint}")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise SpatialGANError("device 'cuda' was asked for but no CUDA GPU is available")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise SpatialGANError(f"device {pref!r}: there are {torch.cuda.device_count()} CUDA GPUs (cuda:0 ...)")
     if dev.type == "mps" and not has_mps:
         raise SpatialGANError("device 'mps' was asked for but Apple MPS is not available")
     return dev

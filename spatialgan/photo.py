@@ -13,6 +13,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import SpatialGANError
+from .files import FileError, check_regular_file
 
 Fit = Literal["crop", "pad"]
 FITS: tuple[str, ...] = ("crop", "pad")
@@ -46,6 +47,11 @@ def load_photo(path: str | os.PathLike, resolution: int, fit: Fit = "crop",
     if fit not in FITS:
         raise PhotoError(f"fit must be one of {FITS}, got {fit!r}")
     path = Path(path)
+    if path.exists():  # a FIFO or a device would block or never end: look before opening
+        try:
+            check_regular_file(path, "photo")
+        except FileError as exc:
+            raise PhotoError(str(exc)) from None
     try:
         with Image.open(path) as img:
             img.load()
@@ -57,7 +63,7 @@ def load_photo(path: str | os.PathLike, resolution: int, fit: Fit = "crop",
         raise PhotoError(f"{path} is a folder, not a photo") from None
     except UnidentifiedImageError:
         raise PhotoError(f"{path} is not an image this tool can read (PNG, JPEG, WebP, TIFF, BMP, GIF ...)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, Image.DecompressionBombError) as exc:
         raise PhotoError(f"{path} could not be read as an image (truncated or corrupt?): {exc}") from None
     w, h = rgb.size
     if fit == "crop":

@@ -9,14 +9,25 @@ from typing import Callable
 
 import torch
 
-from ..config import ENCODINGS, MAX_SEED
+from ..config import ENCODINGS
+from ..limits import MAX_SEED
 from ..errors import SpatialGANError, clean_text
 from ..loading import open_model
 from ..model import SteerableModel
 from ..paths import default_checkpoint
 
 
+OUT_OF_MEMORY = "not enough memory for this (a smaller batch, resolution or model would fit)"
 INTERNAL_ERROR = 3  # exit code of a failure that is our bug, not the user's input (the fuzz test looks for it)
+
+
+def parsed(parse: Callable[[], argparse.Namespace]) -> argparse.Namespace | int:
+    """Parse a command line; argparse's exit (a refused value: 2, --help: 0) becomes a returned code, so a
+    command's `main()` returns instead of exiting when called from Python."""
+    try:
+        return parse()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
 
 
 def run_cli(body: Callable[[], int]) -> int:
@@ -27,11 +38,18 @@ def run_cli(body: Callable[[], int]) -> int:
         print(f"error: {clean_text(str(exc), 600)}", file=sys.stderr)
         return 2
     except MemoryError:
-        print("error: not enough memory for this (a smaller batch, resolution or model would fit)", file=sys.stderr)
+        print(f"error: {OUT_OF_MEMORY}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as exc:
+        if "out of memory" in str(exc) or "can't allocate memory" in str(exc):  # torch's CUDA and CPU allocators
+            print(f"error: {OUT_OF_MEMORY} ({clean_text(str(exc), 160)})", file=sys.stderr)
+            return 2
+        print(f"error: internal error (RuntimeError: {clean_text(str(exc), 300)}); this is a bug, please report "
+              f"it with the command you ran", file=sys.stderr)
+        return INTERNAL_ERROR
     except Exception as exc:  # noqa: BLE001 - a bug of ours: one line that says so, not a wall of traceback
         print(f"error: internal error ({type(exc).__name__}: {clean_text(str(exc), 300)}); this is a bug, please "
               f"report it with the command you ran", file=sys.stderr)

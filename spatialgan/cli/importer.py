@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..errors import SpatialGANError
 from ..importers import import_pickle, model_card, save_imported, sha256_of
-from .common import report, run_cli
+from .common import parsed, report, run_cli
+from ..files import check_output
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,12 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("pickle", type=Path, help="a network pickle (.pkl) with G_ema (or G)")
     ap.add_argument("--out", "-o", type=Path, help="the model file to write (default: the pickle's name, "
                                                    ".safetensors)")
-    args = ap.parse_args(argv)
+    args = parsed(lambda: ap.parse_args(argv))
+    if isinstance(args, int):
+        return args
 
     def body() -> int:
         out = args.out or args.pickle.with_suffix(".safetensors")
         if out.resolve() == args.pickle.resolve():
             raise SpatialGANError("--out must differ from the pickle")
+        check_output(out, (".safetensors",), "--out")  # before the import, not after it
         t0 = time.perf_counter()
         model = import_pickle(args.pickle, report)
         card = model_card(args.pickle, model, sha256_of(args.pickle))

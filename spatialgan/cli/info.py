@@ -12,7 +12,7 @@ from ..importers import is_imported
 from ..loading import PICKLE_SUFFIXES, load
 from ..errors import SpatialGANError
 from ..paths import list_checkpoints
-from .common import report, run_cli
+from .common import parsed, report, run_cli
 
 
 def describe_imported(path: str, as_json: bool) -> None:
@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="spatialgan-info", description=__doc__)
     ap.add_argument("checkpoints", nargs="*", help="checkpoint files (default: every bundled one)")
     ap.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    args = ap.parse_args(argv)
+    args = parsed(lambda: ap.parse_args(argv))
+    if isinstance(args, int):
+        return args
 
     def body() -> int:
         paths = args.checkpoints or list_checkpoints()

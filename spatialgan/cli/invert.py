@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import time
 from pathlib import Path
 
@@ -22,8 +21,9 @@ from ..inversion import InversionConfig, invert, save_tuned
 from ..loading import open_model
 from ..photo import FITS, load_photo, to_tensor
 from ..visual import to_uint8
-from .common import report, run_cli
+from .common import number, parsed, report, run_cli
 from ..progress import Status
+from ..files import write_atomic, write_json_atomic
 
 SESSION_FORMAT, SESSION_VERSION = "spatialgan-session", 1  # the editor's session files (app.state)
 
@@ -45,14 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", "-m", required=True, help="the model to invert into (a checkpoint or a network pickle)")
     ap.add_argument("--out", type=Path, required=True, help="folder for the session and its files")
     ap.add_argument("--fit", choices=FITS, default="crop", help="make the photo square by a centre crop or padding")
-    ap.add_argument("--steps", type=int, default=100, help="optimisation steps per stage (default 100)")
+    ap.add_argument("--steps", type=number(1, 100000, integer=True), default=100,
+                    help="optimisation steps per stage (default 100)")
     ap.add_argument("--no-tune", action="store_true", help="skip pivotal tuning: keep the model's weights")
     ap.add_argument("--device", default="auto")
-    args = ap.parse_args(argv)
+    args = parsed(lambda: ap.parse_args(argv))
+    if isinstance(args, int):
+        return args
 
     def body() -> int:
-        if args.steps < 1:
-            raise SpatialGANError(f"--steps must be >= 1, got {args.steps}")
+        if args.out.exists() and not args.out.is_dir():
+            raise SpatialGANError(f"--out {args.out} is a file; give a folder for the session")
         device = pick_device(args.device)
         G, source = open_model(args.model, None, device, report)
         res = G.capabilities.resolution
@@ -67,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
         result = invert(G, target, cfg, tune=not args.no_tune, callback=progress)
         status.close()
-        args.out.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(to_uint8(result.image)).save(args.out / "reconstruction.png")
+        image = to_uint8(result.image)
+        write_atomic(args.out / "reconstruction.png", lambda t: Image.fromarray(image).save(t, format="PNG"))
         model_path = str(Path(args.model).resolve())
         if not args.no_tune:
             tuned = save_tuned(args.out / "tuned.safetensors", result.model, model_path, str(args.photo))
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = result.spec.to_dict() if result.spec is not None else None
         homes = [list(p) for p in result.spec.object_places()] if result.spec is not None else None
         data = session(model_path, res, result.ws.cpu().numpy(), spec, homes)
-        (args.out / "session.json").write_text(json.dumps(data, indent=1))
+        write_json_atomic(args.out / "session.json", data, "session")
         print(f"PSNR {', '.join(f'{k} {v:.1f} dB' for k, v in result.psnr.items())}; {result.seconds:.0f} s -> "
               f"{args.out}\nopen it: bash tools/editor.sh -c {model_path} --session {args.out / 'session.json'}")
         return 0

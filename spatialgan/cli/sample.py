@@ -16,7 +16,10 @@ from ..generator import Generator
 from ..heatmaps import HeatmapSpec, combine
 from ..render import render
 from ..visual import draw_centres, grid, heatmap_to_uint8, to_uint8, upscale
-from .common import add_model_args, load_model, run_cli
+from .common import PSI, add_model_args, load_model, number, parsed, run_cli
+from ..limits import MAX_SEED
+from ..errors import clean_text
+from ..files import check_output, read_text, write_atomic
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -25,9 +28,13 @@ def parse_seeds(text: str) -> list[int]:
     try:
         for part in text.split(","):
             lo, _, hi = part.strip().partition("-")
-            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+            a, b = int(lo), int(hi) if hi else int(lo)
+            if not 0 <= a <= b <= MAX_SEED or b - a >= 256:
+                raise ValueError
+            seeds += list(range(a, b + 1))
     except ValueError:
-        raise SpatialGANError(f"--seeds expects numbers and ranges such as 0-7,12, got {text!r}") from None
+        raise SpatialGANError(f"--seeds expects seeds in 0..{MAX_SEED} and ranges such as 0-7,12, got "
+                              f"{clean_text(text, 60)!r}") from None
     if not seeds or len(seeds) > 256:
         raise SpatialGANError("--seeds must name between 1 and 256 seeds")
     return seeds
@@ -56,28 +63,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="spatialgan-sample", description=__doc__)
     add_model_args(ap)
     ap.add_argument("--seeds", default="0-7", help="seeds and ranges, e.g. 0-7,12 (default 0-7)")
-    ap.add_argument("--psi", type=float, default=0.7, help="truncation psi (1 = none, default 0.7)")
+    ap.add_argument("--psi", type=PSI, default=0.7, help="truncation psi (1 = none, default 0.7)")
     ap.add_argument("--heatmap", type=Path, help="a heatmap spec JSON to use for every seed (default: sampled)")
-    ap.add_argument("--scale", type=int, default=2, help="integer upscaling of each image (default 2)")
+    ap.add_argument("--scale", type=number(1, 16, integer=True), default=2,
+                    help="integer upscaling of each image (default 2)")
     ap.add_argument("--out", "-o", type=Path, default=Path("samples.png"), help="output PNG (default samples.png)")
-    args = ap.parse_args(argv)
+    args = parsed(lambda: ap.parse_args(argv))
+    if isinstance(args, int):
+        return args
 
     def body() -> int:
         seeds = parse_seeds(args.seeds)  # check cheap arguments before loading a model
+        check_output(args.out, (".png",), "--out")
         device = pick_device(args.device)
         spec = None
         if args.heatmap is not None:
-            try:
-                spec = HeatmapSpec.from_json(args.heatmap.read_text())
-            except OSError as exc:
-                raise SpatialGANError(f"cannot read heatmap spec {args.heatmap}: {exc.strerror}") from None
+            spec = HeatmapSpec.from_json(read_text(args.heatmap, "heatmap spec"))
         G, source = load_model(args, device)
         G = fuse(G)
         with torch.inference_mode():
             rows = [render_row(G, s, args.psi, spec.copy() if spec else None, max(1, args.scale)) for s in seeds]
         picture = grid([tile for row in rows for tile in row], columns=len(rows[0]))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(picture).save(args.out)
+        write_atomic(args.out, lambda t: Image.fromarray(picture).save(t, format="PNG"), (".png",), "--out")
         print(f"{len(seeds)} sample(s) from {source} -> {args.out}")
         return 0
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..cli.common import run_cli
+from ..cli.common import SEED, number, parsed, run_cli
 from ..errors import SpatialGANError
 from .folder import MASK_DIR
 from . import PROCEDURAL
@@ -99,22 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("export", help="write N images with masks and annotations.jsonl to a folder or .zip")
     ex.add_argument("dataset", choices=list(PROCEDURAL))
-    ex.add_argument("--count", type=int, required=True, help="number of images")
+    ex.add_argument("--count", type=number(1, 100_000_000, integer=True), required=True, help="number of images")
     ex.add_argument("--out", type=Path, required=True, help="a folder, or a path ending with .zip")
     pv = sub.add_parser("preview", help="write a grid of samples as one PNG")
     pv.add_argument("dataset", choices=list(PROCEDURAL))
     pv.add_argument("--out", type=Path, required=True, help="the PNG to write")
-    pv.add_argument("--count", type=int, default=16, help="number of samples (default 16)")
+    pv.add_argument("--count", type=number(1, 1024, integer=True), default=16, help="number of samples (default 16)")
     for p in (ex, pv):
-        p.add_argument("--resolution", type=int, default=64, help="image size in pixels (default 64)")
-        p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    args = ap.parse_args(argv)
+        p.add_argument("--resolution", type=number(16, 1024, integer=True), default=64,
+                       help="image size in pixels (default 64)")
+        p.add_argument("--seed", type=SEED, default=0, help="dataset seed (default 0)")
+    args = parsed(lambda: ap.parse_args(argv))
+    if isinstance(args, int):
+        return args
 
     def body() -> int:
-        if not 1 <= args.count <= 100_000_000:
-            raise SpatialGANError(f"--count must be positive, got {args.count}")
-        if args.command == "preview" and args.count > 1024:
-            raise SpatialGANError("--count for a preview must be at most 1024")
         ds = PROCEDURAL[args.dataset](resolution=args.resolution, length=args.count, seed=args.seed)
         (export if args.command == "export" else preview)(ds, args.count, args.out)
         return 0

@@ -8,13 +8,13 @@ levels will adjust accordingly").
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import torch
 
 from ..config import GeneratorConfig
+from ..limits import is_number
 from ..errors import HeatmapSpecError
 from ..files import FileError, parse_json
 from .batch import HeatmapBatch, HeatmapLevel
@@ -114,7 +114,7 @@ class HeatmapSpec:
                 where = f"levels[{li}][{ci}]"
                 for name in ("x", "y", "sigma", "weight"):
                     v = getattr(c, name)
-                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    if not is_number(v):
                         raise HeatmapSpecError(f"{where}.{name} must be a finite number, got {v!r}")
                 if not c.sigma > 0:
                     raise HeatmapSpecError(f"{where}.sigma must be > 0, got {c.sigma}")

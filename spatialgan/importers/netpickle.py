@@ -26,6 +26,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import SpatialGANError
+from ..files import FileError, check_regular_file
 
 
 class NetworkPickleError(SpatialGANError):
@@ -151,6 +152,10 @@ def read_network_pickle(path: str | Path) -> dict[str, Any]:
     """The pickle's top-level dict ({'G': ..., 'G_ema': ..., 'D': ..., ...}) with networks as `PersistentRecord`s."""
     path = Path(path)
     try:
+        check_regular_file(path, "network pickle")
+    except FileError as exc:
+        raise NetworkPickleError(str(exc)) from None
+    try:
         with open(path, "rb") as f:
             data = _SafeUnpickler(f).load()  # type: ignore[arg-type]
     except NetworkPickleError as exc:
@@ -158,7 +163,7 @@ def read_network_pickle(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise NetworkPickleError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            MemoryError, RuntimeError) as exc:
+            MemoryError, RuntimeError, RecursionError, OverflowError) as exc:
         raise NetworkPickleError(f"{path} is not a readable network pickle (truncated or corrupt?): "
                                  f"{type(exc).__name__}: {exc}") from None
     if not isinstance(data, dict):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from ..errors import SpatialGANError
 from ..fused import fuse
+from ..cli.common import SEED, number, parsed, run_cli
+from ..files import check_output, write_text_atomic
 
 EPILOG = """examples:
   spatialgan-metrics fid checkpoints/pets128.safetensors --data pets --num 2000
@@ -25,6 +27,10 @@ EPILOG = """examples:
 """
 
 
+COUNT = number(1, 10 ** 7, integer=True)
+COUNT_BATCH = number(1, 4096, integer=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spatialgan-metrics", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,10 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fid", help="FID and KID of a checkpoint against its dataset")
     f.add_argument("checkpoint")
     f.add_argument("--data", required=True, help="rooms, pets, or an image folder")
-    f.add_argument("--num", type=int, default=2000, help="generated images (default 2000)")
-    f.add_argument("--num-real", type=int, default=None, help="real images (default: --num)")
-    f.add_argument("--batch", type=int, default=32)
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--num", type=COUNT, default=2000, help="generated images (default 2000)")
+    f.add_argument("--num-real", type=COUNT, default=None, help="real images (default: --num)")
+    f.add_argument("--batch", type=COUNT_BATCH, default=32)
+    f.add_argument("--seed", type=SEED, default=0)
     f.add_argument("--cache", type=Path, default=None, help="reference statistics folder "
                    "(default ~/.cache/spatialgan/fid or $SPATIALGAN_CACHE)")
 
@@ -44,10 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("checkpoint")
     c.add_argument("--segmenter", type=Path, default=None,
                    help="segmenter weights (the paper's measure); without it the patch under the centre is tracked")
-    c.add_argument("--num", type=int, default=200, help="moves to try (default 200)")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--batch", type=int, default=16)
-    c.add_argument("--carry", type=int, metavar="RES", default=None,
+    c.add_argument("--num", type=COUNT, default=200, help="moves to try (default 200)")
+    c.add_argument("--seed", type=SEED, default=0)
+    c.add_argument("--batch", type=COUNT_BATCH, default=16)
+    c.add_argument("--carry", type=number(4, 1024, integer=True), metavar="RES", default=None,
                    help="carry the moved object's look along after the synthesis block at this resolution, as the "
                         "editor does (e.g. 16); default: render the move plainly, as the paper measures it")
     c.add_argument("--move-at", metavar="RES,...",
@@ -56,22 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("align", help="GradCAM of D vs the heatmaps, matched against shuffled (a run's snapshot)")
     a.add_argument("run", type=Path, help="a spatialgan-train run folder (it holds D; exported models do not)")
-    a.add_argument("--num", type=int, default=256, help="generated images (default 256)")
-    a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--batch", type=int, default=32)
+    a.add_argument("--num", type=COUNT, default=256, help="generated images (default 256)")
+    a.add_argument("--seed", type=SEED, default=0)
+    a.add_argument("--batch", type=COUNT_BATCH, default=32)
 
     s = sub.add_parser("train-seg", help="train the tiny U-Net segmenter on procedural masks")
     s.add_argument("--data", default="rooms", choices=["rooms", "pets"])
     s.add_argument("--out", required=True, type=Path)
-    s.add_argument("--resolution", type=int, default=64)
+    s.add_argument("--resolution", type=number(16, 1024, integer=True), default=64)
     s.add_argument("--channels", default="12,24,48")
-    s.add_argument("--num-train", type=int, default=3000)
-    s.add_argument("--num-test", type=int, default=300)
-    s.add_argument("--steps", type=int, default=2000)
-    s.add_argument("--minutes", type=float, default=None, help="stop after this long (the scheduler still "
+    s.add_argument("--num-train", type=COUNT, default=3000)
+    s.add_argument("--num-test", type=COUNT, default=300)
+    s.add_argument("--steps", type=COUNT, default=2000)
+    s.add_argument("--minutes", type=number(0, 10 ** 6, lo_open=True), default=None, help="stop after this long (the scheduler still "
                    "plans --steps)")
-    s.add_argument("--batch", type=int, default=16)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--batch", type=COUNT_BATCH, default=16)
+    s.add_argument("--seed", type=SEED, default=0)
 
     for q in (f, c, a, s):
         q.add_argument("--device", default="auto")
@@ -148,21 +154,23 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    args = parsed(lambda: build_parser().parse_args(argv))
+    if isinstance(args, int):
+        return args
     args.argv = argv  # recorded next to the segmenter weights: the command that made them
-    try:
+    def body() -> int:
         if getattr(args, "num", 2) < 2:
             raise SpatialGANError("--num must be at least 2")
+        if args.json:
+            check_output(args.json, (".json",), "--json")  # before hours of measuring, not after
         result = _run(args)
-    except SpatialGANError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    # The per-move list goes to --json only: it is for paired comparisons, not for reading.
-    print(json.dumps({k: v for k, v in result.items() if k != "per_move"}, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+        # The per-move list goes to --json only: it is for paired comparisons, not for reading.
+        print(json.dumps({k: v for k, v in result.items() if k != "per_move"}, indent=2))
+        if args.json:
+            write_text_atomic(args.json, json.dumps(result, indent=2) + "\n", (".json",), "--json")
+        return 0
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..cli.common import run_cli
+from ..cli.common import parsed, run_cli
 from ..config import ENCODINGS
 from ..device import describe, native_bfloat16, pick_device
 from ..errors import SpatialGANError
@@ -262,7 +262,9 @@ def train(cfg: TrainConfig, run: Path, resuming: bool, args: argparse.Namespace)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+    args = parsed(lambda: parse(argv))
+    if isinstance(args, int):
+        return args
 
     def body() -> int:
         if args.command == "export":
