@@ -83,6 +83,30 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path: Path) -> None:
             assert torch.equal(opt_a.state[pa]["exp_avg_sq"], opt_b.state[pb]["exp_avg_sq"])
 
 
+def test_the_time_estimate_leaves_the_run_as_it_was(tmp_path: Path) -> None:
+    """Estimating runs real steps and undoes them: the run afterwards is the run without the estimate."""
+    cfg = tiny_train_config(noise_mode="random", mbstd_group=4)
+    plain = Trainer(cfg, tmp_path / "plain", dataset=ToyImages(), progress=False)
+    plain.run()
+    asked = Trainer(cfg, tmp_path / "asked", dataset=ToyImages(), progress=False)
+    seconds = asked.estimate_step_seconds()
+    assert 0 < seconds < 60 and asked.step == 0
+    asked.run()
+    a, b = _weights(plain), _weights(asked)
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
+
+
+def test_time_estimate_advises_on_long_cpu_runs() -> None:
+    from spatialgan.training.cli import time_estimate
+
+    cfg = TrainConfig(total_kimg=200)
+    short = time_estimate(0.05, 1000, cfg, torch.device("cpu"))
+    assert "about 50 s" in short and "GPU" not in short
+    long = time_estimate(2.0, 12500, cfg, torch.device("cpu"))
+    assert "about 6.9 h" in long and "--device cuda" in long and "--kimg 28 " in long
+    assert "GPU" not in time_estimate(2.0, 12500, cfg, torch.device("cuda"))
+
+
 def test_nan_stops_and_keeps_the_last_good_snapshot(tmp_path: Path) -> None:
     t = Trainer(tiny_train_config(), tmp_path, dataset=ToyImages(), progress=False)
 

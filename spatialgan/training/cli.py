@@ -225,6 +225,23 @@ def prepare(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
     return TrainConfig(**given), args.out, False
 
 
+LONG_RUN_S = 3600.0  # a run longer than this on a CPU gets advice on making it shorter
+
+
+def time_estimate(step_s: float, steps: int, cfg: TrainConfig, device: torch.device) -> str:
+    """What the run will take on this device, measured before it starts, and what to do when that is long."""
+    total = step_s * steps
+    when = f"{total / 3600:.1f} h" if total >= 3600 else f"{total / 60:.0f} min" if total >= 60 else f"{total:.0f} s"
+    text = (f"estimate: {step_s:.2f} s per step of {cfg.batch} images here, so about {when} for the "
+            f"{steps} steps to {cfg.total_kimg:g} kimg")
+    if total > LONG_RUN_S and device.type == "cpu":
+        text += ("\n  that is long for a CPU. Faster: a GPU (--device cuda, hours become minutes); a smaller model "
+                 "(--resolution 32, or --channel-base 4096); or a shorter run (--kimg "
+                 f"{max(1, int(cfg.total_kimg * LONG_RUN_S / total))} fits in about an hour). Ctrl-C stops "
+                 "with a snapshot; `spatialgan-train resume RUN` continues.")
+    return text
+
+
 def train(cfg: TrainConfig, run: Path, resuming: bool, args: argparse.Namespace) -> int:
     """Train `run` (from its snapshot when `resuming`) on the chosen device, on every process torchrun started."""
     device = pick_device(args.device)
@@ -248,6 +265,9 @@ def train(cfg: TrainConfig, run: Path, resuming: bool, args: argparse.Namespace)
                     f"{dist.world} process(es), {platform.node()}\n")
         print(f"training {cfg.data} {cfg.resolution}px {cfg.encoding} on {describe(device)} x{dist.world}: "
               f"step {trainer.step}/{cfg.total_steps}, run folder {run}")
+        if trainer.step < cfg.total_steps:
+            print(time_estimate(trainer.estimate_step_seconds(), cfg.total_steps - trainer.step, cfg, device),
+                  flush=True)
     try:
         trainer.run()
     except TrainingStopped as exc:

@@ -10,6 +10,7 @@ or a run on more processes repeats the same computation.
 from __future__ import annotations
 
 import copy
+import statistics
 import json
 import math
 import signal
@@ -318,6 +319,34 @@ class Trainer:
             f.write(json.dumps(row) + "\n")
 
     # ---- the loop -------------------------------------------------------------------------------------
+    def estimate_step_seconds(self, steps: int = 2) -> float:
+        """Seconds one training step takes here, measured on real steps whose effects are then undone (weights,
+        optimiser moments, EMA, step count and random state restored), so a run is the same with or without
+        asking. The first step warms up and is not counted."""
+        from torch.utils.data import DataLoader
+
+        real = next(iter(DataLoader(self.dataset, batch_size=self.local_batch, shuffle=False, num_workers=0,
+                                    drop_last=True)))
+        saved = ({k: copy.deepcopy(m.state_dict()) for k, m in self._modules().items()},
+                 {k: copy.deepcopy(o.state_dict()) for k, o in self._optimizers().items()},
+                 self.step, torch.get_rng_state())
+        try:
+            times = []
+            for _ in range(max(2, steps)):
+                t0 = time.perf_counter()
+                self.train_step(real)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                times.append(time.perf_counter() - t0)
+        finally:
+            modules, optimizers, self.step, rng = saved
+            for k, m in self._modules().items():
+                m.load_state_dict(modules[k])
+            for k, o in self._optimizers().items():
+                o.load_state_dict(optimizers[k])
+            torch.set_rng_state(rng)
+        return float(statistics.median(times[1:]))
+
     def run(self, on_step: Callable[[StepStats], None] | None = None) -> StepStats | None:
         """Train until total_kimg, snapshotting and sampling at their intervals. Ctrl-C finishes the step in
         flight, snapshots and returns with `interrupted` set; a NaN loss raises TrainingStopped and keeps the
