@@ -19,6 +19,7 @@ from spatialgan import HeatmapBatch, HeatmapSpec
 from spatialgan.carry import Homes, homes_tensor
 from spatialgan.errors import SpatialGANError
 from spatialgan.heatmaps import HeatmapLevel
+from spatialgan.limits import is_number
 from spatialgan.model import SteerableModel
 from spatialgan.render import render_until
 
@@ -142,8 +143,11 @@ class DragSession:
         if len(handles) != len(targets):
             raise DragError(f"{len(handles)} handle(s) but {len(targets)} target(s): every handle needs one target")
         for name, pts in (("handle", handles), ("target", targets)):
-            for i, (x, y) in enumerate(pts):
-                if not (math.isfinite(x) and math.isfinite(y) and 0 <= x <= res - 1 and 0 <= y <= res - 1):
+            for i, p in enumerate(pts):
+                if not (isinstance(p, (tuple, list)) and len(p) == 2 and all(is_number(v) for v in p)):
+                    raise DragError(f"{name} {i} must be two numbers (x, y), got {str(p)[:60]}")
+                x, y = p
+                if not (0 <= x <= res - 1 and 0 <= y <= res - 1):
                     raise DragError(f"{name} {i} at ({x}, {y}) is outside the {res}x{res} image")
         for i, (h, t) in enumerate(zip(handles, targets)):
             if math.hypot(h[0] - t[0], h[1] - t[1]) < 1e-6:
@@ -156,6 +160,8 @@ class DragSession:
             G.check_layout(spec)
         if mask is not None and tuple(mask.shape) != (res, res):
             raise DragError(f"the mask must be {res}x{res}, got {tuple(mask.shape)}")
+        if mask is not None and not bool(((mask >= 0) & (mask <= 1)).all()):
+            raise DragError("the mask must hold values in [0, 1] (1 where the image may change), not NaN")
 
     # ---- model ----------------------------------------------------------------------------------------
     def _ws(self) -> torch.Tensor:

@@ -220,13 +220,15 @@ def write_json_atomic(path: str | os.PathLike, data: Any, what: str = "JSON file
     return write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n", (".json",), what)
 
 
-_UMASK: int | None = None
-
-
 def _umask() -> int:
-    global _UMASK
-    if _UMASK is None:
-        # os.umask can only be read by setting it; done once, at the first write
-        _UMASK = os.umask(0o022)
-        os.umask(_UMASK)
-    return _UMASK
+    """The process's umask: read from /proc where it is shown (Linux), else set and restored at once."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -12,6 +12,7 @@ import torch
 from .checkpoint import load_checkpoint, load_generator
 from .errors import CheckpointError
 from .model import SteerableModel
+from .files import FileError, check_regular_file
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 
@@ -26,6 +27,10 @@ def load(path: str | os.PathLike, device: torch.device | str = "cpu",
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        check_regular_file(path, "model")  # a FIFO would block every reader below
+    except FileError as exc:
+        raise CheckpointError(str(exc)) from None
     if path.suffix.lower() in PICKLE_SUFFIXES:
         return import_cached(path, progress=progress)[0].to(device)
     if is_imported(path):

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import dearpygui.dearpygui as dpg
 import numpy as np
 
-from spatialgan.errors import SpatialGANError
+from spatialgan.errors import SpatialGANError, clean_text
 
 from ..controller import Controller
 from ..presenter import Presenter, Update
@@ -482,8 +482,8 @@ class EditorView:
         busy = "refining" if p.refining else ("rendering" if p.worker.busy else "idle")
         dpg.set_value("status", f"device: {self.info.device}   |   {p.ms:.0f} ms per render   |   "
                                 f"{self.fps():.0f} fps   |   {busy}   |   "
-                                f"{self.c.save_status()}   |   {p.message}")
-        dpg.set_value("error", f"last error: {s.last_error}" if s.last_error else "")
+                                f"{self.c.save_status()}   |   {clean_text(p.message, 300)}")
+        dpg.set_value("error", f"last error: {clean_text(s.last_error, 600)}" if s.last_error else "")
 
     # ---- frame loop -----------------------------------------------------------------------------------
     def fps(self) -> float:

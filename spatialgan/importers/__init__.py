@@ -18,6 +18,7 @@ from safetensors import safe_open
 from ..checkpoint import FORMAT, FORMAT_VERSION, state_tensors, write_atomic
 from ..errors import CheckpointError
 from ..paths import cache_dir
+from ..files import FileError, check_regular_file
 from .netpickle import NetworkPickleError, PersistentRecord, generator_record, read_network_pickle
 from .eqgan_sa import EqGANSA
 from .stylegan2_ada import StyleGAN2ADA, StyleGAN2Config
@@ -148,6 +149,10 @@ def import_pickle(path: str | Path, progress: Progress | None = None) -> Any:
     `StyleGAN2ADA`, an `EqGANSA` (EqGAN-SA's heatmap generators) or a `StyleGAN3`."""
     path = Path(path)
     say = progress or (lambda _: None)
+    try:
+        check_regular_file(path, "network pickle")
+    except FileError as exc:
+        raise NetworkPickleError(str(exc)) from None
     say(f"reading the pickle ({_size_text(path)}, as data: nothing in it is run)")
     rec = generator_record(read_network_pickle(path), path)
     arch = _architecture(rec, path)
@@ -179,6 +184,8 @@ def save_imported(path: str | Path, model: StyleGAN2ADA, card: dict[str, Any] | 
 
 def is_imported(path: str | Path) -> bool:
     """Whether a checkpoint holds an imported architecture (rather than our generator)."""
+    if not Path(path).is_file():  # not a regular file (a FIFO would block the reader): the loader explains
+        return False
     try:
         with safe_open(str(path), framework="pt") as f:
             return (f.metadata() or {}).get(ARCHITECTURE_KEY) is not None
