@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
 from spatialgan.carry import DEFAULT_RESOLUTION as CARRY_RESOLUTION
 from spatialgan.errors import ConfigError
+from spatialgan.limits import is_number
 
 Mode = Literal["draggan", "joint", "hybrid"]
 MODES: tuple[str, ...] = ("draggan", "joint", "hybrid")
@@ -41,10 +41,17 @@ class DragConfig:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
         for name in ("r1", "r2", "lr", "centre_lr", "max_steps", "free_layers"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            if not (is_number(v) and v > 0):
                 raise ConfigError(f"{name} must be a positive number, got {v!r}")
-        if self.mask_weight < 0 or self.hybrid_radius < 0 or not 0 <= self.alpha <= 2:
-            raise ConfigError("mask_weight and hybrid_radius must be >= 0, alpha within [0, 2]")
+        for name in ("mask_weight", "hybrid_radius"):
+            if not (is_number(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ConfigError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
+        if not (is_number(self.alpha) and 0 <= self.alpha <= 2):
+            raise ConfigError(f"alpha must be within [0, 2], got {self.alpha!r}")
+        if self.stop_distance is not None and not (is_number(self.stop_distance) and self.stop_distance > 0):
+            raise ConfigError(f"stop_distance must be a positive number of pixels, got {self.stop_distance!r}")
+        if not isinstance(self.max_steps, int) or isinstance(self.max_steps, bool) or self.max_steps > 100_000:
+            raise ConfigError(f"max_steps must be a whole number in 1..100000, got {self.max_steps!r}")
 
     def radius1(self, resolution: int) -> int:
         return max(1, round(self.r1 * resolution / 512))

@@ -775,6 +775,12 @@ for name, h, t in [("NaN handle", [(math.nan, 3.0)], [(5.0, 5.0)]), ("inf target
     _drag_case(name, h, t)
 _drag_case("mask of the wrong shape", [(3.0, 3.0)], [(9.0, 9.0)], torch.ones(7, 7))
 _drag_case("mask with NaN", [(3.0, 3.0)], [(9.0, 9.0)], torch.full((32, 32), math.nan))
+for field, value in [("r1", math.nan), ("r1", -3.0), ("r2", 0), ("r2", math.inf), ("stop_distance", math.nan),
+                     ("stop_distance", -1.0), ("stop_distance", 0.0), ("mask_weight", math.nan), ("mask_weight", -1.0),
+                     ("hybrid_radius", math.nan), ("hybrid_radius", -0.1), ("alpha", math.nan), ("alpha", 5.0),
+                     ("lr", math.nan), ("lr", 0.0), ("centre_lr", -1.0), ("max_steps", 0), ("max_steps", 2.5),
+                     ("max_steps", 10 ** 9), ("free_layers", 0), ("mode", "fast")]:
+    add("drag settings", f"{field}={value}", lambda env, f=field, v=value: refused(lambda: DragConfig(**{f: v}), f))
 for name in ("meta", "xla", "cuda:3", "mps", "nonsense", "", "cpu:x", "\x1b[2Jclear"):
     add("device", f"device {name!r}", lambda env, n=name: refused(lambda: pick_device(n) if n else
                                                                   (_ for _ in ()).throw(SpatialGANError("empty"))))
