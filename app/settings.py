@@ -25,6 +25,14 @@ def default_folder() -> Path:
     return pictures / "SpatialGAN" if pictures.is_dir() else Path.home() / "SpatialGAN"
 
 
+def shown(folder: Path) -> str:
+    """A folder as the Files panel shows it: ~ for the home folder."""
+    try:
+        return "~/" + str(folder.relative_to(Path.home()))
+    except ValueError:
+        return str(folder)
+
+
 @dataclass
 class Settings:
     folder: Path

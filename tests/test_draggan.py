@@ -372,3 +372,24 @@ def test_edit_cli_bad_input_and_continuing_a_saved_edit(tmp_path, capsys) -> Non
     from PIL import Image
 
     assert np.array_equal(np.asarray(Image.open(first / "after.png")), np.asarray(Image.open(second / "before.png")))
+
+
+def test_the_readme_video_command_makes_an_mp4_of_the_refine(tmp_path, monkeypatch) -> None:
+    """The README's `spatialgan-edit ... --video` example, run as written: an MP4 with one frame per step."""
+    import json
+    import shlex
+    from pathlib import Path
+
+    from spatialgan.video import read_video
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if line.startswith("spatialgan-edit") and "--video" in line)
+    argv = shlex.split(line)[1:]
+    monkeypatch.chdir(tmp_path)  # its relative paths land here
+    assert edit_main(argv) == 0
+    out = Path(argv[argv.index("--out") + 1])
+    video = Path(argv[argv.index("--video") + 1])
+    steps = json.loads((out / "summary.json").read_text())["steps"]
+    frames = read_video(video)
+    assert video.suffix == ".mp4" and len(frames) == steps + 1 >= 10
+    assert frames[0].shape[0] >= 256  # upscaled to be watchable

@@ -17,7 +17,7 @@ from spatialgan.errors import SpatialGANError, clean_text
 
 from ..controller import Controller
 from ..presenter import Presenter, Update
-from ..settings import Settings
+from ..settings import Settings, shown
 from ..state import model_to_open
 from .dump import write_dump
 from .geometry import (Canvas, View, centre_colour, heatmap_rgba, hit_centre, image_rgba, image_side, panel_label,
@@ -107,7 +107,7 @@ class EditorView:
 
     def build(self) -> None:
         build_window(self.info, self.panels, self.image_canvas, self.c.state.edit, self.image_buf, self.panel_bufs,
-                     self.opt.refine_steps, self.opt.open_model is not None, str(self.settings.folder),
+                     self.opt.refine_steps, self.opt.open_model is not None, shown(self.settings.folder),
                      self._callback)
 
     # ---- actions --------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ class EditorView:
 
     def _written(self, path: Path, what: str) -> None:
         self.settings.remember(path)
-        dpg.set_value("folder", str(self.settings.folder))
+        dpg.set_value("folder", shown(self.settings.folder))
         self._say(f"{what}: {path.resolve()}")
 
     def _set_folder(self, text: str) -> None:
@@ -143,7 +143,7 @@ class EditorView:
             raise SpatialGANError(f"{folder} is a file, not a folder")
         self.settings.folder = folder.resolve()
         self.settings.save()
-        dpg.set_value("folder", str(self.settings.folder))
+        dpg.set_value("folder", shown(self.settings.folder))
         self._say(f"exports and sessions go to {self.settings.folder}")
 
     # ---- view: zoom, pan, help ------------------------------------------------------------------------
