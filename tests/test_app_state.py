@@ -583,3 +583,8 @@ def test_settings_folder_is_remembered_and_names_land_in_it(tmp_path, monkeypatc
     assert Settings.load().folder == tmp_path / "home" / "Pictures" / "SpatialGAN"
     with pytest.raises(SpatialGANError, match="file name"):
         s.output_path("  ")
+    # a bare name saved into the folder is read back from it (unless the working folder has one of that name)
+    monkeypatch.chdir(tmp_path)
+    assert s.input_path("session.json") == s.folder / "session.json"
+    (tmp_path / "session.json").write_text("{}")
+    assert s.input_path("session.json") == Path("session.json")

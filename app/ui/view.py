@@ -95,9 +95,9 @@ class EditorView:
             "load_autosave": lambda v: (c.load_session(c.autosave_path),
                                         self._say(f"autosave loaded from {c.autosave_path}")),
             "export": lambda v: self._written(p.export_image(self._out("export_path")), "image saved"),
-            "export_history": lambda v: p.export_history(str(self._out("history_path"))),
-            "export_refine": lambda v: p.export_refine_video(str(self._out("refine_video_path")),
-                                                             bool(dpg.get_value("video_points"))),
+            "export_history": lambda v: self._remembered(self._out("history_path"), p.export_history),
+            "export_refine": lambda v: self._remembered(
+                self._out("refine_video_path"), lambda t: p.export_refine_video(t, bool(dpg.get_value("video_points")))),
             "open_photo": lambda v: self._open_photo(),
             "wheel": lambda v: self._wheel(float(v)), "help": lambda v: self._toggle_help(),
             "folder": lambda v: self._set_folder(str(v)),
@@ -129,6 +129,12 @@ class EditorView:
     # ---- files: names typed in the Files panel live in the chosen folder ----------------------------
     def _out(self, tag: str) -> Path:
         return self.settings.output_path(str(dpg.get_value(tag)))
+
+    def _remembered(self, path: Path, start: Callable[[str], Any]) -> None:
+        """Start a background export to `path`; once it is under way, its folder is the default for the next."""
+        start(str(path))
+        self.settings.remember(path)
+        dpg.set_value("folder", shown(self.settings.folder))
 
     def _written(self, path: Path, what: str) -> None:
         self.settings.remember(path)
@@ -201,11 +207,11 @@ class EditorView:
     def _load_session(self) -> None:
         """Load a session; one saved with another model (an inverted photo's tuned weights) opens that model
         first, in the background, and is loaded onto it."""
-        path = str(dpg.get_value("session_path")).strip()
+        path = str(self.settings.input_path(str(dpg.get_value("session_path"))))  # a bare name: in the folder
         other = model_to_open(path, self.c.state.model_path) if self.opt.open_model is not None else None
         if other is None:
             self.c.load_session(path)
-            self._say("session loaded")
+            self._say(f"session loaded from {Path(path).resolve()}")
             return
         self.c.autosave()  # the current edit is kept in the autosave file
         if self.p.open_model(self.opt.open_model, other):
@@ -214,7 +220,8 @@ class EditorView:
             self._say("another model is still opening: load the session once it is open")
 
     def _open_photo(self) -> None:
-        if self.p.start_invert(str(dpg.get_value("photo_path")).strip(), str(dpg.get_value("photo_fit")),
+        photo = str(dpg.get_value("photo_path")).strip()
+        if self.p.start_invert(str(self.settings.input_path(photo)) if photo else "", str(dpg.get_value("photo_fit")),
                                self.opt.invert_steps):
             dpg.configure_item("refine_run", enabled=False)
             dpg.configure_item("refine_stop", enabled=True)
