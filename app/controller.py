@@ -16,6 +16,7 @@ import numpy as np
 
 from spatialgan.errors import HeatmapSpecError, SpatialGANError
 from spatialgan.files import write_json_atomic
+from spatialgan.limits import MAX_SEED
 from spatialgan.heatmaps.spec import MAX_OUTSIDE, MAX_SIGMA, HeatmapSpec
 from spatialgan.paths import cache_dir
 from spatialgan.video import video_scale
@@ -175,7 +176,7 @@ class Controller:
     def set_seed(self, seed: int, keep_layout: bool = False) -> None:
         """A new picture: new latent and (unless `keep_layout`) the model's heatmap for that seed."""
         e = self._begin()
-        e.seed = max(0, int(seed))
+        e.seed = min(max(0, int(seed)), MAX_SEED)  # the seed field holds 32-bit numbers
         e.code_seeds = [None] * self.state.num_codes
         e.ws_override = None
         if not keep_layout:
