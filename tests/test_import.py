@@ -65,6 +65,12 @@ def test_imported_generator_matches_upstream(tmp_path: Path, key: str) -> None:
                 img = G.synthesis(torch.from_numpy(REF[f"{key}/ws_{tag}"]), noise_mode=noise).numpy()
                 np.testing.assert_allclose(img, REF[f"{key}/img_{tag}_{noise}"], atol=1e-3, rtol=0,
                                            err_msg=f"{tag} {noise}")
+                # one picture at a time, as the editor draws: on a CPU that runs the channels-last path
+                ws_all = torch.from_numpy(REF[f"{key}/ws_{tag}"])
+                for i in range(ws_all.shape[0]):
+                    one = G.synthesis(ws_all[i: i + 1], noise_mode=noise).numpy()
+                    np.testing.assert_allclose(one[0], REF[f"{key}/img_{tag}_{noise}"][i], atol=1e-3, rtol=0,
+                                               err_msg=f"{tag} {noise} picture {i} alone")
         # G_ema, not G: the training-time generator draws a different picture from the same z
         other = REF[f"{key}/img_G_psi1_const"]
         assert np.abs(G(z, c if G.c_dim else None).numpy() - other).max() > 1e-2

@@ -59,6 +59,10 @@ def test_eqgan_matches_upstream(tmp_path: Path, key: str) -> None:
             for noise in ("const", "none"):
                 img = G.synthesis(torch.from_numpy(REF[f"{key}/ws_{tag}"]), _ref_maps(key), noise_mode=noise)
                 np.testing.assert_allclose(img.numpy(), REF[f"{key}/img_{tag}_{noise}"], atol=1e-3, rtol=0)
+                maps, ws_all = _ref_maps(key), torch.from_numpy(REF[f"{key}/ws_{tag}"])
+                for i in range(ws_all.shape[0]):  # one picture at a time: the CPU's channels-last path
+                    one = G.synthesis(ws_all[i: i + 1], {k: m[i: i + 1] for k, m in maps.items()}, noise_mode=noise)
+                    np.testing.assert_allclose(one[0].numpy(), REF[f"{key}/img_{tag}_{noise}"][i], atol=1e-3, rtol=0)
         # through the render path with our own layout: the same picture
         out = render(G, torch.from_numpy(REF[f"{key}/ws_psi1"])[:, None], _layout(G, key))
         np.testing.assert_allclose(out.image.numpy(), REF[f"{key}/img_psi1_const"], atol=1e-3, rtol=0)
