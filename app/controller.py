@@ -248,7 +248,7 @@ class Controller:
         e.mask = mask if mask.any() else None
         self._changed()
 
-    def refine_request(self, mode: str, lr: float, max_steps: int) -> RefineRequest:
+    def refine_request(self, mode: str, lr: float, max_steps: int, optimise: str = "w+") -> RefineRequest:
         e = self.state.edit
         n = min(len(e.handles), len(e.targets))
         if n == 0:
@@ -256,7 +256,7 @@ class Controller:
         self.state.generation += 1
         return RefineRequest(self.state.generation, e.latent(), e.spec.to_dict() if e.spec else None,
                              tuple(e.handles[:n]), tuple(e.targets[:n]), e.mask, mode, lr, max_steps,
-                             _homes(e))
+                             _homes(e), optimise)
 
     def apply_refine(self, ws: np.ndarray, spec: dict[str, Any] | None, points: list[tuple[float, float]]) -> None:
         """Keep a finished refine: its w+ becomes the base (code seeds were folded into it), handles move to

@@ -72,6 +72,7 @@ class RefineRequest:
     lr: float = 2e-3
     max_steps: int = 200
     homes: tuple[Point, ...] | None = None  # as in RenderRequest
+    optimise: str = "w+"  # what the refine optimises: "w+" (DragGAN's choice) or "w" (draggan.DragConfig.latent)
 
 
 @dataclass

@@ -92,11 +92,11 @@ class Presenter:
         return self.worker.busy or self.refining or self.shown != self.c.state.generation or self.shown_draft
 
     # ---- jobs -----------------------------------------------------------------------------------------
-    def start_refine(self, mode: str, lr: float, max_steps: int) -> bool:
+    def start_refine(self, mode: str, lr: float, max_steps: int, optimise: str = "w+") -> bool:
         """Send a DragGAN refine of the clicked points; False if one is running already."""
         if self.refining:
             return False
-        req = self.c.refine_request(mode, lr, max_steps)
+        req = self.c.refine_request(mode, lr, max_steps, optimise)
         self.worker.submit(req)
         self.refine_gen, self.refine_last, self.refine_steps_seen = req.generation, None, 0
         self.refine_frames = []  # its first progress shows the start: each step's picture is where it began

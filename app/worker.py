@@ -286,7 +286,7 @@ class Worker:
                 ws = self._ws(req.latent).clone()
             spec = self._spec(req.spec)
             mask = torch.from_numpy(np.asarray(req.mask, np.float32)) if req.mask is not None else None
-            cfg = DragConfig(mode=req.mode, lr=req.lr, max_steps=req.max_steps,  # type: ignore[arg-type]
+            cfg = DragConfig(mode=req.mode, lr=req.lr, max_steps=req.max_steps, latent=req.optimise,  # type: ignore[arg-type]
                              carry_resolution=self._renderer.carry_resolution if req.homes is not None else None)
             with torch.enable_grad():
                 session = DragSession(self.G, ws, spec, list(req.handles), list(req.targets), mask, cfg,

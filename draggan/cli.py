@@ -31,7 +31,7 @@ from spatialgan.progress import Status
 from spatialgan.video import check_video_path, video_scale, write_video
 from spatialgan.visual import draw_points, to_uint8, upscale
 
-from .config import MODES, DragConfig
+from .config import LATENTS, MODES, DragConfig
 from .session import DragSession
 
 
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ws", type=Path, help="w+ to start from (ws.safetensors of an earlier edit; default: from the seed)")
     ap.add_argument("--drag", action="append", default=[], metavar="HX,HY:TX,TY", help="handle and target (repeat)")
     ap.add_argument("--mode", choices=MODES, default="hybrid")
+    ap.add_argument("--latent", choices=LATENTS, default="w+",
+                    help="optimise w+ (the first layers' codes, DragGAN's choice; default) or one w for all layers")
     ap.add_argument("--max-steps", type=number(1, 100000, integer=True), default=200)
     ap.add_argument("--lr", type=number(0, 1, lo_open=True), default=2e-3, help="Adam step on w")
     ap.add_argument("--no-carry", action="store_true",
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             check_video_path(args.video)  # before the refine, not after it
         if args.out.exists() and not args.out.is_dir():
             raise SpatialGANError(f"--out {args.out} is a file; give a folder")
-        cfg = DragConfig(mode=args.mode, max_steps=args.max_steps, lr=args.lr,
+        cfg = DragConfig(mode=args.mode, max_steps=args.max_steps, lr=args.lr, latent=args.latent,
                          carry_resolution=None if args.no_carry else DragConfig.carry_resolution)
         device = pick_device(args.device)
         G, source = load_model(args, device)

@@ -11,6 +11,7 @@ from spatialgan.limits import is_number
 
 Mode = Literal["draggan", "joint", "hybrid"]
 MODES: tuple[str, ...] = ("draggan", "joint", "hybrid")
+LATENTS: tuple[str, ...] = ("w+", "w")
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,10 @@ class DragConfig:
     r2: float = 12.0  # point tracking search half-width
     lr: float = 2e-3  # Adam step on w (2e-3 faces/cats/cars, 1e-3 others)
     centre_lr: float = 4e-3  # Adam step on heatmap centres, image units
-    free_layers: int = 6  # only the first k entries of w+ are optimised, the rest stay at w0
+    # What the refine optimises: "w+" the first `free_layers` entries of w+ (DragGAN's choice; the rest stay at
+    # w0), or "w" one vector shared by every layer (an offset to w0: w itself when w0 is one w repeated).
+    latent: Literal["w+", "w"] = "w+"
+    free_layers: int = 6
     mask_weight: float = 20.0  # lambda for keeping the area outside the flexible mask fixed
     feature_block: int | None = None  # synthesis block whose features drive the edit; None: resolution / 2
     stop_distance: float | None = None  # pixels; None: 1 for up to 5 points, else 2 (DragGAN)
@@ -39,6 +43,8 @@ class DragConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.latent not in LATENTS:
+            raise ConfigError(f"latent must be one of {LATENTS}, got {self.latent!r}")
         for name in ("r1", "r2", "lr", "centre_lr", "max_steps", "free_layers"):
             v = getattr(self, name)
             if not (is_number(v) and v > 0):

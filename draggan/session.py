@@ -99,7 +99,10 @@ class DragSession:
         self.mask = mask.to(self.device) if mask is not None else None
         self.k = min(cfg.free_layers, caps.num_ws)
         self.ws0 = ws.detach()
-        self.w_free = self.ws0[:, :, : self.k].clone().requires_grad_(True)
+        if cfg.latent == "w":  # one offset added to every layer's w: optimising w itself when w+ is uniform
+            self.w_free = torch.zeros_like(self.ws0[:, :, :1]).requires_grad_(True)
+        else:  # w+: the first k layers' codes, the rest stay at w0 (DragGAN's choice)
+            self.w_free = self.ws0[:, :, : self.k].clone().requires_grad_(True)
         self.uses_centres = cfg.mode in ("joint", "hybrid")
 
         self.spec0 = spec.copy() if spec is not None else None
@@ -165,6 +168,8 @@ class DragSession:
 
     # ---- model ----------------------------------------------------------------------------------------
     def _ws(self) -> torch.Tensor:
+        if self.cfg.latent == "w":
+            return self.ws0 + self.w_free
         return torch.cat([self.w_free, self.ws0[:, :, self.k:]], 2)
 
     def _layout(self, centres: list[torch.Tensor] | None = None) -> HeatmapBatch | None:

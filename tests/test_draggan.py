@@ -12,6 +12,7 @@ from conftest import tiny_models
 from draggan import DragConfig, DragError, DragSession, coarse_move, motion_loss, track_points
 from draggan.cli import main as edit_main
 from draggan.motion import sample_features
+from spatialgan.errors import SpatialGANError
 from spatialgan import HeatmapSpec, sample_heatmaps
 from spatialgan.render import render
 
@@ -128,6 +129,20 @@ def test_session_steps_update_what_the_mode_says(mode: str, encoding: str) -> No
         assert any(not torch.equal(a, b) for a, b in zip(s.centres, c0))
     # Layers after the first k stay at w0.
     assert torch.equal(s.ws()[:, :, s.k:], s.ws0[:, :, s.k:])
+
+
+def test_the_w_latent_moves_every_layer_by_one_shared_offset() -> None:
+    """latent="w": one vector for all layers (w itself, since w0 is one w repeated), not w+'s first layers."""
+    s = _session("draggan", "sel_norm", max_steps=3, latent="w")
+    for _ in range(3):
+        s.step()
+    delta = s.ws() - s.ws0
+    assert delta.abs().max() > 0 and s.w_free.shape[2] == 1
+    assert torch.allclose(delta, delta[:, :, :1].expand_as(delta))  # the same change on every layer
+    ws = s.ws()
+    assert torch.allclose(ws, ws[:, :, :1].expand_as(ws), atol=1e-6)  # still one w repeated
+    with pytest.raises(SpatialGANError, match="latent"):
+        DragConfig(latent="z")
 
 
 def test_cancel_stops_within_one_step() -> None:

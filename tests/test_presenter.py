@@ -324,3 +324,19 @@ def _umask() -> int:
     m = os.umask(0o022)
     os.umask(m)
     return m
+
+
+def test_a_refine_can_optimise_w_instead_of_w_plus(presenter) -> None:
+    """The editor's "optimise" choice reaches the session: w moves every layer alike, w+ only the first ones."""
+    results = {}
+    for optimise in ("w", "w+"):
+        p = presenter("sel_norm", "hierarchical")
+        tick_until(p, lambda u: u.image is not None)
+        p.c.add_point(8, 8)
+        p.c.add_point(20, 8)
+        assert p.start_refine("draggan", 2e-2, 3, optimise)
+        tick_until(p, lambda u: u.refine_ended)
+        results[optimise] = p.c.state.edit.ws_override[0, 0]  # (num_ws, w_dim)
+    w, wplus = results["w"], results["w+"]
+    assert np.allclose(w, w[:1], atol=1e-6), "w: still one vector on every layer"
+    assert not np.allclose(wplus, wplus[:1], atol=1e-6), "w+: the first layers moved apart from the rest"

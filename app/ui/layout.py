@@ -25,6 +25,7 @@ CONTROLS_WIDTH = 600  # the column beside the image
 CHROME_HEIGHT = 100  # the toolbar above the image and the status lines under it
 LABEL_WIDTH = 110  # the label column of the controls
 MODES = ("draggan", "joint", "hybrid")
+LATENT_CHOICES = ("w+ (first layers)", "w (all layers)")  # the first word is draggan.DragConfig.latent
 # Fields the user types into: while one has the keyboard, letters are text, not shortcuts.
 TEXT_INPUTS = ("model_path", "seed", "lr", "max_steps", "folder", "session_path", "export_path", "history_path",
                "refine_video_path", "photo_path")
@@ -188,6 +189,9 @@ def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, folder: str,
         with dpg.group(horizontal=True):
             _label("mode")
             dpg.add_combo(modes, tag="mode", width=110, default_value=modes[-1])
+            dpg.add_spacer(width=16)
+            dpg.add_text("optimise")
+            dpg.add_combo(LATENT_CHOICES, tag="latent", width=190, default_value=LATENT_CHOICES[0])
         with dpg.group(horizontal=True):
             _label("step size")
             dpg.add_input_float(tag="lr", width=130, default_value=2e-3, format="%.4f", step=5e-4, min_value=1e-5,

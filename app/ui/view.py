@@ -181,7 +181,8 @@ class EditorView(Navigation):
             dpg.configure_item("refine_progress", overlay="inverting the photo ...")
 
     def _start_refine(self) -> None:
-        if self.p.start_refine(dpg.get_value("mode"), float(dpg.get_value("lr")), int(dpg.get_value("max_steps"))):
+        if self.p.start_refine(dpg.get_value("mode"), float(dpg.get_value("lr")), int(dpg.get_value("max_steps")),
+                               str(dpg.get_value("latent")).split(" ")[0]):
             dpg.configure_item("refine_run", enabled=False)
             dpg.configure_item("refine_stop", enabled=True)
             dpg.configure_item("refine_progress", overlay="starting...")
