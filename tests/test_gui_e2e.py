@@ -237,7 +237,7 @@ def test_drag_centre_changes_image_around_it(app: App) -> None:
 
 
 def test_export_history_gif(app: App, tmp_path) -> None:
-    s0 = app.idle_state(30)
+    app.idle_state(30)
     out = tmp_path / "history.gif"
     app.type_into("history_path", str(out))
     app.press("export_history")
@@ -634,7 +634,7 @@ def test_open_a_photo_edit_it_and_reopen_the_session(xserver, tmp_path: Path) ->
     # Load session in an editor on the base model: it opens the tuned weights the session names, then the edit
     c = App(xserver, REPO / "checkpoints" / "pets64.safetensors", tmp_path / "three")
     try:
-        s4 = c.idle_state(90)
+        c.idle_state(90)
         c.type_into("session_path", str(session))
         c.press("load_session")
         s5 = c.idle_state(90, -1, lambda s: "loaded" in s["message"] or s["last_error"] != "")
