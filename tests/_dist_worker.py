@@ -14,5 +14,6 @@ if __name__ == "__main__":
     dist = init_from_env("cpu")
     torch.set_num_threads(1)
     trainer = Trainer(tiny_train_config(), Path(sys.argv[1]), dataset=ToyImages(), dist=dist, progress=False)
+    trainer.estimate_step_seconds()  # as spatialgan-train does on every process: it must leave the run as it was
     trainer.run()
     torch.save({k: v.clone() for k, v in trainer.G.state_dict().items()}, Path(sys.argv[1]) / f"G_rank{dist.rank}.pt")

@@ -258,6 +258,8 @@ def train(cfg: TrainConfig, run: Path, resuming: bool, args: argparse.Namespace)
     trainer = Trainer(cfg, run, device=device, dist=dist, progress=not args.no_progress)
     if resuming:
         trainer.resume()
+    # every process measures (a step's collectives need them all); the main one says what it found
+    step_s = trainer.estimate_step_seconds() if trainer.step < cfg.total_steps else None
     if dist.main:
         (run / "command.txt").parent.mkdir(parents=True, exist_ok=True)
         with open(run / "command.txt", "a") as f:
@@ -265,9 +267,8 @@ def train(cfg: TrainConfig, run: Path, resuming: bool, args: argparse.Namespace)
                     f"{dist.world} process(es), {platform.node()}\n")
         print(f"training {cfg.data} {cfg.resolution}px {cfg.encoding} on {describe(device)} x{dist.world}: "
               f"step {trainer.step}/{cfg.total_steps}, run folder {run}")
-        if trainer.step < cfg.total_steps:
-            print(time_estimate(trainer.estimate_step_seconds(), cfg.total_steps - trainer.step, cfg, device),
-                  flush=True)
+        if step_s is not None:
+            print(time_estimate(step_s, cfg.total_steps - trainer.step, cfg, device), flush=True)
     try:
         trainer.run()
     except TrainingStopped as exc:
