@@ -41,7 +41,8 @@ class InversionConfig:
     pti_steps: int = 150
     lr_w: float = 0.03
     lr_layout: float = 0.005  # image units per step for centres; sigmas move in log space at the same rate
-    lr_pti: float = 3e-4
+    # a larger PTI step reconstructs better but moves other pictures more (bench/inversion.py measures both)
+    lr_pti: float = 1e-3
     locality: float = 1.0  # weight of the PTI locality term
     locality_samples: int = 4  # other latents whose pictures PTI keeps
 
