@@ -73,9 +73,13 @@ class Settings:
             return p
         return self.folder / p
 
-    def remember(self, written: Path) -> None:
-        """After a write: its folder becomes the default for the next one."""
-        folder = written.expanduser().resolve().parent
+    def use(self, folder: Path) -> None:
+        """Make `folder` the default for exports and sessions, remembered for the next start."""
+        folder = folder.expanduser().resolve()
         if folder != self.folder:
             self.folder = folder
             self.save()
+
+    def remember(self, written: Path) -> None:
+        """After a write: its folder becomes the default for the next one."""
+        self.use(written.expanduser().resolve().parent)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from spatialgan.limits import MAX_SEED, is_number
-from spatialgan.errors import SpatialGANError
+from spatialgan.errors import SpatialGANError, clean_text
 from spatialgan.files import FileError, read_json
 from spatialgan.heatmaps.spec import LEGACY_HOME, HeatmapSpec
 
@@ -140,12 +140,6 @@ def _points(data: Any, name: str, resolution: int | None) -> list[Point]:
     return out
 
 
-def _short(value: Any) -> str:
-    """A value from a file, as an error message may show it (a 10000-digit number or a huge list cut short)."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def edit_from_dict(data: Any, resolution: int, num_codes: int, ws_shape: tuple[int, int] | None = None,
                    check_layout: Callable[[HeatmapSpec], None] | None = None) -> tuple[str, Edit]:
     """Parse a session dict for a model of this resolution / code count (and, when given, w+ shape and layout
@@ -160,7 +154,7 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int, ws_shape: tuple[i
         raise SessionError(f"the session was made with a {data.get('resolution')} px model, this one is {resolution} px")
     seed, psi = data.get("seed"), data.get("psi")
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
-        raise SessionError(f"seed must be an integer in 0..{MAX_SEED}, got {_short(seed)}")
+        raise SessionError(f"seed must be an integer in 0..{MAX_SEED}, got {clean_text(repr(seed), 60)}")
     if not is_number(psi) or not -2 <= psi <= 2:
         raise SessionError(f"psi must be a number in [-2, 2], got {psi!r}")
     code_seeds = data.get("code_seeds", [])

@@ -48,10 +48,6 @@ def parse_drag(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
     return (hx, hy), (tx, ty)
 
 
-def read_text(path: Path) -> str:
-    return files.read_text(path, "input file")
-
-
 def load_homes(path: Path, spec: HeatmapSpec) -> list[tuple[float, float]]:
     """Homes written by an earlier edit: a JSON list of one [x, y] per object of `spec`."""
     homes = files.read_json(path, "homes file")
@@ -116,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         G = fuse(G)
         spec = None
         if G.capabilities.has_heatmaps:
-            spec = HeatmapSpec.from_json(read_text(args.heatmap)) if args.heatmap else G.default_layout(args.seed)
+            spec = HeatmapSpec.from_json(files.read_text(args.heatmap, "heatmap spec")) if args.heatmap else G.default_layout(args.seed)
         homes = load_homes(args.homes, spec) if spec is not None and args.homes else None
         ws = G.mapping(G.sample_z(1, seed=args.seed, device=device), psi=args.psi).detach()
         if args.ws:
@@ -139,12 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         status.close()
         after = to_uint8(session.render())
         out = args.out
-        _write(out / "before.png", lambda t: Image.fromarray(to_uint8(session.image0)).save(t, format="PNG"))
-        _write(out / "after.png", lambda t: Image.fromarray(after).save(t, format="PNG"))
+        before = to_uint8(session.image0)
+        files.write_atomic(out / "before.png", lambda t: Image.fromarray(before).save(t, format="PNG"))
+        files.write_atomic(out / "after.png", lambda t: Image.fromarray(after).save(t, format="PNG"))
         if spec is not None:
             files.write_text_atomic(out / "spec.json", session.spec().to_json())
             files.write_text_atomic(out / "homes.json", json.dumps(homes or spec.object_places()) + "\n")
-        _write(out / "ws.safetensors", lambda t: t.write_bytes(save_tensors({"ws": session.ws().cpu().contiguous()})))
+        ws_bytes = save_tensors({"ws": session.ws().cpu().contiguous()})
+        files.write_atomic(out / "ws.safetensors", lambda t: t.write_bytes(ws_bytes))
         if args.video is not None:
             targets = [t for _, t in pairs]
             scale = video_scale(G.capabilities.resolution)
@@ -161,10 +159,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_cli(body)
-
-
-def _write(path: Path, write) -> None:
-    files.write_atomic(path, write)
 
 
 if __name__ == "__main__":

@@ -102,36 +102,36 @@ class App:
     def state(self) -> dict:
         return json.loads((self.dump / "state.json").read_text())
 
-    def idle_state(self, timeout: float = 30, since_frame: int = -1, check=lambda s: True) -> dict:
-        """The state once the shown image matches the edit and no job runs (and `check` holds)."""
+    def _wait(self, ready, timeout: float, poll_s: float) -> dict | None:
+        """The first state written for which `ready(state)` holds within `timeout` s, else None; fails at once
+        when the editor exits."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             try:
                 s = self.state()
-                if not s["busy"] and s["frame"] > since_frame and check(s):
+                if ready(s):
                     return s
             except (FileNotFoundError, json.JSONDecodeError):
                 pass
             if self.proc.poll() is not None:
                 raise AssertionError(f"the editor exited:\n{self.log_path.read_text()}")
-            time.sleep(0.1)
-        raise AssertionError(f"the editor did not settle in {timeout} s; last state: "
-                             f"{(self.dump / 'state.json').read_text() if (self.dump / 'state.json').exists() else None}")
+            time.sleep(poll_s)
+        return None
+
+    def idle_state(self, timeout: float = 30, since_frame: int = -1, check=lambda s: True) -> dict:
+        """The state once the shown image matches the edit and no job runs (and `check` holds)."""
+        s = self._wait(lambda s: not s["busy"] and s["frame"] > since_frame and check(s), timeout, 0.1)
+        if s is None:
+            raise AssertionError(f"the editor did not settle in {timeout} s; last state: "
+                                 f"{(self.dump / 'state.json').read_text() if (self.dump / 'state.json').exists() else None}")
+        return s
 
     def fresh_state(self, since_frame: int = -1, timeout: float = 30) -> dict:
         """The state written after frame `since_frame`, busy or not."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                s = self.state()
-                if s["frame"] > since_frame:
-                    return s
-            except (FileNotFoundError, json.JSONDecodeError):
-                pass
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the editor exited:\n{self.log_path.read_text()}")
-            time.sleep(0.05)
-        raise AssertionError(f"no new state after frame {since_frame} in {timeout} s")
+        s = self._wait(lambda s: s["frame"] > since_frame, timeout, 0.05)
+        if s is None:
+            raise AssertionError(f"no new state after frame {since_frame} in {timeout} s")
+        return s
 
     def image(self) -> np.ndarray:
         return np.asarray(Image.open(self.dump / "image.png").convert("RGB")).astype(np.float32)

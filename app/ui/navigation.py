@@ -4,7 +4,7 @@ the view's own module stays about drawing and editing."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import dearpygui.dearpygui as dpg
 
@@ -31,9 +31,7 @@ class Navigation:
     overlay_dirty: bool
     client: tuple[int, int]
     pan_from: tuple[float, float] | None
-
-    def _callback(self, sender: Any, app_data: Any, user_data: Any) -> None:  # the view's
-        raise NotImplementedError
+    _callback: Callable[[Any, Any, Any], None]  # the view's: runs an action as a widget would
 
     def _wheel(self, notches: float) -> None:
         if not notches or not dpg.is_item_hovered("image_canvas"):

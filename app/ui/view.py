@@ -90,9 +90,9 @@ class EditorView(Navigation):
             "load_autosave": lambda v: (c.load_session(c.autosave_path),
                                         self._say(f"autosave loaded from {c.autosave_path}")),
             "export": lambda v: self._written(p.export_image(self._out("export_path")), "image saved"),
-            "export_history": lambda v: self._remembered(self._out("history_path"), p.export_history),
-            "export_refine": lambda v: self._remembered(
-                self._out("refine_video_path"), lambda t: p.export_refine_video(t, bool(dpg.get_value("video_points")))),
+            "export_history": lambda v: self._start_export("history_path", p.export_history),
+            "export_refine": lambda v: self._start_export(
+                "refine_video_path", lambda t: p.export_refine_video(t, bool(dpg.get_value("video_points")))),
             "open_photo": lambda v: self._open_photo(),
             "wheel": lambda v: self._wheel(float(v)), "help": lambda v: self._toggle_help(),
             "folder": lambda v: self._set_folder(str(v)),
@@ -125,15 +125,19 @@ class EditorView(Navigation):
     def _out(self, tag: str) -> Path:
         return self.settings.output_path(str(dpg.get_value(tag)))
 
-    def _remembered(self, path: Path, start: Callable[[str], Any]) -> None:
-        """Start a background export to `path`; once it is under way, its folder is the default for the next."""
-        start(str(path))
+    def _remember(self, path: Path) -> None:
+        """The folder of a file written (or being written) becomes the default for the next one."""
         self.settings.remember(path)
         dpg.set_value("folder", shown(self.settings.folder))
 
+    def _start_export(self, tag: str, start: Callable[[str], Any]) -> None:
+        """Start a background export to the name in field `tag`; once it is under way, its folder is remembered."""
+        path = self._out(tag)
+        start(str(path))
+        self._remember(path)
+
     def _written(self, path: Path, what: str) -> None:
-        self.settings.remember(path)
-        dpg.set_value("folder", shown(self.settings.folder))
+        self._remember(path)
         self._say(f"{what}: {path.resolve()}")
 
     def _set_folder(self, text: str) -> None:
@@ -142,8 +146,7 @@ class EditorView(Navigation):
             raise SpatialGANError("type a folder for exports and sessions")
         if folder.exists() and not folder.is_dir():
             raise SpatialGANError(f"{folder} is a file, not a folder")
-        self.settings.folder = folder.resolve()
-        self.settings.save()
+        self.settings.use(folder)
         dpg.set_value("folder", shown(self.settings.folder))
         self._say(f"exports and sessions go to {self.settings.folder}")
 

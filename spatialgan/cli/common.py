@@ -37,20 +37,15 @@ def run_cli(body: Callable[[], int]) -> int:
     except SpatialGANError as exc:
         print(f"error: {clean_text(str(exc), 600)}", file=sys.stderr)
         return 2
-    except MemoryError:
-        print(f"error: {OUT_OF_MEMORY}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except RuntimeError as exc:
-        if "out of memory" in str(exc) or "can't allocate memory" in str(exc):  # torch's CUDA and CPU allocators
-            print(f"error: {OUT_OF_MEMORY} ({clean_text(str(exc), 160)})", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - one line that says what happened, not a wall of traceback
+        # torch's CUDA and CPU allocators report running out of memory as a RuntimeError
+        if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (
+                "out of memory" in str(exc) or "can't allocate memory" in str(exc))):
+            print(f"error: {OUT_OF_MEMORY}" + (f" ({clean_text(str(exc), 160)})" if str(exc) else ""), file=sys.stderr)
             return 2
-        print(f"error: internal error (RuntimeError: {clean_text(str(exc), 300)}); this is a bug, please report "
-              f"it with the command you ran", file=sys.stderr)
-        return INTERNAL_ERROR
-    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line that says so, not a wall of traceback
         print(f"error: internal error ({type(exc).__name__}: {clean_text(str(exc), 300)}); this is a bug, please "
               f"report it with the command you ran", file=sys.stderr)
         return INTERNAL_ERROR

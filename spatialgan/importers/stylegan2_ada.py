@@ -449,6 +449,16 @@ class PlainLatents:
     num_ws: int
     mapping: MappingMLP
 
+    def _assemble(self, cfg: StyleGAN2Config, synthesis: nn.Module) -> None:
+        """Set what every imported generator has from its constructor arguments, around its own synthesis."""
+        self.config = cfg
+        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
+        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
+        self.synthesis = synthesis
+        self.num_ws = synthesis.num_ws
+        self.mapping = MappingMLP(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, **cfg.mapping_kwargs)
+        self.source = ""  # where it was imported from (set by the importer)
+
     @property
     def heatmap_resolutions(self) -> list[int]:
         return []
@@ -499,14 +509,8 @@ class StyleGAN2ADA(PlainLatents, nn.Module):
 
     def __init__(self, cfg: StyleGAN2Config) -> None:
         super().__init__()
-        self.config = cfg
-        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
-        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
-        self.synthesis = Synthesis(cfg.w_dim, cfg.img_resolution, cfg.img_channels, use_sel=cfg.use_sel,
-                                   **cfg.synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingMLP(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, **cfg.mapping_kwargs)
-        self.source = ""  # where it was imported from (set by the importer)
+        self._assemble(cfg, Synthesis(cfg.w_dim, cfg.img_resolution, cfg.img_channels, use_sel=cfg.use_sel,
+                                      **cfg.synthesis_kwargs))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: NoiseMode = "const") -> torch.Tensor:

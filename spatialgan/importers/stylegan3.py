@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import SpatialGANError
 from ..layers import NoiseMode
 from ..model import Capabilities
-from .stylegan2_ada import FullyConnected, MappingMLP, PlainLatents, StyleGAN2Config
+from .stylegan2_ada import FullyConnected, PlainLatents, StyleGAN2Config
 
 
 def upfirdn(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
@@ -231,14 +231,8 @@ class StyleGAN3(PlainLatents, nn.Module):
 
     def __init__(self, cfg: StyleGAN2Config) -> None:
         super().__init__()
-        self.config = cfg
-        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
-        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
         kw = {k: v for k, v in cfg.synthesis_kwargs.items() if k not in ("num_fp16_res", "magnitude_ema_beta")}
-        self.synthesis = Synthesis3(cfg.w_dim, cfg.img_resolution, cfg.img_channels, **kw)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingMLP(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, **cfg.mapping_kwargs)
-        self.source = ""
+        self._assemble(cfg, Synthesis3(cfg.w_dim, cfg.img_resolution, cfg.img_channels, **kw))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, **ignored: Any) -> torch.Tensor:
