@@ -1,36 +1,43 @@
 """Inverting a photo into a latent, a heatmap layout and tuned weights, staged as the field does it:
 
-1. starts: the mean w and a few seeds' w, and for heatmap models a few seeds' layouts (a single object's also moved
-   over a coarse grid of places), the best pair kept;
-2. W: one w per code, broadcast to every layer, optimised for the reconstruction;
-3. W+ and the layout: every layer's w, with the heatmap centres and sigmas of a heatmap model optimised jointly
-   (the heatmap render is differentiable in the centres);
+1. starts: the mean w and a few seeds' w, with a few seeds' layouts for heatmap models, the best pair kept;
+2. W: one w per code, broadcast to every layer. The first third of its steps matches the photo's colours with the
+   layout held. Then each object's root goes where the photo differs from the model's own picture of that latent
+   with every object removed (`find_objects`): the generator serves as its own object finder, so no discriminator
+   is needed. The rest of the steps fit w with the layout (centres and sigmas: the heatmap render is
+   differentiable in them), under a prior that keeps the layout like the trained ones (`LayoutFit`);
+3. W+: every layer's w, with the layout still fitted;
 4. pivotal tuning (PTI): the generator's weights fine-tuned around the found latent until the reconstruction is
    close, with a locality term that keeps other latents' pictures as they were, so that edits still behave.
 
-The loss is the mean squared error of the picture and of its 2x and 4x average-pooled versions (a cheap
-stand-in for a perceptual distance: it weighs coarse structure more than pixel noise). Each stage reports every
-step to a callback and checks a cancel flag; a cancelled inversion returns what it has reached.
+The loss is the mean squared error of the picture and of its 2x and 4x average-pooled versions: it weighs coarse
+structure more than pixel noise. `InversionConfig.perceptual` adds a distance on Inception features
+(`spatialgan.metrics.perceptual`). Each stage reports every step to a callback and checks a cancel flag; a
+cancelled inversion returns what it has reached.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 from .fused import fuse
-from .heatmaps import HeatmapBatch, HeatmapLevel, HeatmapSpec
+from .heatmaps import HeatmapBatch, HeatmapLevel, HeatmapSpec, HierarchicalSampling, MultiObjectSampling
 from .model import SteerableModel
 from .paths import cache_dir
 from .render import render
+
+if TYPE_CHECKING:
+    from .metrics.perceptual import InceptionDistance
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,9 @@ class InversionConfig:
     lr_pti: float = 1e-3
     locality: float = 1.0  # weight of the PTI locality term
     locality_samples: int = 4  # other latents whose pictures PTI keeps
+    # weight of the Inception feature distance (`spatialgan.metrics.perceptual`) added to the pixel loss
+    perceptual: float = 0.0
+    layout_prior: float = 1e-3  # weight of the prior that keeps the layout like the trained ones (`LayoutFit`)
 
 
 @dataclass
@@ -83,6 +93,14 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(4 / max(mse, 1e-12))
 
 
+@functools.lru_cache(maxsize=2)
+def inception_distance(device: torch.device) -> "InceptionDistance":
+    """The perceptual distance, loaded once per device (it reads the FID wheel's Inception file)."""
+    from .metrics.perceptual import InceptionDistance  # only when asked for: `spatialgan.metrics` is the measures
+
+    return InceptionDistance().to(device)
+
+
 def reconstruction_loss(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     loss = F.mse_loss(image, target)
     for k in (2, 4):
@@ -90,28 +108,100 @@ def reconstruction_loss(image: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return loss
 
 
-GRID = (0.2, 0.35, 0.5, 0.65, 0.8)  # where the coarse search puts a single object's root
+ANCHOR = 0.05  # how far (one standard deviation, image units) a placed root may settle
 
 
-def _moved(spec: HeatmapSpec | None, x: float, y: float) -> HeatmapSpec | None:
-    """`spec` with its first object (and its sub-tree) moved to (x, y)."""
-    if spec is None:
-        return None
-    out = spec.copy()
-    out.move_to(0, 0, x, y)
-    return out
+class LayoutFit:
+    """A layout as the optimiser sees it. Every centre is its root's place plus an offset, so a moved root carries
+    its tree, and a prior keeps the layout like those the model was trained on (`spatialgan.heatmaps.sampling`):
+    offsets from the root ~ N(0, child_std), roots and objects inside the sampled box, sigmas inside the sampled
+    widths. Without it the finer centres can wander off to draw the object while the root, the object's handle
+    in the editor, stays behind."""
+
+    def __init__(self, batch: HeatmapBatch, weight: float) -> None:
+        self.mode, self.parents, self.weights = batch.mode, batch.parents, [lv.weights for lv in batch.levels]
+        self.weight = weight
+        self.roots: list[list[int]] = []  # each centre's root in level 0
+        for li, parents in enumerate(batch.parents):
+            self.roots.append([i if li == 0 else self.roots[li - 1][p] for i, p in enumerate(parents)])
+        root = batch.levels[0].centres.detach()
+        self.root = root.clone().requires_grad_(True)
+        self.anchor: torch.Tensor | None = None  # where `place` put the roots
+        self.offsets = [(lv.centres.detach() - root[:, self.roots[li]]).requires_grad_(True)
+                        for li, lv in enumerate(batch.levels) if li > 0]
+        self.log_sigmas = [lv.sigmas.detach().clamp_min(1e-3).log().requires_grad_(True) for lv in batch.levels]
+        if self.mode == "hierarchical":
+            sampling = HierarchicalSampling()
+            self.box, self.spread = sampling.root_range, sampling.child_std
+            widths = [sampling.widths[min(li, len(sampling.widths) - 1)] for li in range(len(batch.levels))]
+            self.sigma_box = [(math.sqrt((lo + add) / div / 8), math.sqrt((hi + add) / div / 8))
+                              for lo, hi, add, div in widths]
+        else:  # independent objects: no offsets to keep close
+            objects = MultiObjectSampling()
+            self.box, self.spread = objects.centre_range, 1.0
+            self.sigma_box = [objects.sigma_range]
+
+    def place(self, places: list[tuple[float, float]]) -> None:
+        """Move the roots (and so their trees) to `places`, each to the nearest free one."""
+        with torch.no_grad():
+            roots = self.root[0].tolist()
+            free = list(places)
+            for i in sorted(range(len(roots)), key=lambda i: min(math.dist(roots[i], p) for p in free)):
+                j = min(range(len(free)), key=lambda j: math.dist(roots[i], free[j]))
+                self.root[0, i] = torch.tensor(free.pop(j), dtype=self.root.dtype)
+            self.anchor = self.root.detach().clone()
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        return [self.root, *self.offsets, *self.log_sigmas]
+
+    def batch(self) -> HeatmapBatch:
+        centres = [self.root] + [self.root[:, self.roots[li + 1]] + off for li, off in enumerate(self.offsets)]
+        levels = [HeatmapLevel(c, s.exp().clamp(0.01, 1.0), w) for c, s, w in zip(centres, self.log_sigmas,
+                                                                                   self.weights)]
+        return HeatmapBatch(self.mode, levels, self.parents)
+
+    def prior(self) -> torch.Tensor:
+        """Minus the log-density of the layout under the sampler, up to a constant: a Gaussian on the offsets (and
+        on the roots around where `place` saw the objects), steep walls outside the sampled boxes and widths."""
+        lo, hi = self.box
+        out = (F.relu(lo - self.root) + F.relu(self.root - hi)).square().sum() * 100  # 0.1 outside costs 1
+        if self.anchor is not None:  # the objects were seen here: the roots may settle, not wander
+            out = out + 0.5 * ((self.root - self.anchor) / ANCHOR).square().sum()
+        for off in self.offsets:
+            out = out + 0.5 * (off / self.spread).square().sum()
+        for s, (a, b) in zip(self.log_sigmas, self.sigma_box):
+            out = out + (F.relu(math.log(a) - s) + F.relu(s - math.log(b))).square().sum()
+        return self.weight * out
 
 
-def _layout_params(batch: HeatmapBatch) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    centres = [lv.centres.detach().clone().requires_grad_(True) for lv in batch.levels]
-    log_sigmas = [lv.sigmas.detach().clamp_min(1e-3).log().requires_grad_(True) for lv in batch.levels]
-    return centres, log_sigmas
-
-
-def _layout(batch: HeatmapBatch, centres: list[torch.Tensor], log_sigmas: list[torch.Tensor]) -> HeatmapBatch:
-    levels = [HeatmapLevel(c, s.exp().clamp(0.01, 1.0), lv.weights) for c, s, lv in zip(centres, log_sigmas,
-                                                                                         batch.levels)]
-    return HeatmapBatch(batch.mode, levels, batch.parents)
+def find_objects(photo: torch.Tensor, background: torch.Tensor, count: int, iterations: int = 10) -> list[tuple[float, float]]:
+    """Where `count` objects are in `photo` (1, 3, R, R): where it differs from `background`, the model's own picture
+    of the fitted latent with every object removed. The difference, blurred and with its median level taken off,
+    weighs each pixel; one object sits at its weighted centroid, several are its weighted k-means clusters, seeded
+    at the strongest peaks. This needs nothing but the generator, so it serves models that ship no discriminator."""
+    r = photo.shape[-1]
+    k = max(3, r // 12) | 1  # about 1/12 of the image: blurs texture, keeps objects apart
+    d = F.avg_pool2d((photo - background).abs().mean(1, keepdim=True), k, 1, k // 2, count_include_pad=False)[0, 0]
+    mass = (d - d.median()).clamp_min(0).square().flatten().double()
+    if float(mass.sum()) <= 0:
+        return [(0.5, 0.5)] * count
+    axis = (torch.arange(r, dtype=torch.float64, device=d.device) + 0.5) / r
+    points = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1).reshape(-1, 2)  # (x, y) per pixel
+    centres = []
+    left = mass.clone()
+    for _ in range(count):  # seeds: the strongest remaining peak, then its neighbourhood put aside
+        c = points[int(left.argmax())]
+        centres.append(c)
+        left = left * ((points - c).norm(dim=1) > 0.15)
+    c = torch.stack(centres)
+    for _ in range(iterations):  # weighted k-means
+        nearest = torch.cdist(points, c).argmin(1)
+        for j in range(count):
+            m = mass * (nearest == j)
+            if float(m.sum()) > 0:
+                c[j] = (points * m[:, None]).sum(0) / m.sum()
+    return [(float(x), float(y)) for x, y in c]
 
 
 def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = InversionConfig(), tune: bool = True,
@@ -131,18 +221,17 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
         layouts: list[HeatmapSpec | None] = [None]
         if caps.has_heatmaps:
             layouts = [G.default_layout(s) for s in range(max(1, cfg.starts))]
-            if caps.layout == "hierarchical":  # one object: also its tree moved over a grid of places
-                layouts += [_moved(layouts[0], x, y) for x in GRID for y in GRID]
         scored = [(reconstruction_loss(render(frozen, ws, spec.to_batch(device) if spec else None).image, target),
                    i, j) for i, ws in enumerate(candidates) for j, spec in enumerate(layouts)]
         _, i, j = min(scored, key=lambda x: float(x[0]))
     ws, spec0 = candidates[i].clone(), layouts[j]
     batch = spec0.to_batch(device) if spec0 is not None else None
     result = InversionResult(ws, spec0, G, target, {})
+    distance = inception_distance(device) if cfg.perceptual > 0 else None
 
     def run(stage: str, steps: int, params: list[torch.Tensor], lr: float,
             picture: Callable[[], torch.Tensor], extra: Callable[[], torch.Tensor] | None = None,
-            layout: list[torch.Tensor] = ()) -> None:
+            layout: list[torch.Tensor] = (), first: int = 0) -> None:
         if steps <= 0 or not params:
             return
         groups = [{"params": params, "lr": lr}] + ([{"params": list(layout), "lr": cfg.lr_layout}] if layout else [])
@@ -150,31 +239,46 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
         for step in range(steps):
             if cancelled():
                 return
-            loss = reconstruction_loss(picture(), target)
+            image = picture()
+            loss = reconstruction_loss(image, target)
+            if distance is not None:
+                loss = loss + cfg.perceptual * distance(image, target).mean()
             total = loss + extra() if extra is not None else loss
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
             if callback is not None:
-                callback(stage, step, float(loss.detach()))
+                callback(stage, first + step, float(loss.detach()))
 
-    # 2. W with the layout: one w per code, broadcast to every layer. The layout is fitted here, while the latent
-    # is still narrow; W+ alone is free enough to draw an object away from its centre and would leave it there.
+    # 2. W: one w per code, broadcast to every layer. Its first share of steps matches the photo's colours with the
+    # layout held; then the objects are placed where the photo differs from the model's picture without them
+    # (`find_objects`), and w and the layout are fitted together. The layout is placed here, while the latent is
+    # still narrow: a model draws an object where W+ asks, heatmap or not, and would leave the centres behind.
     w = ws[:, :, :1].clone().requires_grad_(True)
-    centres, log_sigmas = _layout_params(batch) if batch is not None else ([], [])
-    current = (lambda: _layout(batch, centres, log_sigmas)) if batch is not None else (lambda: None)
-    run("w", cfg.w_steps, [w], cfg.lr_w, lambda: render(frozen, w.expand_as(ws), current()).image,
-        layout=[*centres, *log_sigmas])
+    fit = LayoutFit(batch, cfg.layout_prior) if batch is not None else None
+    current = fit.batch if fit is not None else (lambda: None)
+    layout = fit.params if fit is not None else []
+    prior = fit.prior if fit is not None else None
+    held = cfg.w_steps // 3 if fit is not None else 0
+    run("w", held, [w], cfg.lr_w, lambda: render(frozen, w.expand_as(ws), current()).image)
+    if fit is not None and not cancelled():
+        with torch.no_grad():
+            empty = fit.batch()
+            empty.levels = [HeatmapLevel(lv.centres, lv.sigmas, torch.zeros_like(lv.weights)) for lv in empty.levels]
+            background = render(frozen, w.expand_as(ws), empty).image
+            fit.place(find_objects(target, background, fit.root.shape[1]))
+    run("w", cfg.w_steps - held, [w], cfg.lr_w, lambda: render(frozen, w.expand_as(ws), current()).image, prior,
+        layout, first=held)
     ws = w.detach().expand_as(ws).clone()
     with torch.no_grad():
         result.psnr["w"] = psnr(render(frozen, ws, current()).image, target)
     # 3. W+ with the layout
     wplus = ws.clone().requires_grad_(True)
-    run("w+", cfg.wplus_steps, [wplus], cfg.lr_w, lambda: render(frozen, wplus, current()).image,
-        layout=[*centres, *log_sigmas])
+    run("w+", cfg.wplus_steps, [wplus], cfg.lr_w, lambda: render(frozen, wplus, current()).image, prior, layout)
     ws = wplus.detach()
-    if batch is not None:
-        batch = _layout(batch, [c.detach() for c in centres], [s.detach() for s in log_sigmas])
+    if fit is not None:
+        with torch.no_grad():
+            batch = fit.batch()
         spec = HeatmapSpec.from_batch(batch)
         assert spec0 is not None
         for level, level0 in zip(spec.levels, spec0.levels):  # keep the switches; weights are not optimised

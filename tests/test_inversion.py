@@ -4,17 +4,21 @@ session it writes must open in the editor's session reader with the tuned weight
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from app.state import read_session
 from spatialgan import load_checkpoint, load_generator
 from spatialgan.cli.invert import main as invert_main
-from spatialgan.data.procedural import PetsDataset
-from spatialgan.inversion import InversionConfig, invert, psnr
+from spatialgan.data.procedural import PetsDataset, RoomsDataset
+from spatialgan.heatmaps import sample_heatmaps
+from spatialgan.config import HeatmapConfig
+from spatialgan.inversion import InversionConfig, LayoutFit, find_objects, invert, psnr
 from spatialgan.photo import to_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,3 +71,60 @@ def test_the_invert_command_writes_a_session_the_editor_reads(tmp_path: Path, ca
                             str(tmp_path / "x")]) == 2
         err = capsys.readouterr().err
         assert "error: " in err and message in err and "Traceback" not in err
+
+
+def blobs(places: list[tuple[float, float]], r: int = 64) -> torch.Tensor:
+    """A flat grey picture with a bright square of side 0.16 at each place."""
+    img = torch.full((1, 3, r, r), -0.2)
+    for x, y in places:
+        cx, cy, h = round(x * r), round(y * r), round(0.08 * r)
+        img[:, :, cy - h:cy + h, cx - h:cx + h] = torch.tensor([0.9, 0.6, -0.8])[:, None, None]
+    return img
+
+
+def test_find_objects_finds_what_the_background_lacks() -> None:
+    background = blobs([])
+    (x, y), = find_objects(blobs([(0.3, 0.7)]), background, 1)
+    assert abs(x - 0.3) < 0.02 and abs(y - 0.7) < 0.02
+    found = sorted(find_objects(blobs([(0.25, 0.3), (0.7, 0.65), (0.75, 0.2)]), background, 3))
+    for (fx, fy), (tx, ty) in zip(found, sorted([(0.25, 0.3), (0.7, 0.65), (0.75, 0.2)])):
+        assert math.hypot(fx - tx, fy - ty) < 0.02, found
+    # the background's own texture is not an object: a photo equal to it has none to find, and the answer is safe
+    assert find_objects(background, background, 2) == [(0.5, 0.5)] * 2
+
+
+def test_layout_fit_moves_trees_with_their_roots_and_prefers_trained_layouts() -> None:
+    batch = sample_heatmaps(HeatmapConfig(), 1, seed=3)
+    fit = LayoutFit(batch, weight=1.0)
+    for lv, got in zip(batch.levels, fit.batch().levels):  # the parametrisation draws the layout it was given
+        assert torch.allclose(lv.centres, got.centres, atol=1e-6) and torch.allclose(lv.sigmas, got.sigmas)
+    fit.place([(0.2, 0.8)])
+    moved = fit.batch()
+    shift = moved.levels[0].centres - batch.levels[0].centres
+    for lv, got in zip(batch.levels, moved.levels):  # every centre of the tree followed its root
+        assert torch.allclose(got.centres - lv.centres, shift.expand_as(lv.centres), atol=1e-6)
+    trained = float(fit.prior())
+    with torch.no_grad():
+        fit.offsets[-1] += 0.4  # the finest centres wander off the object
+    assert float(fit.prior()) > trained + 10
+    with torch.no_grad():
+        fit.offsets[-1] -= 0.4
+        fit.root += 0.1  # the root leaves where the object was seen
+    assert float(fit.prior()) > trained + 3
+
+
+@pytest.mark.parametrize("name, index", [("pets64", 0), ("pets64", 1), ("rooms64", 1)])
+def test_held_out_photos_reach_the_targets(name: str, index: int) -> None:
+    """At reduced steps a held-out picture of each family reconstructs to 28 dB after tuning, and a pet's recovered
+    root lies within 0.1 of the pet's true centre (the issue's targets; bench/inversion.py measures 50 images)."""
+    G, _ = load_generator(str(ROOT / "checkpoints" / f"{name}.safetensors"), None, "cpu")
+    data = (PetsDataset if name.startswith("pets") else RoomsDataset)(64, seed=HELD_OUT)
+    sample = data.sample(index)
+    r = invert(G, to_tensor(sample.image), InversionConfig(w_steps=60, wplus_steps=60, pti_steps=60,
+                                                           locality_samples=2))
+    assert r.psnr["final"] >= 28, r.psnr
+    assert r.spec is not None
+    if name.startswith("pets"):
+        (x, y), = r.spec.object_places()
+        (tx, ty), = sample.centres
+        assert math.hypot(x - tx, y - ty) <= 0.1, ((x, y), (tx, ty))
