@@ -599,7 +599,8 @@ def test_open_a_photo_edit_it_and_reopen_the_session(xserver, tmp_path: Path) ->
     from spatialgan.data.procedural import PetsDataset
 
     photo = tmp_path / "pet.png"
-    Image.fromarray(PetsDataset(64, seed=7919).sample(4).image).save(photo)
+    pet = PetsDataset(64, seed=7919).sample(4)
+    Image.fromarray(pet.image).save(photo)
     a = App(xserver, REPO / "checkpoints" / "pets64.safetensors", tmp_path / "one", ("--invert-steps", "8"))
     try:
         s0 = a.idle_state(90)
@@ -611,6 +612,7 @@ def test_open_a_photo_edit_it_and_reopen_the_session(xserver, tmp_path: Path) ->
         assert np.abs(a.image() - target).mean() < np.abs(a.image() - target.mean()).mean(), "closer than grey"
         x0, y0, x1, y1 = s1["image_rect"]
         c = next(c for c in s1["centres"] if c["level"] == 0)
+        assert np.hypot(c["x"] - pet.centres[0][0], c["y"] - pet.centres[0][1]) < 0.1, "the centre marks the pet"
         new = (min(0.85, c["x"] + 0.2), c["y"])
         _drag(a, c["screen"], (x0 + new[0] * (x1 - x0), y0 + new[1] * (y1 - y0)))
         s2 = a.idle_state(60, s1["frame"], lambda s: s["generation"] > s1["generation"])

@@ -103,28 +103,72 @@ def test_layout_fit_moves_trees_with_their_roots_and_prefers_trained_layouts() -
     shift = moved.levels[0].centres - batch.levels[0].centres
     for lv, got in zip(batch.levels, moved.levels):  # every centre of the tree followed its root
         assert torch.allclose(got.centres - lv.centres, shift.expand_as(lv.centres), atol=1e-6)
-    trained = float(fit.prior())
+    trained = float(fit.prior().detach())
     with torch.no_grad():
         fit.offsets[-1] += 0.4  # the finest centres wander off the object
-    assert float(fit.prior()) > trained + 10
+    assert float(fit.prior().detach()) > trained + 10
     with torch.no_grad():
         fit.offsets[-1] -= 0.4
         fit.root += 0.1  # the root leaves where the object was seen
-    assert float(fit.prior()) > trained + 3
+    assert float(fit.prior().detach()) > trained + 3
 
 
-@pytest.mark.parametrize("name, index", [("pets64", 0), ("pets64", 1), ("rooms64", 1)])
-def test_held_out_photos_reach_the_targets(name: str, index: int) -> None:
-    """At reduced steps a held-out picture of each family reconstructs to 28 dB after tuning, and a pet's recovered
-    root lies within 0.1 of the pet's true centre (the issue's targets; bench/inversion.py measures 50 images)."""
+@pytest.mark.parametrize("name", ["pets64", "rooms64"])
+def test_held_out_photos_reach_the_targets(name: str) -> None:
+    """At reduced steps (fewer W+ steps, two locality latents instead of four), three held-out pictures of each
+    family reconstruct to a median of 28 dB after tuning, and every pet's recovered root lies within 0.1 of the
+    pet's true centre: the issue's targets, which bench/inversion.py measures on 50 images at full steps."""
     G, _ = load_generator(str(ROOT / "checkpoints" / f"{name}.safetensors"), None, "cpu")
     data = (PetsDataset if name.startswith("pets") else RoomsDataset)(64, seed=HELD_OUT)
-    sample = data.sample(index)
-    r = invert(G, to_tensor(sample.image), InversionConfig(w_steps=60, wplus_steps=60, pti_steps=60,
-                                                           locality_samples=2))
-    assert r.psnr["final"] >= 28, r.psnr
-    assert r.spec is not None
-    if name.startswith("pets"):
-        (x, y), = r.spec.object_places()
-        (tx, ty), = sample.centres
-        assert math.hypot(x - tx, y - ty) <= 0.1, ((x, y), (tx, ty))
+    cfg = InversionConfig(w_steps=80, wplus_steps=50, pti_steps=100, locality_samples=2)
+    finals = []
+    for index in range(3):
+        sample = data.sample(index)
+        r = invert(G, to_tensor(sample.image), cfg)
+        finals.append(r.psnr["final"])
+        assert r.spec is not None
+        if name.startswith("pets"):
+            (x, y), = r.spec.object_places()
+            (tx, ty), = sample.centres
+            assert math.hypot(x - tx, y - ty) <= 0.1, (index, (x, y), (tx, ty))
+    assert sorted(finals)[1] >= 28, finals
+
+
+def test_inception_distance_grows_with_the_difference_and_has_gradients() -> None:
+    from spatialgan.metrics.perceptual import InceptionDistance
+
+    d = InceptionDistance()
+    a = to_tensor(PetsDataset(64, seed=HELD_OUT).sample(0).image)
+    noise = torch.randn(a.shape, generator=torch.Generator().manual_seed(0))
+    small, large = (a + 0.05 * noise).clamp(-1, 1), (a + 0.4 * noise).clamp(-1, 1)
+    assert float(d(a, a)) < 1e-9 < float(d(a, small)) < float(d(a, large))
+    assert float(d(a, torch.flip(a, [3]))) > float(d(a, small))  # a mirrored picture is another picture
+    x = small.clone().requires_grad_(True)
+    d(x, a).sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+
+
+def test_the_perceptual_term_is_used_and_its_missing_weights_are_one_clear_line(tmp_path: Path, capsys,
+                                                                               monkeypatch) -> None:
+    photo = tmp_path / "pet.png"
+    Image.fromarray(PetsDataset(64, seed=HELD_OUT).sample(2).image).save(photo)
+    model = str(ROOT / "checkpoints" / "pets64.safetensors")
+    assert invert_main([str(photo), "--model", model, "--out", str(tmp_path / "a"), "--steps", "3", "--no-tune",
+                        "--perceptual", "0.5"]) == 0
+    capsys.readouterr()
+    import spatialgan.inversion as inversion
+    import spatialgan.metrics.perceptual as perceptual
+    from spatialgan.metrics.inception import InceptionMissingError
+
+    def missing() -> Path:
+        raise InceptionMissingError("the FID Inception network (default_1.pt) is not installed; run: pip ...")
+
+    inversion.inception_distance.cache_clear()
+    monkeypatch.setattr(perceptual, "find_inception_file", missing)
+    try:
+        assert invert_main([str(photo), "--model", model, "--out", str(tmp_path / "b"), "--steps", "3",
+                            "--perceptual", "0.5"]) == 2
+    finally:
+        inversion.inception_distance.cache_clear()
+    err = capsys.readouterr().err
+    assert "not installed" in err and "Traceback" not in err and not (tmp_path / "b" / "session.json").exists()

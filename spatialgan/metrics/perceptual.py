@@ -8,6 +8,7 @@ normalised features, averaged over the layers (untrained: every channel counts t
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -25,8 +26,6 @@ class InceptionDistance(torch.nn.Module):
 
     def __init__(self, size: int = 128, path: str | Path | None = None) -> None:
         super().__init__()
-        import warnings
-
         with warnings.catch_warnings():  # torch 2.13 marks jit.load deprecated; the file is TorchScript
             warnings.simplefilter("ignore", DeprecationWarning)
             net = torch.jit.load(str(path or find_inception_file()), map_location="cpu").eval()
