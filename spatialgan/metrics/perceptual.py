@@ -8,13 +8,12 @@ normalised features, averaged over the layers (untrained: every channel counts t
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .inception import find_inception_file
+from .inception import load_inception
 
 # children of the network's `layers` whose outputs are compared (strides 2, 4 and 8 of the input)
 TAPS = ("conv_2", "conv_4", "mixed")
@@ -26,9 +25,7 @@ class InceptionDistance(torch.nn.Module):
 
     def __init__(self, size: int = 128, path: str | Path | None = None) -> None:
         super().__init__()
-        with warnings.catch_warnings():  # torch 2.13 marks jit.load deprecated; the file is TorchScript
-            warnings.simplefilter("ignore", DeprecationWarning)
-            net = torch.jit.load(str(path or find_inception_file()), map_location="cpu").eval()
+        net = load_inception(path)
         layers = dict(net.net.layers.named_children())
         last = max(list(layers).index(t) for t in TAPS)
         self.stages = torch.nn.ModuleList(list(layers.values())[: last + 1])
