@@ -82,6 +82,10 @@ class Discriminator(nn.Module):
         logits = self.out(self.fc(x.flatten(1)))[:, 0]
         return DiscriminatorOutput(logits, features)
 
+    def observe(self, img: torch.Tensor, feature_resolutions: Iterable[int] = ()) -> DiscriminatorOutput:
+        """What GradCAM reads (the interface an imported snapshot's D shares): logits and activations."""
+        return self(img, feature_resolutions)
+
 
 def build_discriminator(cfg: DiscriminatorConfig) -> Discriminator:
     return Discriminator(cfg)

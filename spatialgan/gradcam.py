@@ -7,7 +7,7 @@ parameters are frozen while they are computed.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Literal, Sequence
+from typing import Any, Iterable, Iterator, Literal, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,7 @@ CAM_SCORES: tuple[str, ...] = ("g_loss", "logit")
 
 
 @contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[nn.Module]:
+def frozen(module: Any) -> Iterator[Any]:
     """Stop gradients from accumulating in `module`'s parameters (restored afterwards) and use eval mode."""
     flags = [p.requires_grad for p in module.parameters()]
     was_training = module.training
@@ -45,18 +45,26 @@ def normalise_per_sample(cam: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num((cam - lo) / (hi - lo), nan=1.0, posinf=1.0)
 
 
-def gradcam(D: Discriminator, images: torch.Tensor, resolutions: Sequence[int],
-            score: CamScore = "g_loss") -> dict[int, torch.Tensor]:
+class Observable(Protocol):
+    """A discriminator GradCAM can read: ours, or an imported snapshot's (`spatialgan.importers.discriminator`)."""
+
+    def observe(self, img: torch.Tensor, feature_resolutions: Iterable[int] = ()) -> DiscriminatorOutput: ...
+
+
+def gradcam(D: Discriminator | Observable, images: torch.Tensor, resolutions: Sequence[int],
+            score: CamScore = "g_loss", labels: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
     """GradCAM_D at each resolution: ReLU(sum_c w_c A_c) with w_c the spatial mean of d score / d A_c, the
     score summed over the batch (see CamScore). Returns resolution -> (B, 1, r, r) in [0, 1].
 
-    Gradients reach the generator through the activations A and through the gradients themselves
+    `labels`: the one-hot classes of a conditional discriminator. Gradients reach the generator through the
+    activations A and through the gradients themselves
     (create_graph); images that do not require grad (real ones, for display) are handled too.
     """
     if not images.requires_grad:
         images = images.detach().requires_grad_(True)
     with frozen(D):
-        return cams_from_output(D(images, feature_resolutions=resolutions), resolutions, score)
+        out = D.observe(images, resolutions) if labels is None else D.observe(images, resolutions, c=labels)
+        return cams_from_output(out, resolutions, score)
 
 
 def cams_from_output(out: DiscriminatorOutput, resolutions: Sequence[int],

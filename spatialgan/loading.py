@@ -38,6 +38,29 @@ def load(path: str | os.PathLike, device: torch.device | str = "cpu",
     return load_checkpoint(path, device=device).generator
 
 
+def load_discriminator(path: str | os.PathLike, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The discriminator of a training snapshot (a network pickle's `D`) or of an imported model saved with it: a
+    module whose `forward(img, c=None)` gives upstream's logits (B, 1) and whose `observe` keeps the activations
+    GradCAM reads. Our own exported checkpoints hold none (a training run folder does); asking one says so."""
+    from .importers import import_discriminator, is_imported, load_imported_discriminator
+    from .importers.netpickle import NetworkPickleError
+
+    path = Path(path)
+    try:
+        check_regular_file(path, "model")
+    except FileError as exc:
+        raise CheckpointError(str(exc)) from None
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        try:
+            return import_discriminator(path).to(device)
+        except NetworkPickleError as exc:
+            raise CheckpointError(str(exc)) from None
+    if is_imported(path):
+        return load_imported_discriminator(path).to(device)
+    raise CheckpointError(f"{path} holds no discriminator: this project's exported models keep only the generator "
+                          "(a training run folder has D; see spatialgan-metrics align)")
+
+
 def open_model(checkpoint: str | os.PathLike | None, untrained: str | None = None,
                device: torch.device | str = "cpu",
                progress: Callable[[str], None] | None = None) -> tuple[SteerableModel, str]:

@@ -1,6 +1,10 @@
 """Our own writer of network pickles in the structure NVIDIA's code writes (a dict of networks, each a
 `torch_utils.persistence` record holding class name, source and state, tensors pickled by torch), for testing the
-importer on weights whose upstream outputs are stored as numbers. No upstream code or pickle is involved."""
+importer on weights whose upstream outputs are stored as numbers. No upstream code or pickle is involved.
+
+Upstream networks also hold plain `torch.nn` layers inside their persistent classes (EqGAN-SA's SEL: InstanceNorm2d,
+Sequential, LeakyReLU). Those are built here from the real torch classes, so `pickle.dump` writes them as it writes
+them upstream: the class by name, then the module's `__dict__`."""
 
 from __future__ import annotations
 
@@ -68,28 +72,47 @@ class Record:
         return _reconstruct_persistent_obj, (meta,)
 
 
+# The torch.nn layers upstream networks keep as plain modules, built as their code builds them. InstanceNorm2d's
+# channel count is not recorded in the reference files; without affine weights or running statistics it holds no
+# tensor, so any count pickles to the same structure.
+TORCH_LAYERS = {
+    "Sequential": lambda: torch.nn.Sequential(),
+    "LeakyReLU": lambda: torch.nn.LeakyReLU(0.2),
+    "InstanceNorm2d": lambda: torch.nn.InstanceNorm2d(1, affine=False),
+}
+
+
+def _state(node: Any) -> dict[str, Any]:
+    """Where a node keeps its parameters, buffers and submodules: a record's state, a torch module's __dict__."""
+    return node.state if isinstance(node, Record) else node.__dict__
+
+
 def network_record(classes: dict[str, str], tensors: dict[str, np.ndarray], buffers: set[str],
                    init_kwargs: dict) -> Record:
-    """A network's record tree: `classes` maps module paths ("" is the root) to class names; every tensor goes
-    to its module as a parameter, or a buffer when named in `buffers`."""
-    records = {path: Record(name, init_kwargs if path == "" else None) for path, name in classes.items()}
-    for path, rec in records.items():
+    """A network's tree: `classes` maps module paths ("" is the root) to class names, each a persistent record
+    or, for the layers in TORCH_LAYERS, a real torch module; every tensor goes to its module as a parameter, or a
+    buffer when named in `buffers`."""
+    nodes = {path: TORCH_LAYERS[name]() if path and name in TORCH_LAYERS
+             else Record(name, init_kwargs if path == "" else None) for path, name in classes.items()}
+    for path, node in nodes.items():
         if path:
             parent, _, leaf = path.rpartition(".")
-            records[parent].state["_modules"][leaf] = rec
+            _state(nodes[parent])["_modules"][leaf] = node
     for name, value in tensors.items():
         path, _, leaf = name.rpartition(".")
         t = torch.from_numpy(np.array(value))
         if name in buffers:
-            records[path].state["_buffers"][leaf] = t
+            _state(nodes[path])["_buffers"][leaf] = t
         else:
-            records[path].state["_parameters"][leaf] = torch.nn.Parameter(t, requires_grad=False)
-    return records[""]
+            _state(nodes[path])["_parameters"][leaf] = torch.nn.Parameter(t, requires_grad=False)
+    root = nodes[""]
+    assert isinstance(root, Record)
+    return root
 
 
-def write_network_pickle(path: Path, networks: dict[str, Any]) -> Path:
+def write_network_pickle(path: Path, networks: dict[str, Any], protocol: int = 4) -> Path:
     with _fake_modules(), open(path, "wb") as f:
-        pickle.dump(networks, f, protocol=4)
+        pickle.dump(networks, f, protocol=protocol)
     return path
 
 

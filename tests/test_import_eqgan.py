@@ -22,7 +22,7 @@ from draggan import DragConfig, DragSession
 from spatialgan import HeatmapSpec, render
 from spatialgan.importers import EqGANSA, import_pickle, load_imported, save_imported
 
-from netpickle_writer import reference_pickle
+from netpickle_writer import network_record, reference_pickle, write_network_pickle
 
 REF = np.load(Path(__file__).with_name("data") / "eqgan_sa_reference.npz")
 META = json.loads(bytes(REF["__meta__"]).decode())
@@ -109,3 +109,52 @@ def test_eqgan_in_the_editor_machinery(tmp_path: Path) -> None:
     assert isinstance(again, EqGANSA)
     with torch.no_grad():
         assert torch.equal(render(again, ws, spec.to_batch()).image, before)
+
+
+def test_plain_torch_layers_in_the_pickle_are_read_as_data(tmp_path: Path) -> None:
+    """EqGAN-SA's SEL holds plain torch.nn layers, which pickle.dump writes as the torch classes themselves (the
+    reader before this test refused them by name). Protocols 2 to 4 (2 stores bytes through _codecs)."""
+    path = _pickle(tmp_path, "eq32")
+    raw = path.read_bytes()
+    for name in (b"torch.nn.modules.instancenorm", b"InstanceNorm2d", b"torch.nn.modules.container", b"LeakyReLU"):
+        assert name in raw, name
+    ref = import_pickle(path)
+    tensors = {k[len("eq32/G_ema/"):]: REF[k] for k in REF.files if k.startswith("eq32/G_ema/")}
+    nets = {"G_ema": network_record(META["eq32"]["classes"], tensors, set(META["eq32"]["buffers"]),
+                                    META["eq32"]["init_kwargs"])}
+    z = torch.from_numpy(REF["eq32/z"])
+    for protocol in (2, 3):
+        other = write_network_pickle(tmp_path / f"p{protocol}.pkl", nets, protocol=protocol)
+        G = import_pickle(other)
+        with torch.no_grad():
+            assert torch.equal(G.mapping(z, None), ref.mapping(z, None))
+            assert torch.equal(G.synthesis.b8.conv0.sel.output[1].weight, ref.synthesis.b8.conv0.sel.output[1].weight)
+
+
+@pytest.mark.parametrize("module,name", [
+    ("torch.nn.modules.conv", "Conv2d"),  # a real layer, but no network pickle holds one: refused by name
+    ("torch.nn.modules.module", "Module"),
+    ("torch.optim.sgd", "SGD"),
+])
+def test_other_torch_classes_stay_refused(tmp_path: Path, module: str, name: str) -> None:
+    from spatialgan.importers import NetworkPickleError
+
+    path = tmp_path / "other.pkl"
+    m, n = module.encode(), name.encode()
+    body = b"}\x94\x8c\x05G_ema\x94\x8c" + bytes([len(m)]) + m + b"\x94\x8c" + bytes([len(n)]) + n + b"\x94\x93\x94s."
+    path.write_bytes(b"\x80\x04\x95" + len(body).to_bytes(8, "little") + body)
+    with pytest.raises(NetworkPickleError, match=f"{module}.{name}"):
+        import_pickle(path)
+
+
+def test_protocol_0_object_rebuilding_stays_refused(tmp_path: Path) -> None:
+    """Protocols 0 and 1 rebuild objects through copyreg._reconstructor, which no network pickle of the last
+    decade uses; it is refused by name rather than trusted."""
+    from spatialgan.importers import NetworkPickleError
+
+    path = tmp_path / "reconstructor.pkl"
+    # {'G_ema': copyreg._reconstructor(builtins.set, builtins.object, None)}
+    path.write_bytes(b"(dp0\nVG_ema\np1\nccopy_reg\n_reconstructor\np2\n(c__builtin__\nset\np3\nc__builtin__\n"
+                     b"object\np4\nNtp5\nRp6\ns.")
+    with pytest.raises(NetworkPickleError, match="copyreg._reconstructor"):
+        import_pickle(path)

@@ -1,8 +1,10 @@
 """Opening models this project did not train: NVIDIA network pickles, read safely (`netpickle`) and rebuilt in our
-own code (`stylegan2_ada`, `eqgan_sa`, `stylegan3`), and saved in our safetensors format with a model card.
+own code (`stylegan2_ada`, `eqgan_sa`, `stylegan3`, and the snapshots' `discriminator`), and saved in our
+safetensors format with a model card.
 
     model = import_pickle("network-snapshot.pkl")     # a StyleGAN2ADA, the pickle's G_ema
-    save_imported("model.safetensors", model)          # our format: weights + the architecture's JSON, no code
+    D = import_discriminator("network-snapshot.pkl")   # its D, where the snapshot has one
+    save_imported("model.safetensors", model, D=D)     # our format: weights + the architectures' JSON, no code
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ import torch
 from safetensors import safe_open
 
 from ..checkpoint import FORMAT, FORMAT_VERSION, state_tensors, write_atomic
-from ..errors import CheckpointError
+from ..errors import CheckpointError, SpatialGANError
 from ..paths import cache_dir
 from ..files import FileError, check_regular_file
+from .discriminator import DiscriminatorConfig, ImportedDiscriminator
 from .netpickle import NetworkPickleError, PersistentRecord, generator_record, read_network_pickle
 from .eqgan_sa import EqGANSA
 from .stylegan2_ada import StyleGAN2ADA, StyleGAN2Config
 from .stylegan3 import StyleGAN3
 
 ARCHITECTURE_KEY = "architecture"
+DISCRIMINATOR_KEY = "discriminator"
 STYLEGAN2_ADA = "stylegan2-ada"
 EQGAN_SA = "eqgan-sa"
 STYLEGAN3 = "stylegan3"
@@ -32,8 +36,8 @@ Progress = Callable[[str], None]  # told each stage of a long import, in words
 GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs",
                   "use_sel", "config_kwargs")
 
-__all__ = ["EqGANSA", "NetworkPickleError", "StyleGAN2ADA", "StyleGAN2Config", "StyleGAN3", "import_pickle", "is_imported",
-           "load_imported",
+__all__ = ["EqGANSA", "ImportedDiscriminator", "NetworkPickleError", "StyleGAN2ADA", "StyleGAN2Config", "StyleGAN3",
+           "import_discriminator", "import_pickle", "is_imported", "load_imported", "load_imported_discriminator",
            "save_imported", "sha256_of"]
 
 
@@ -168,9 +172,62 @@ def import_pickle(path: str | Path, progress: Progress | None = None) -> Any:
     return model.eval()
 
 
-def save_imported(path: str | Path, model: StyleGAN2ADA, card: dict[str, Any] | None = None) -> Path:
+# Discriminator arguments that change what it computes, beyond the ones DiscriminatorConfig takes: refused unless
+# they hold upstream's defaults.
+D_DEFAULTS = {"activation": "lrelu", "resample_filter": [1, 3, 3, 1]}
+
+
+def _discriminator_config(kwargs: dict[str, Any], path: Path) -> DiscriminatorConfig:
+    block = _plain(kwargs.get("block_kwargs") or {})
+    for name, default in D_DEFAULTS.items():
+        if name in block and block[name] != default:
+            raise NetworkPickleError(f"{path}: its discriminator's {name} is {block[name]!r}; only {default!r} is "
+                                     "supported")
+    try:
+        clamp = kwargs.get("conv_clamp")
+        cfg = DiscriminatorConfig(int(kwargs["c_dim"]), int(kwargs["img_resolution"]), int(kwargs["img_channels"]),
+                                  str(kwargs.get("architecture", "resnet")), int(kwargs.get("channel_base", 32768)),
+                                  int(kwargs.get("channel_max", 512)), None if clamp is None else float(clamp),
+                                  None if kwargs.get("cmap_dim") is None else int(kwargs["cmap_dim"]),
+                                  _plain(kwargs.get("mapping_kwargs") or {}), _plain(kwargs.get("epilogue_kwargs") or {}),
+                                  int(kwargs.get("num_fp16_res", 0)))
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise NetworkPickleError(f"{path}: the discriminator's constructor arguments are incomplete ({exc})") from None
+    # the same bounds as a generator's: a hostile file asking for millions of channels is refused before allocating
+    _check_sizes(StyleGAN2Config(1, cfg.c_dim, 1, cfg.img_resolution, cfg.img_channels, cfg.mapping_kwargs,
+                                 {"channel_base": cfg.channel_base, "channel_max": cfg.channel_max}), path)
+    return cfg
+
+
+def _build_discriminator(cfg: DiscriminatorConfig, tensors: dict[str, torch.Tensor], source: str
+                         ) -> ImportedDiscriminator:
+    try:
+        D = ImportedDiscriminator(cfg)
+    except (TypeError, ValueError, KeyError, ZeroDivisionError, OverflowError, RuntimeError, SpatialGANError) as exc:
+        raise NetworkPickleError(f"{source}: unsupported discriminator arguments ({exc})") from None
+    _load_weights(D, tensors, source)
+    return D.eval().requires_grad_(False)
+
+
+def import_discriminator(path: str | Path) -> ImportedDiscriminator:
+    """The discriminator `D` of a training snapshot (StyleGAN2-ADA, EqGAN-SA, StyleGAN3: all StyleGAN2's D), in
+    float32 on the CPU; a file without one is refused in one line."""
+    path = Path(path)
+    data = read_network_pickle(path)
+    rec = data.get("D")
+    if not isinstance(rec, PersistentRecord):
+        raise NetworkPickleError(f"{path} holds no discriminator (D): it is a generator-only export, not a training "
+                                 "snapshot; GradCAM and the alignment measure need the snapshot")
+    if rec.class_name != "Discriminator":
+        raise NetworkPickleError(f"{path}: its D is a {rec.class_name!r}, not StyleGAN2's Discriminator")
+    return _build_discriminator(_discriminator_config(rec.init_kwargs, path), rec.tensors(), str(path))
+
+
+def save_imported(path: str | Path, model: StyleGAN2ADA, card: dict[str, Any] | None = None,
+                  D: ImportedDiscriminator | None = None) -> Path:
     """Our checkpoint format for an imported architecture: float32 weights and a header naming the architecture,
-    its constructor arguments and a model card (source file, its sha256, resolution, labels)."""
+    its constructor arguments and a model card (source file, its sha256, resolution, labels); with `D`, the
+    snapshot's discriminator too (its weights under "D.", its arguments in the header)."""
     cfg = model.config
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "dtype": "float32",
             ARCHITECTURE_KEY: _arch_of(model),
@@ -179,7 +236,32 @@ def save_imported(path: str | Path, model: StyleGAN2ADA, card: dict[str, Any] | 
                                      "mapping_kwargs": cfg.mapping_kwargs, "synthesis_kwargs": cfg.synthesis_kwargs,
                                      "use_sel": cfg.use_sel}),
             "meta": json.dumps(card or {})}
-    return write_atomic(path, state_tensors(model, "G."), meta)
+    tensors = state_tensors(model, "G.")
+    if D is not None:
+        meta[DISCRIMINATOR_KEY] = json.dumps(D.config.__dict__)
+        tensors.update(state_tensors(D, "D."))
+    return write_atomic(path, tensors, meta)
+
+
+def load_imported_discriminator(path: str | Path) -> ImportedDiscriminator:
+    """The discriminator saved beside an imported generator by `save_imported`; refused in one line if none was."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if DISCRIMINATOR_KEY not in meta:
+                raise CheckpointError(f"{path} holds no discriminator: import the training snapshot (.pkl) that has "
+                                      "its D")
+            tensors = {k[2:]: f.get_tensor(k) for k in f.keys() if k.startswith("D.")}
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors' own error types
+        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): {exc}") from None
+    try:
+        cfg = _discriminator_config(json.loads(meta[DISCRIMINATOR_KEY]), path)
+        return _build_discriminator(cfg, tensors, str(path))
+    except (json.JSONDecodeError, AttributeError, NetworkPickleError) as exc:
+        raise CheckpointError(f"{path} has a bad discriminator header or weights: {exc}") from None
 
 
 def is_imported(path: str | Path) -> bool:

@@ -9,12 +9,18 @@ the file to rebuild each network class. This reader runs nothing from the file:
 - A persistent-object record (`torch_utils.persistence._reconstruct_persistent_obj(meta)`) becomes a
   `PersistentRecord` holding the class name and the object's state: its embedded source is kept as text and
   never run.
+- A plain `torch.nn` module inside a persistent one (EqGAN-SA's SEL keeps `InstanceNorm2d`, `Sequential` and
+  `LeakyReLU`), which `pickle.dump` writes as an ordinary object (its class, then its `__dict__`), becomes a
+  `PersistentRecord` too, without building the torch class: only the layers a StyleGAN-family network uses
+  (`PLAIN_MODULES`: containers, norms, activations, pooling, resampling, dropout, identity) are read this way, so
+  the importer finds parameters and buffers wherever they sit, whichever way a submodule was written.
 - Tensors are rebuilt from their storages: a storage's bytes are a `torch.save` stream, read with torch's own
   weights-only loader (which also resolves only tensor types), mapped to the CPU (CUDA tensors load anywhere).
 """
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import pickle
@@ -62,6 +68,51 @@ class PersistentRecord:
             if isinstance(sub, PersistentRecord):
                 out.update(sub.tensors(f"{prefix}{name}."))
         return out
+
+
+# The plain torch.nn layers a network pickle may hold inside its persistent classes, by the module torch defines them
+# in. Each holds only numbers, flags and submodules; any other torch class is refused like any other global.
+PLAIN_MODULES: dict[str, tuple[str, ...]] = {
+    "torch.nn.modules.container": ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"),
+    "torch.nn.modules.instancenorm": ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"),
+    "torch.nn.modules.batchnorm": ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
+    "torch.nn.modules.normalization": ("LayerNorm", "GroupNorm", "LocalResponseNorm"),
+    "torch.nn.modules.activation": ("LeakyReLU", "ReLU", "ReLU6", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU",
+                                    "Mish", "Sigmoid", "Tanh", "Hardtanh", "Softplus", "Softmax"),
+    "torch.nn.modules.pooling": ("AvgPool1d", "AvgPool2d", "MaxPool1d", "MaxPool2d", "AdaptiveAvgPool1d",
+                                 "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"),
+    "torch.nn.modules.upsampling": ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"),
+    "torch.nn.modules.pixelshuffle": ("PixelShuffle", "PixelUnshuffle"),
+    "torch.nn.modules.dropout": ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d"),
+    "torch.nn.modules.linear": ("Identity",),
+    "torch.nn.modules.flatten": ("Flatten", "Unflatten"),
+}
+
+
+class PlainModuleRecord(PersistentRecord):
+    """A plain torch.nn module of the pickle, as data. Pickle makes it with `cls.__new__(cls)` (no constructor runs)
+    and hands it its `__dict__` through `__setstate__`; the per-class subclasses only carry the class name."""
+
+    torch_class = ""
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2:  # (dict, slots), as copyreg writes objects with slots
+            state = state[0]
+        if not isinstance(state, dict):
+            raise NetworkPickleError(f"a {self.torch_class} in the pickle has an unexpected form")
+        self.class_name, self.state, self.module_src, self.version = self.torch_class, state, "", 0
+
+
+def _plain_module_classes() -> dict[tuple[str, str], type]:
+    return {(module, name): type(name, (PlainModuleRecord,), {"torch_class": name, "__module__": __name__})
+            for module, names in PLAIN_MODULES.items() for name in names}
+
+
+def _latin1_bytes(text: Any, encoding: str = "utf-8") -> bytes:
+    """How protocol 2 stores bytes (`_codecs.encode(text, 'latin1')`); no other codec is taken."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise NetworkPickleError("the pickle encodes data in an unexpected way")
+    return text.encode("latin1")
 
 
 def _persistent(meta: Any) -> PersistentRecord:
@@ -114,9 +165,11 @@ def _allowed() -> dict[tuple[str, str], Any]:
         ("torch", "Size"): torch.Size,
         ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent,
         ("dnnlib.util", "EasyDict"): _EasyDict,
+        ("_codecs", "encode"): _latin1_bytes,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
     }
+    allowed.update(_plain_module_classes())
     for dtype in ("float16", "float32", "float64", "bfloat16", "int8", "uint8", "int16", "int32", "int64", "bool"):
         allowed[("torch", dtype)] = getattr(torch, dtype)
     reconstruct, scalar = np.ndarray(0).__reduce__()[0], np.float32(0).__reduce__()[0]
@@ -132,6 +185,10 @@ class _SafeUnpickler(pickle.Unpickler):
         self.allowed = _allowed()
 
     def find_class(self, module: str, name: str) -> Any:
+        # protocols 0-2 spell some modules the Python 2 way (__builtin__); pickle's own find_class maps them,
+        # ours must too
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         found = self.allowed.get((module, name))
         if found is not None:
             return found

@@ -102,7 +102,7 @@ class FullyConnected(nn.Module):
 class MappingMLP(nn.Module):
     """z (and a label c) -> w, broadcast to every layer, truncated towards the tracked mean w."""
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 8,
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
                  embed_features: int | None = None, layer_features: int | None = None, activation: str = "lrelu",
                  lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995) -> None:
         super().__init__()
@@ -116,11 +116,12 @@ class MappingMLP(nn.Module):
             self.embed = FullyConnected(c_dim, embed)
         for i in range(num_layers):
             setattr(self, f"fc{i}", FullyConnected(dims[i], dims[i + 1], lrelu=True, lr_multiplier=lr_multiplier))
-        self.register_buffer("w_avg", torch.zeros(w_dim))
+        if num_ws is not None and w_avg_beta is not None:  # a discriminator's label embedding keeps no mean
+            self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(self, z: torch.Tensor | None, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None) -> torch.Tensor:
-        """-> ws (B, num_ws, w_dim)."""
+        """-> ws (B, num_ws, w_dim); (B, w_dim) where num_ws is None (a discriminator's label embedding)."""
         parts = []
         if self.z_dim > 0:
             if z is None or z.ndim != 2 or z.shape[1] != self.z_dim:
@@ -133,6 +134,8 @@ class MappingMLP(nn.Module):
         x = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
+        if self.num_ws is None:
+            return x
         x = x.unsqueeze(1).repeat(1, self.num_ws, 1)
         if truncation_psi != 1:
             cut = self.num_ws if truncation_cutoff is None else truncation_cutoff
