@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save as save_tensors
 
 from spatialgan import HeatmapSpec, files, pick_device
 from spatialgan.carry import check_homes
-from spatialgan.cli.common import PSI, SEED, add_model_args, load_model, number, parsed, run_cli
+from spatialgan.cli.common import PSI, SEED, add_class_arg, add_model_args, load_model, number, parsed, run_cli, seed_ws
 from spatialgan.errors import SpatialGANError, clean_text
 from spatialgan.fused import fuse
 from spatialgan.progress import Status
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     add_model_args(ap)
     ap.add_argument("--seed", type=SEED, default=0)
     ap.add_argument("--psi", type=PSI, default=0.7, help="truncation (default 0.7)")
+    add_class_arg(ap)
     ap.add_argument("--heatmap", type=Path, help="heatmap spec JSON (default: sampled from the seed)")
     ap.add_argument("--homes", type=Path, help="objects' homes (homes.json of an earlier edit; default: where the "
                                                 "objects are in the heatmap)")
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         if G.capabilities.has_heatmaps:
             spec = HeatmapSpec.from_json(files.read_text(args.heatmap, "heatmap spec")) if args.heatmap else G.default_layout(args.seed)
         homes = load_homes(args.homes, spec) if spec is not None and args.homes else None
-        ws = G.mapping(G.sample_z(1, seed=args.seed, device=device), psi=args.psi).detach()
+        ws = seed_ws(G, args.seed, args.psi, args.label, device).detach()
         if args.ws:
             ws = load_ws(args.ws, tuple(ws.shape)).to(device)
 

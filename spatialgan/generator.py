@@ -244,6 +244,11 @@ class Generator(nn.Module):
         return self.synthesis.heatmap_resolutions
 
     @property
+    def attention_levels(self) -> dict[int, int]:
+        """Heatmap resolution -> the resolution of D's activation whose GradCAM L_align compares it with."""
+        return {r: r for r in self.config.heatmap.levels} if self.config.uses_heatmaps else {}
+
+    @property
     def capabilities(self) -> Capabilities:
         """What this generator offers an editor (`spatialgan.model`)."""
         cfg = self.config
@@ -280,6 +285,10 @@ class Generator(nn.Module):
     def seed_ws(self, seed: int, psi: float = 1.0, label: int | None = None) -> torch.Tensor:
         """The ws of `seed`, truncated by `psi`: (1, K, num_ws, w_dim). Our models take no class label."""
         return self.mapping(self.sample_z(1, seed=seed), psi=psi)
+
+    def map_z(self, z: torch.Tensor, psi: float = 1.0, label: int | None = None) -> torch.Tensor:
+        """z (B, K, z_dim) -> ws (B, K, num_ws, w_dim), the interface every model shares (no class labels here)."""
+        return self.mapping(z, psi=psi)
 
     def mean_ws(self) -> torch.Tensor:
         """The tracked mean w in every code and layer: (1, K, num_ws, w_dim), where inversions start."""

@@ -1,6 +1,6 @@
 """What the editor, the command-line tools and the DragGAN engine may know about a model: its capabilities.
 
-A model is anything that implements `SteerableModel`: `mapping` (z -> ws), `synthesis` (blocks the render path runs),
+A model is anything that implements `SteerableModel`: `map_z` (z -> ws), `synthesis` (blocks the render path runs),
 `heatmap_inputs` (a layout -> the sub-maps it consumes), `default_layout` (the heatmaps a seed draws), `restyle`
 (a fresh latent for one code) and `capabilities`. The GUI asks "does it have heatmap panels, which codes can be
 restyled, which blocks can DragGAN tap" and never which encoding or architecture a model has, so a new
@@ -104,12 +104,17 @@ class SteerableModel(Protocol):
     @property
     def heatmap_resolutions(self) -> list[int]: ...
 
+    @property
+    def attention_levels(self) -> dict[int, int]: ...  # heatmap resolution -> D activation GradCAM compares it with
+
     def sample_z(self, batch: int, seed: int | None = None, device: torch.device | str | None = None
                  ) -> torch.Tensor: ...
 
-    def mapping(self, z: torch.Tensor, psi: float = 1.0, update_w_avg: bool = False) -> torch.Tensor: ...
-
     def heatmap_inputs(self, batch: HeatmapBatch) -> dict[int, torch.Tensor]: ...
+
+    def z_shape(self, batch: int) -> tuple[int, ...]: ...
+
+    def map_z(self, z: torch.Tensor, psi: float = 1.0, label: int | None = None) -> torch.Tensor: ...
 
     def seed_ws(self, seed: int, psi: float = 1.0, label: int | None = None) -> torch.Tensor: ...
 

@@ -438,7 +438,7 @@ class _HeatmapPainter:
     def parameters(self):
         return self.G.parameters()
 
-    def mapping(self, z: torch.Tensor, psi: float) -> torch.Tensor:
+    def map_z(self, z: torch.Tensor, psi: float) -> torch.Tensor:
         return z
 
     def check_blocks(self, resolutions) -> None:

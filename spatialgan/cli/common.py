@@ -75,12 +75,25 @@ PSI = number(-2.0, 2.0)  # truncation: 1 is none, 0 the mean w; beyond [-2, 2] o
 
 
 def add_model_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--checkpoint", "-c", help="a model: our .safetensors checkpoint, or a stylegan2-ada-pytorch "
-                                               "network pickle (.pkl) (default: the bundled default model)")
+    ap.add_argument("--checkpoint", "-c", help="a model: a bundled name's file or our .safetensors checkpoint, or a "
+                                               "network pickle (.pkl) of StyleGAN2-ADA (DragGAN's too), EqGAN-SA or "
+                                               "StyleGAN3 (default: the bundled default model)")
     ap.add_argument("--untrained", metavar="RES:ENCODING",
                     help=f"use a randomly initialised preset instead, e.g. 64:sel_indoor (encodings: "
                          f"{', '.join(ENCODINGS)}); for trying the pipeline, not for pictures")
     ap.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+
+
+def add_class_arg(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--class", dest="label", type=number(0, 100_000, integer=True), default=None, metavar="N",
+                    help="the class to draw, for a class-conditional model (default 0)")
+
+
+def seed_ws(G: SteerableModel, seed: int, psi: float, label: int | None, device: torch.device) -> torch.Tensor:
+    """The ws a seed draws on any model, in the render path's shape; a class only where the model has classes."""
+    if label is not None and not G.capabilities.class_labels:
+        raise SpatialGANError("--class is for class-conditional models; this one has no classes")
+    return G.seed_ws(seed, psi=psi, label=label).to(device)
 
 
 def report(stage: str) -> None:

@@ -12,11 +12,11 @@ from PIL import Image
 from ..device import pick_device
 from ..errors import SpatialGANError
 from ..fused import fuse
-from ..generator import Generator
+from ..model import SteerableModel
 from ..heatmaps import HeatmapSpec, combine
 from ..render import render
 from ..visual import draw_centres, grid, heatmap_to_uint8, to_uint8, upscale
-from .common import PSI, add_model_args, load_model, number, parsed, run_cli
+from .common import PSI, add_class_arg, add_model_args, load_model, number, parsed, run_cli, seed_ws
 from ..limits import MAX_SEED
 from ..errors import clean_text
 from ..files import check_output, read_text, write_atomic
@@ -40,11 +40,12 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def render_row(G: Generator, seed: int, psi: float, spec: HeatmapSpec | None, scale: int) -> list[np.ndarray]:
+def render_row(G: SteerableModel, seed: int, psi: float, label: int | None, spec: HeatmapSpec | None,
+               scale: int) -> list[np.ndarray]:
     """[image with centres] + the model's heatmap panels (one per level, or one for all objects) for one seed."""
     caps = G.capabilities
     device = next(G.parameters()).device
-    ws = G.mapping(G.sample_z(1, seed=seed, device=device), psi=psi)
+    ws = seed_ws(G, seed, psi, label, device)
     tiles: list[np.ndarray] = []
     if caps.has_heatmaps:
         spec = spec or G.default_layout(seed)
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     add_model_args(ap)
     ap.add_argument("--seeds", default="0-7", help="seeds and ranges, e.g. 0-7,12 (default 0-7)")
     ap.add_argument("--psi", type=PSI, default=0.7, help="truncation psi (1 = none, default 0.7)")
+    add_class_arg(ap)
     ap.add_argument("--heatmap", type=Path, help="a heatmap spec JSON to use for every seed (default: sampled)")
     ap.add_argument("--scale", type=number(1, 16, integer=True), default=2,
                     help="integer upscaling of each image (default 2)")
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         G, source = load_model(args, device)
         G = fuse(G)
         with torch.inference_mode():
-            rows = [render_row(G, s, args.psi, spec.copy() if spec else None, max(1, args.scale)) for s in seeds]
+            rows = [render_row(G, s, args.psi, args.label, spec.copy() if spec else None, max(1, args.scale))
+                    for s in seeds]
         picture = grid([tile for row in rows for tile in row], columns=len(rows[0]))
         write_atomic(args.out, lambda t: Image.fromarray(picture).save(t, format="PNG"), (".png",), "--out")
         print(f"{len(seeds)} sample(s) from {source} -> {args.out}")

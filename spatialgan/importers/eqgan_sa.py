@@ -31,6 +31,12 @@ class EqGANSA(StyleGAN2ADA):
         return list(HEAT_LEVELS)
 
     @property
+    def attention_levels(self) -> dict[int, int]:
+        """EqGAN-SA aligns its b8, b16 and b32 heatmaps with the GradCAM of D's blocks b8, b16 and b32, whose
+        outputs are 4, 8 and 16 px."""
+        return {level: level // 2 for level in HEAT_LEVELS}
+
+    @property
     def capabilities(self) -> Capabilities:
         base = super().capabilities
         panels = tuple(Panel(li, lv, n) for li, (lv, n) in enumerate(zip(HEAT_LEVELS, CENTRES)))

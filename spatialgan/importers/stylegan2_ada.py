@@ -466,6 +466,10 @@ class PlainLatents:
     def heatmap_resolutions(self) -> list[int]:
         return []
 
+    @property
+    def attention_levels(self) -> dict[int, int]:
+        return {}
+
     def sample_z(self, batch: int, seed: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
         """z as the upstream tools draw it for a seed (numpy's RandomState), so seed N is their seed N."""
         rng = np.random.RandomState(seed)
@@ -482,10 +486,18 @@ class PlainLatents:
         c[:, index] = 1
         return c
 
+    def z_shape(self, batch: int) -> tuple[int, int]:
+        return batch, self.z_dim
+
+    def map_z(self, z: torch.Tensor, psi: float = 1.0, label: int | None = None) -> torch.Tensor:
+        """z (B, z_dim) -> ws in the render path's shape (B, 1, num_ws, w_dim); class `label` (default 0) for a
+        conditional model."""
+        c = self.label(0 if label is None and self.c_dim else label, z.shape[0])
+        return self.mapping(z.to(self.mapping.w_avg.device), c, truncation_psi=psi)[:, None]
+
     def seed_ws(self, seed: int, psi: float = 1.0, label: int | None = None) -> torch.Tensor:
         """The ws of `seed` in the render path's shape (1, 1, num_ws, w_dim)."""
-        z = self.sample_z(1, seed)
-        return self.mapping(z, self.label(0 if label is None and self.c_dim else label), truncation_psi=psi)[:, None]
+        return self.map_z(self.sample_z(1, seed), psi, label)
 
     def mean_ws(self) -> torch.Tensor:
         return self.mapping.w_avg.reshape(1, 1, 1, -1).expand(1, 1, self.num_ws, -1).clone()

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ..discriminator import Discriminator
 from ..errors import SpatialGANError
 from ..generator import Generator
-from ..gradcam import CamScore, gradcam
+from ..gradcam import CamScore, Observable, gradcam, normalise_per_sample
 from ..heatmaps import combine
 from ..losses import align_distance
+from ..model import SteerableModel
 from ..render import render
 
 if TYPE_CHECKING:
@@ -70,17 +72,19 @@ def compare(cams: Mapping[int, torch.Tensor], heatmaps: Mapping[int, torch.Tenso
     return out
 
 
-def heatmap_alignment(G: Generator, D: Discriminator, indoor: bool, num: int = 256, batch: int = 32, seed: int = 0,
-                      levels: Sequence[int] | None = None, score: CamScore = "g_loss") -> AlignmentResult:
-    """Alignment of frozen D's GradCAM with the heatmaps of `num` samples of G, per encoded level."""
-    if not G.config.uses_heatmaps:
-        raise SpatialGANError("heatmap alignment needs a generator with heatmaps (encoding 'none' has none)")
+def heatmap_alignment(G: SteerableModel, D: Observable, indoor: bool, num: int = 256, batch: int = 32, seed: int = 0,
+                      score: CamScore = "g_loss") -> AlignmentResult:
+    """Alignment of frozen D's GradCAM with the heatmaps of `num` samples of G, per encoded level. Where D's
+    activation is coarser than the heatmap (EqGAN-SA's pairing), GradCAM is resized to it (bilinear, corners
+    aligned, as EqGAN-SA does) and normalised again."""
+    pairs = G.attention_levels
+    if not pairs:
+        raise SpatialGANError("heatmap alignment needs a generator with heatmaps; this model has none")
     if num < 2:
         raise SpatialGANError("heatmap alignment needs at least 2 samples (it pairs each with another)")
-    levels = list(levels or G.config.heatmap.levels)
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
-    totals = {r: [0.0] * 5 for r in levels}
+    totals = {r: [0.0] * 5 for r in pairs}
     for s in range(0, num, batch):
         b = min(batch, num - s)
         if b < 2:  # a lone leftover sample has no other sample to be shuffled with
@@ -89,14 +93,21 @@ def heatmap_alignment(G: Generator, D: Discriminator, indoor: bool, num: int = 2
         hb = G.sample_layouts(b, seed=gen)
         z = torch.randn(G.z_shape(b), generator=gen).to(device)
         with torch.no_grad():
-            out = render(G, G.mapping(z), hb.to(device))
+            out = render(G, G.map_z(z), hb.to(device))
             maps, img = out.heatmaps, out.image.float()
             assert maps is not None
-        cams = {r: c.detach() for r, c in gradcam(D, img, levels, score).items()}
+        cams = gradcam(D, img, sorted(set(pairs.values())), score)
+        cams = {r: _resized(cams[d].detach(), r) for r, d in pairs.items()}
         perm = torch.roll(torch.arange(b, device=device), 1)
-        for r, vals in compare(cams, {r: maps[r].float() for r in levels}, perm, indoor).items():
+        for r, vals in compare(cams, {r: maps[r].float() for r in pairs}, perm, indoor).items():
             totals[r] = [t + v for t, v in zip(totals[r], vals)]
-    return AlignmentResult([LevelAlignment(r, *(v / num for v in totals[r])) for r in levels], num, indoor)
+    return AlignmentResult([LevelAlignment(r, *(v / num for v in totals[r])) for r in pairs], num, indoor)
+
+
+def _resized(cam: torch.Tensor, size: int) -> torch.Tensor:
+    if cam.shape[-1] == size:
+        return cam
+    return normalise_per_sample(F.interpolate(cam, size=(size, size), mode="bilinear", align_corners=True))
 
 
 def load_run(run: Path, device: torch.device) -> tuple[Generator, Discriminator, TrainConfig]:

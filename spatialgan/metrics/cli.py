@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import SpatialGANError
 from ..fused import fuse
-from ..cli.common import SEED, number, parsed, run_cli
+from ..cli.common import SEED, number, parsed, report, run_cli
 from ..files import check_output, write_text_atomic
 
 EPILOG = """examples:
@@ -23,6 +23,7 @@ EPILOG = """examples:
   spatialgan-metrics comove checkpoints/rooms64.safetensors --move-at 4,8  # do the 4 and 8 px blocks carry a move?
   spatialgan-metrics comove checkpoints/rooms64.safetensors --carry 16    # as the editor moves objects
   spatialgan-metrics align runs/rooms64 --num 256
+  spatialgan-metrics align eqgan-sa-cat-snapshot.pkl --num 64     # a training snapshot that holds its D
   spatialgan-metrics train-seg --data rooms --resolution 32 --channels 8,16,32 --out checkpoints/seg_rooms32.safetensors --minutes 8
 """
 
@@ -61,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(e.g. 4,8,16), the original ones to the rest, to see which layers carry a move")
 
     a = sub.add_parser("align", help="GradCAM of D vs the heatmaps, matched against shuffled (a run's snapshot)")
-    a.add_argument("run", type=Path, help="a spatialgan-train run folder (it holds D; exported models do not)")
+    a.add_argument("run", type=Path, help="a spatialgan-train run folder, or a network pickle with heatmaps and its "
+                                          "D (an EqGAN-SA training snapshot); exported models hold no D")
     a.add_argument("--num", type=COUNT, default=256, help="generated images (default 256)")
     a.add_argument("--seed", type=SEED, default=0)
     a.add_argument("--batch", type=COUNT_BATCH, default=32)
@@ -113,8 +115,14 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
     if args.command == "align":
         from .alignment import heatmap_alignment, load_run
 
-        G, D, cfg = load_run(args.run, device)
-        res = heatmap_alignment(G, D, cfg.align_indoor, args.num, args.batch, args.seed, score=cfg.cam_score)
+        if args.run.is_file():  # a snapshot of another project's training: Eq. 4 and G's loss, as EqGAN-SA trains
+            from ..loading import load, load_discriminator
+
+            G, D, indoor, cam_score = load(args.run, device, report), load_discriminator(args.run, device), False, "g_loss"
+        else:
+            G, D, cfg = load_run(args.run, device)
+            indoor, cam_score = cfg.align_indoor, cfg.cam_score
+        res = heatmap_alignment(G, D, indoor, args.num, args.batch, args.seed, score=cam_score)
         if progress:
             for lv in res.levels:
                 print(f"level {lv.resolution:>3}: |GradCAM - H| matched {lv.l1_matched:.4f} vs shuffled "
@@ -122,9 +130,9 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
                       f"flat maps {lv.flat:.0%}", file=sys.stderr)
         return {"run": str(args.run), **res.to_dict()}
 
-    from ..checkpoint import load_checkpoint
+    from ..loading import open_model
 
-    G = fuse(load_checkpoint(args.checkpoint, device=device).generator.float())
+    G = fuse(open_model(args.checkpoint, None, device, report)[0].float())
     if args.command == "fid":
         from .fid import model_fid
         from .inception import InceptionFeatures
@@ -143,9 +151,9 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
         except ValueError:
             raise SpatialGANError(f"--move-at takes resolutions separated by commas, e.g. 4,8,16; got "
                                   f"{args.move_at!r}") from None
-    if args.carry is not None and args.carry not in G.config.block_resolutions:
-        raise SpatialGANError(f"--carry must name a synthesis block of this model, {G.config.block_resolutions}; "
-                              f"got {args.carry}")
+    blocks = G.synthesis.block_resolutions
+    if args.carry is not None and args.carry not in blocks:
+        raise SpatialGANError(f"--carry must name a synthesis block of this model, {blocks}; got {args.carry}")
     res = co_move_ratio(G, seg, args.num, seed=args.seed, batch=args.batch, progress=progress, move_at=move_at,
                         carry=args.carry)
     return {"checkpoint": args.checkpoint, **({"move_at": move_at} if move_at else {}),

@@ -180,7 +180,7 @@ def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int 
             z, hb, index, before, target = draw_moves(G, b, gen, cfg)
             p = (target - before).numpy().astype(np.float64)
             moved = move_object(hb, index, target - before)
-            ws = G.mapping(z.to(device, dtype), psi=cfg.psi)
+            ws = G.map_z(z.to(device, dtype), psi=cfg.psi)
             hb, moved = hb.to(device), moved.to(device)
             maps0, maps1 = (heatmap_inputs(G, h, dtype) for h in (hb, moved))
             assert maps0 is not None and maps1 is not None

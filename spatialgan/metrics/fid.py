@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import SpatialGANError
-from ..generator import Generator
+from ..model import SteerableModel
 from ..render import render
 from .inception import InceptionFeatures
 
@@ -101,8 +101,17 @@ def dataset_batches(dataset: Dataset, count: int, batch: int = 32, start: int = 
         yield (torch.stack(items) + 1) * 127.5
 
 
+def mapped(G: SteerableModel, z: torch.Tensor, psi: float, gen: torch.Generator) -> torch.Tensor:
+    """ws of a batch of z; a class-conditional model draws each picture's class uniformly."""
+    classes = len(G.capabilities.class_labels)
+    if not classes:
+        return G.map_z(z, psi)
+    labels = torch.randint(classes, (z.shape[0],), generator=gen).tolist()
+    return torch.cat([G.map_z(z[i: i + 1], psi, label) for i, label in enumerate(labels)])
+
+
 @torch.no_grad()
-def generator_batches(G: Generator, count: int, batch: int = 32, seed: int = 0, psi: float = 1.0,
+def generator_batches(G: SteerableModel, count: int, batch: int = 32, seed: int = 0, psi: float = 1.0,
                       device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
     """`count` images of G with heatmaps drawn as in training (no truncation by default, as FID requires).
 
@@ -117,7 +126,7 @@ def generator_batches(G: Generator, count: int, batch: int = 32, seed: int = 0, 
         with torch.random.fork_rng(devices=forked):
             torch.manual_seed(seed * 1_000_003 + s)
             hb = G.sample_layouts(b, seed=gen).to(device) if G.heatmap_resolutions else None
-            ws = G.mapping(z.to(dtype), psi=psi)
+            ws = mapped(G, z.to(dtype), psi, gen)
             img = render(G, ws, hb, noise_mode="random").image.float()
         yield ((img.clamp(-1, 1) + 1) * 127.5).cpu()
 
@@ -165,13 +174,13 @@ def score(fake: FeatureStats, real: FeatureStats, kid_subsets: int = 100) -> FID
     return FIDResult(frechet_distance(fake, real), kid, kid_std, fake.count, real.count)
 
 
-def model_fid(G: Generator, data: str, count: int, real_count: int | None = None, net: InceptionFeatures | None = None,
+def model_fid(G: SteerableModel, data: str, count: int, real_count: int | None = None, net: InceptionFeatures | None = None,
               seed: int = 0, batch: int = 32, cache_dir: Path | None = None, progress: bool = True) -> FIDResult:
     """FID/KID of `count` generated images against `real_count` (default `count`) images of `data`."""
     net = net or InceptionFeatures()
     device = net.device
     G = G.to(device).eval()
-    real = reference_stats(data, G.config.resolution, real_count or count, net, cache_dir=cache_dir,
+    real = reference_stats(data, G.capabilities.resolution, real_count or count, net, cache_dir=cache_dir,
                            progress=progress)
     feats = net.extract(generator_batches(G, count, batch=batch, seed=seed, device=device), total=count,
                         desc="generated features", progress=progress)
