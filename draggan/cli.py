@@ -10,6 +10,7 @@ frame per step (--video-points draws the handle and target points). Continue fro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 "objects are in the heatmap)")
     ap.add_argument("--ws", type=Path, help="w+ to start from (ws.safetensors of an earlier edit; default: from the seed)")
     ap.add_argument("--drag", action="append", default=[], metavar="HX,HY:TX,TY", help="handle and target (repeat)")
-    ap.add_argument("--mode", choices=MODES, default="hybrid")
+    ap.add_argument("--mode", choices=MODES, default=None,
+                    help="default: hybrid on a model with heatmap centres, draggan on one without")
     ap.add_argument("--latent", choices=LATENTS, default="w+",
                     help="optimise w+ (the first layers' codes, DragGAN's choice; default) or one w for all layers")
     ap.add_argument("--max-steps", type=number(1, 100000, integer=True), default=200)
@@ -106,11 +108,13 @@ def main(argv: list[str] | None = None) -> int:
             check_video_path(args.video)  # before the refine, not after it
         if args.out.exists() and not args.out.is_dir():
             raise SpatialGANError(f"--out {args.out} is a file; give a folder")
-        cfg = DragConfig(mode=args.mode, max_steps=args.max_steps, lr=args.lr, latent=args.latent,
+        cfg = DragConfig(mode=args.mode or "hybrid", max_steps=args.max_steps, lr=args.lr, latent=args.latent,
                          carry_resolution=None if args.no_carry else DragConfig.carry_resolution)
         device = pick_device(args.device)
         G, source = load_model(args, device)
         G = fuse(G)
+        if args.mode is None and not G.capabilities.moves_objects:
+            cfg = dataclasses.replace(cfg, mode="draggan")  # nothing to move coarsely: DragGAN alone
         spec = None
         if G.capabilities.has_heatmaps:
             spec = HeatmapSpec.from_json(files.read_text(args.heatmap, "heatmap spec")) if args.heatmap else G.default_layout(args.seed)
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             video = write_video(args.video, [draw_points(upscale(im, scale), pts, targets, scale) if args.video_points
                                              else upscale(im, scale) for im, pts in frames], fps=args.video_fps)
             print(f"video ({len(frames)} frames) -> {video}")
-        summary = {"model": source, "seed": args.seed, "mode": args.mode, "steps": result.step,
+        summary = {"model": source, "seed": args.seed, "mode": cfg.mode, "steps": result.step,
                    "seconds": round(seconds, 3), "handles": [p for p, _ in pairs], "targets": [t for _, t in pairs],
                    "final_points": result.points, "final_distances_px": result.distances,
                    "final_distance_rel": [d / G.capabilities.resolution for d in result.distances],

@@ -72,14 +72,19 @@ def compare(cams: Mapping[int, torch.Tensor], heatmaps: Mapping[int, torch.Tenso
     return out
 
 
+def alignable_levels(G: SteerableModel) -> dict[int, int]:
+    """The model's heatmap levels and the D activations they are compared with; refused without heatmaps."""
+    if not G.attention_levels:
+        raise SpatialGANError("heatmap alignment needs a model with heatmaps; this one has none")
+    return G.attention_levels
+
+
 def heatmap_alignment(G: SteerableModel, D: Observable, indoor: bool, num: int = 256, batch: int = 32, seed: int = 0,
                       score: CamScore = "g_loss") -> AlignmentResult:
     """Alignment of frozen D's GradCAM with the heatmaps of `num` samples of G, per encoded level. Where D's
     activation is coarser than the heatmap (EqGAN-SA's pairing), GradCAM is resized to it (bilinear, corners
     aligned, as EqGAN-SA does) and normalised again."""
-    pairs = G.attention_levels
-    if not pairs:
-        raise SpatialGANError("heatmap alignment needs a generator with heatmaps; this model has none")
+    pairs = alignable_levels(G)
     if num < 2:
         raise SpatialGANError("heatmap alignment needs at least 2 samples (it pairs each with another)")
     device = next(G.parameters()).device
@@ -97,7 +102,7 @@ def heatmap_alignment(G: SteerableModel, D: Observable, indoor: bool, num: int =
             maps, img = out.heatmaps, out.image.float()
             assert maps is not None
         cams = gradcam(D, img, sorted(set(pairs.values())), score)
-        cams = {r: _resized(cams[d].detach(), r) for r, d in pairs.items()}
+        cams = {r: _resized(cams[d].detach(), maps[r].shape[-1]) for r, d in pairs.items()}
         perm = torch.roll(torch.arange(b, device=device), 1)
         for r, vals in compare(cams, {r: maps[r].float() for r in pairs}, perm, indoor).items():
             totals[r] = [t + v for t, v in zip(totals[r], vals)]

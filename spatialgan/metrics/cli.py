@@ -113,12 +113,14 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
         return {"out": str(args.out), **info}
 
     if args.command == "align":
-        from .alignment import heatmap_alignment, load_run
+        from .alignment import alignable_levels, heatmap_alignment, load_run
 
         if args.run.is_file():  # a snapshot of another project's training: Eq. 4 and G's loss, as EqGAN-SA trains
             from ..loading import load, load_discriminator
 
-            G, D, indoor, cam_score = load(args.run, device, report), load_discriminator(args.run, device), False, "g_loss"
+            G = load(args.run, device, report)
+            alignable_levels(G)  # before reading D: a model without heatmaps has nothing to align
+            D, indoor, cam_score = load_discriminator(args.run, device), False, "g_loss"
         else:
             G, D, cfg = load_run(args.run, device)
             indoor, cam_score = cfg.align_indoor, cfg.cam_score

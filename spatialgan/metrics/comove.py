@@ -163,7 +163,7 @@ def co_move_ratio(G: Generator, seg: TinyUNet | None, num: int = 200, seed: int 
     from tqdm import tqdm
 
     if not G.heatmap_resolutions:
-        raise SpatialGANError("co-move ratio needs a generator with heatmaps (encoding 'none' has none)")
+        raise SpatialGANError("the co-move ratio needs a model with heatmaps; this one has none")
     moved_res = set(G.heatmap_resolutions if move_at is None else move_at)
     if not moved_res or not moved_res <= set(G.heatmap_resolutions):
         raise SpatialGANError(f"the resolutions to move at must be among those that take heatmaps in this model, "
