@@ -1,5 +1,6 @@
 """Opening any model the tools accept, by what the file is: our checkpoints, models imported from network pickles
-(saved in our format), or a network pickle itself (imported once, then cached by its hash)."""
+(saved in our format), a network pickle itself (imported once, then cached by its hash), or a rosinality
+checkpoint (read with torch's weights-only loader each time: it is fast)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from .model import SteerableModel
 from .files import FileError, check_regular_file
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
+TORCH_SUFFIXES = (".pt", ".pth")  # rosinality stylegan2-pytorch checkpoints
 
 
 def load(path: str | os.PathLike, device: torch.device | str = "cpu",
          progress: Callable[[str], None] | None = None) -> SteerableModel:
     """The model in `path`: a `Generator` from our checkpoints, or an imported architecture (e.g. `StyleGAN2ADA`)
-    from a network pickle or from our file of one. Never runs code from the file. `progress` hears each stage of
+    from a network pickle, a rosinality checkpoint (.pt) or our file of one. Never runs code from the file. `progress` hears each stage of
     a pickle's import, which takes a while the first time."""
-    from .importers import import_cached, is_imported, load_imported
+    from .importers import NetworkPickleError, import_cached, import_rosinality, is_imported, load_imported
 
     path = Path(path)
     if not path.exists():
@@ -33,6 +35,13 @@ def load(path: str | os.PathLike, device: torch.device | str = "cpu",
         raise CheckpointError(str(exc)) from None
     if path.suffix.lower() in PICKLE_SUFFIXES:
         return import_cached(path, progress=progress)[0].to(device)
+    if path.suffix.lower() in TORCH_SUFFIXES:
+        if progress:
+            progress(f"reading the rosinality checkpoint {path.name} (weights only: nothing in it is run)")
+        try:
+            return import_rosinality(path).to(device)
+        except NetworkPickleError as exc:
+            raise CheckpointError(str(exc)) from None
     if is_imported(path):
         return load_imported(path, device)[0]
     return load_checkpoint(path, device=device).generator
@@ -50,7 +59,7 @@ def load_discriminator(path: str | os.PathLike, device: torch.device | str = "cp
         check_regular_file(path, "model")
     except FileError as exc:
         raise CheckpointError(str(exc)) from None
-    if path.suffix.lower() in PICKLE_SUFFIXES:
+    if path.suffix.lower() in PICKLE_SUFFIXES + TORCH_SUFFIXES:
         try:
             return import_discriminator(path).to(device)
         except NetworkPickleError as exc:
@@ -65,7 +74,8 @@ def open_model(checkpoint: str | os.PathLike | None, untrained: str | None = Non
                device: torch.device | str = "cpu",
                progress: Callable[[str], None] | None = None) -> tuple[SteerableModel, str]:
     """The model a user asked for and where it came from (see `load`); `untrained` as in `load_generator`."""
-    if untrained or checkpoint is None or Path(checkpoint).suffix.lower() not in PICKLE_SUFFIXES + (".safetensors",):
+    if untrained or checkpoint is None or Path(checkpoint).suffix.lower() not in PICKLE_SUFFIXES + TORCH_SUFFIXES + (
+            ".safetensors",):
         return load_generator(checkpoint, untrained, device)
     model = load(checkpoint, device, progress)
     return model, str(getattr(model, "source", "") or checkpoint)

@@ -91,7 +91,7 @@ def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edi
                 dpg.add_combo(names, tag="model_pick", width=220, default_value=short_path(info.source),
                               callback=cb, user_data="pick_model")
                 dpg.add_input_text(tag="model_path", width=220, default_value=short_path(info.source),
-                                   hint="or a .safetensors / .pkl path")
+                                   hint="or a .safetensors / .pkl / .pt path")
                 dpg.add_button(label="Open model", tag="open_model", callback=cb, user_data="open_model")
             dpg.add_text(f"{'' if can_open_models else short_path(info.source)}  ({caps.description})",
                          color=(170, 170, 170))

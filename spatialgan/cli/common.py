@@ -75,9 +75,10 @@ PSI = number(-2.0, 2.0)  # truncation: 1 is none, 0 the mean w; beyond [-2, 2] o
 
 
 def add_model_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--checkpoint", "-c", help="a model: a bundled name's file or our .safetensors checkpoint, or a "
+    ap.add_argument("--checkpoint", "-c", help="a model: a bundled name's file or our .safetensors checkpoint, a "
                                                "network pickle (.pkl) of StyleGAN2-ADA (DragGAN's too), EqGAN-SA or "
-                                               "StyleGAN3 (default: the bundled default model)")
+                                               "StyleGAN3, or a rosinality stylegan2-pytorch checkpoint (.pt) "
+                                               "(default: the bundled default model)")
     ap.add_argument("--untrained", metavar="RES:ENCODING",
                     help=f"use a randomly initialised preset instead, e.g. 64:sel_indoor (encodings: "
                          f"{', '.join(ENCODINGS)}); for trying the pipeline, not for pictures")

@@ -9,7 +9,7 @@ import json
 
 from ..checkpoint import read_info
 from ..importers import is_imported
-from ..loading import PICKLE_SUFFIXES, load
+from ..loading import PICKLE_SUFFIXES, TORCH_SUFFIXES, load
 from ..errors import SpatialGANError
 from ..paths import list_checkpoints
 from .common import parsed, report, run_cli
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if not paths:
             raise SpatialGANError("no checkpoints given and none bundled in checkpoints/")
         for path in paths:
-            if str(path).lower().endswith(PICKLE_SUFFIXES) or is_imported(path):
+            if str(path).lower().endswith(PICKLE_SUFFIXES + TORCH_SUFFIXES) or is_imported(path):
                 describe_imported(path, args.json)
                 continue
             info = read_info(path)

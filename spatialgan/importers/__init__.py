@@ -22,6 +22,7 @@ from ..errors import CheckpointError, SpatialGANError
 from ..paths import cache_dir
 from ..files import FileError, check_regular_file
 from .discriminator import DiscriminatorConfig, ImportedDiscriminator
+from . import rosinality
 from .netpickle import NetworkPickleError, PersistentRecord, generator_record, read_network_pickle
 from .eqgan_sa import EqGANSA
 from .stylegan2_ada import StyleGAN2ADA, StyleGAN2Config
@@ -37,7 +38,7 @@ GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "
                   "use_sel", "config_kwargs")
 
 __all__ = ["EqGANSA", "ImportedDiscriminator", "NetworkPickleError", "StyleGAN2ADA", "StyleGAN2Config", "StyleGAN3",
-           "import_discriminator", "import_pickle", "is_imported", "load_imported", "load_imported_discriminator",
+           "import_discriminator", "import_pickle", "import_rosinality", "is_imported", "load_imported", "load_imported_discriminator",
            "save_imported", "sha256_of"]
 
 
@@ -210,9 +211,14 @@ def _build_discriminator(cfg: DiscriminatorConfig, tensors: dict[str, torch.Tens
 
 
 def import_discriminator(path: str | Path) -> ImportedDiscriminator:
-    """The discriminator `D` of a training snapshot (StyleGAN2-ADA, EqGAN-SA, StyleGAN3: all StyleGAN2's D), in
-    float32 on the CPU; a file without one is refused in one line."""
+    """The discriminator of a training snapshot (`D` of a StyleGAN2-ADA, EqGAN-SA or StyleGAN3 pickle, all
+    StyleGAN2's D; `d` of a rosinality checkpoint), in float32 on the CPU; a file without one is refused in one
+    line."""
     path = Path(path)
+    if path.suffix.lower() in rosinality.SUFFIXES:
+        cfg, tensors = rosinality.discriminator(rosinality.read_checkpoint(path), path)
+        D = ImportedDiscriminator(cfg)
+        return _build_discriminator(cfg, _with_own_filters(D, tensors), str(path))
     data = read_network_pickle(path)
     rec = data.get("D")
     if not isinstance(rec, PersistentRecord):
@@ -221,6 +227,26 @@ def import_discriminator(path: str | Path) -> ImportedDiscriminator:
     if rec.class_name != "Discriminator":
         raise NetworkPickleError(f"{path}: its D is a {rec.class_name!r}, not StyleGAN2's Discriminator")
     return _build_discriminator(_discriminator_config(rec.init_kwargs, path), rec.tensors(), str(path))
+
+
+def _with_own_filters(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """rosinality's layers keep their resampling filters where ours do not: ours (checked equal) fill the gap."""
+    return {**{k: v for k, v in model.state_dict().items() if k.endswith("resample_filter")}, **tensors}
+
+
+def import_rosinality(path: str | Path) -> StyleGAN2ADA:
+    """The generator of a rosinality stylegan2-pytorch checkpoint (`g_ema`, else `g`), in float32 on the CPU."""
+    path = Path(path)
+    cfg, tensors, has_mean = rosinality.generator(rosinality.read_checkpoint(path), path)
+    _check_sizes(cfg, path)
+    model = StyleGAN2ADA(cfg)
+    if not has_mean:
+        tensors["mapping.w_avg"] = torch.zeros(cfg.w_dim)
+    _load_weights(model, _with_own_filters(model, tensors), str(path))
+    if not has_mean:
+        rosinality.estimate_mean_w(model)
+    model.source = str(path)
+    return model.eval()
 
 
 def save_imported(path: str | Path, model: StyleGAN2ADA, card: dict[str, Any] | None = None,
