@@ -92,7 +92,9 @@ def build_editor(G: "Generator", device: "torch.device", source: str, seed: int,
     from .ui.view import EditorView
     from .worker import Worker
 
-    worker = Worker(G, device, source)
+    from spatialgan.loading import may_hold_discriminator
+
+    worker = Worker(G, device, source, source if may_hold_discriminator(source) else "")
     try:
         info = worker.info
         caps = info.capabilities

@@ -24,6 +24,7 @@ class ModelInfo:
     source: str  # checkpoint path or "untrained ..." description
     device: str
     capabilities: Capabilities
+    discriminator: str = ""  # the file the model's discriminator can be read from (GradCAM); "" when none can
 
     @property
     def resolution(self) -> int:
@@ -58,6 +59,7 @@ class RenderRequest:
     # each object's home (x, y): moved objects keep the look they have there; None redraws them where they go
     homes: tuple[Point, ...] | None = None
     draft: int | None = None  # render only up to this block resolution (a preview while a gesture goes on)
+    attention: bool = False  # also compute where the discriminator looks (GradCAM) on the full picture
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class RenderResult:
     ms: float = 0.0  # time spent rendering this frame
     error: str = ""  # set instead of raising: the GUI shows it in the status line
     draft: bool = False  # a preview at a coarser resolution; the full picture follows
+    attention: np.ndarray | None = None  # (R, R) float32 in [0, 1]: D's GradCAM, when the request asked for it
+    attention_error: str = ""  # why no GradCAM could be computed (the picture itself is fine)
 
 
 @dataclass

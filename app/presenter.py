@@ -48,6 +48,8 @@ class Update:
     refine_ended: bool = False  # the refine or inversion finished, failed or was stopped
     invert: InvertProgress | None = None  # the newest progress of a running photo inversion
     inert: tuple[bool, ...] | None = None  # a new level hint: which panels barely change the picture
+    attention: np.ndarray | None = None  # a new GradCAM map for the picture on screen
+    attention_failed: bool = False  # GradCAM could not be computed: the overlay was switched off
 
 
 class Presenter:
@@ -81,6 +83,10 @@ class Presenter:
         self.refine_frames: list[tuple[np.ndarray, list[tuple[float, float]]]] = []
         self.refine_targets: list[tuple[float, float]] = []
         self._video: threading.Thread | None = None
+        # Where the discriminator looks (GradCAM), computed with each full picture while the overlay is on.
+        self.attention = False
+        self.attention_map: np.ndarray | None = None
+        self.attention_of = -1  # the generation the map belongs to
 
     @property
     def refining(self) -> bool:
@@ -122,6 +128,20 @@ class Presenter:
         self.message = f"inverting {photo} ..."
         self.c.state.last_error = ""
         return True
+
+    def show_attention(self, on: bool) -> None:
+        """Switch the GradCAM overlay; switching it on draws the picture again with its map."""
+        self.attention, self.attention_map = on, None
+        if on:
+            self.submitted = -1
+            self.message = "computing where the discriminator looks (GradCAM; the first time reads D from the file)"
+
+    @property
+    def attention_shown(self) -> np.ndarray | None:
+        """The GradCAM map to draw over the picture on screen, if it belongs to that picture."""
+        if not self.attention or self.refining or self.shown_draft or self.attention_of != self.shown:
+            return None
+        return self.attention_map
 
     def clear_points(self) -> bool:
         self.tracked = []
@@ -233,7 +253,7 @@ class Presenter:
                   and time.monotonic() - self.last_change >= PAUSE_S)
         if not self.refining and (state.generation != self.submitted or paused):
             draft = self.draft_resolution if self._wants_draft() else None
-            self.worker.submit(replace(self.c.render_request(), draft=draft))
+            self.worker.submit(replace(self.c.render_request(), draft=draft, attention=self.attention and draft is None))
             self.submitted, self.submitted_draft = state.generation, draft is not None
             self._original_pending = False  # a newer render replaces a pending one: ask again later
         self._ask_original()
@@ -278,6 +298,12 @@ class Presenter:
             self.c.state.last_error = ""
         self.image = update.image = r.image
         update.heatmaps = list(r.heatmaps)
+        if r.attention is not None:
+            self.attention_map, self.attention_of, update.attention = r.attention, r.generation, r.attention
+            self.message = ""
+        elif r.attention_error and self.attention:
+            self.c.state.last_error = f"GradCAM: {r.attention_error}"
+            self.attention, self.message, update.attention_failed = False, "", True
 
     def _refine_progress(self, r: RefineProgress, update: Update) -> None:
         self.refine_last, self.tracked, update.refine = r, list(r.points), r

@@ -27,7 +27,9 @@ from spatialgan.fused import fuse
 from spatialgan.inversion import InversionConfig, invert, save_tuned, tuned_path
 from spatialgan.photo import load_photo, to_tensor
 from spatialgan.errors import SpatialGANError
+from spatialgan.gradcam import attention_map
 from spatialgan.graphed import GraphedRenderer
+from spatialgan.loading import load_discriminator
 from spatialgan.heatmaps.render import combine
 from spatialgan.metrics.levels import inert_levels
 from spatialgan.visual import to_uint8
@@ -47,10 +49,12 @@ def _error_text(exc: BaseException) -> str:
 
 
 class Worker:
-    def __init__(self, G: Generator, device: torch.device, source: str) -> None:
+    def __init__(self, G: Generator, device: torch.device, source: str, discriminator: str = "") -> None:
         self.G, self.device = fuse(G), device  # the editor only draws and refines: the fused inference copy
         self._renderer = GraphedRenderer(self.G)  # CUDA graph replays on a GPU, the same code eagerly elsewhere
-        self.info = ModelInfo(source=source, device=describe(device), capabilities=G.capabilities)
+        self.info = ModelInfo(source=source, device=describe(device), capabilities=G.capabilities,
+                              discriminator=discriminator)
+        self._D: torch.nn.Module | None = None  # read from `discriminator` the first time GradCAM is asked for
         self._cond = threading.Condition()
         self._render: RenderRequest | None = None  # newest pending render; older ones are dropped
         self._refine: RefineRequest | None = None
@@ -215,10 +219,32 @@ class Worker:
                 image = to_uint8(image_t)
                 panels = self._panels(heat)
             self.renders += 1
-            return RenderResult(req.generation, image, panels, (time.perf_counter() - t0) * 1000,
-                                draft=req.draft is not None)
+            result = RenderResult(req.generation, image, panels, (time.perf_counter() - t0) * 1000,
+                                  draft=req.draft is not None)
+            if req.attention and req.draft is None:
+                try:
+                    result.attention = self._attention(image_t, req.latent.label)
+                except Exception as exc:  # noqa: BLE001 - no GradCAM, but the picture stands
+                    result.attention_error = _error_text(exc)
+            return result
         except Exception as exc:  # noqa: BLE001 - the GUI shows it; the worker keeps running
             return RenderResult(req.generation, None, [], (time.perf_counter() - t0) * 1000, _error_text(exc))
+
+    def _attention(self, image: torch.Tensor, label: int | None) -> np.ndarray:
+        """Where the discriminator looks at `image` (spatialgan.gradcam.attention_map), at the activations the
+        model's heatmaps are aligned with (EqGAN-SA: 4, 8, 16 px), else D's blocks up to 16 px."""
+        if self._D is None:
+            if not self.info.discriminator:
+                raise SpatialGANError("this model has no discriminator to show GradCAM from")
+            self._D = load_discriminator(self.info.discriminator, self.device)
+        D = self._D
+        levels = sorted(set(self.G.attention_levels.values())) or [r for r in D.feature_resolutions if r <= 16]
+        labels = None
+        if D.c_dim:
+            labels = torch.zeros(1, D.c_dim, device=self.device)
+            labels[0, label or 0] = 1
+        with torch.inference_mode(False):
+            return attention_map(D, image.clone(), levels, labels)[0, 0].cpu().numpy()
 
     def _export_step(self, req: ExportRequest, images: list[np.ndarray]) -> None:
         """Render the next history frame of `req` into `images`; after the last one, write the GIF and report."""

@@ -81,3 +81,14 @@ def cams_from_output(out: DiscriminatorOutput, resolutions: Sequence[int],
         weights = g.mean((2, 3), keepdim=True)
         cams[r] = normalise_per_sample(F.relu((weights * a).sum(1, keepdim=True)))
     return cams
+
+
+def attention_map(D: Discriminator | Observable, images: torch.Tensor, resolutions: Sequence[int],
+                  labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Where D looks, for display: GradCAM at each of `resolutions` (G's loss as the score, as L_align uses it),
+    each resized to the image (bilinear, corners aligned), averaged and normalised to [0, 1]: (B, 1, R, R)."""
+    size = images.shape[-2:]
+    with torch.enable_grad():
+        cams = gradcam(D, images.detach().float(), resolutions, "g_loss", labels)
+    up = [F.interpolate(c.detach(), size=size, mode="bilinear", align_corners=True) for c in cams.values()]
+    return normalise_per_sample(torch.stack(up).mean(0))

@@ -70,6 +70,22 @@ def load_discriminator(path: str | os.PathLike, device: torch.device | str = "cp
                           "(a training run folder has D; see spatialgan-metrics align)")
 
 
+def may_hold_discriminator(path: str | os.PathLike) -> bool:
+    """A cheap guess, without reading the weights: whether `path` can hold a discriminator (a network pickle or
+    rosinality checkpoint may; our file of an imported model says so in its header; our own checkpoints do not)."""
+    from .importers import DISCRIMINATOR_KEY, is_imported
+
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES + TORCH_SUFFIXES:
+        return path.is_file()
+    if not is_imported(path):
+        return False
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return DISCRIMINATOR_KEY in (f.metadata() or {})
+
+
 def open_model(checkpoint: str | os.PathLike | None, untrained: str | None = None,
                device: torch.device | str = "cpu",
                progress: Callable[[str], None] | None = None) -> tuple[SteerableModel, str]:

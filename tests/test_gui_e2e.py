@@ -561,12 +561,22 @@ def test_refine_on_an_imported_stylegan2_pickle(xserver, tmp_path: Path) -> None
 
 
 def test_drag_a_heatmap_centre_of_an_imported_eqgan_pickle(xserver, tmp_path: Path) -> None:
-    """The real window on an EqGAN-SA network pickle (small random weights, written by the importer tests'
-    writer): three heatmap panels; dragging the root centre on the image moves it there, is one undo step, and
-    changes the picture most around where the centre was and went."""
-    from test_import_eqgan import _pickle
+    """The real window on an EqGAN-SA training snapshot (small random weights, G and D, written by the importer
+    tests' writer with upstream's structure): three heatmap panels; dragging the root centre on the image moves it
+    there, is one undo step, and changes the picture most around where the centre was and went; "where D looks"
+    tints the picture with the discriminator's GradCAM."""
+    from test_import_discriminator import REF as D_REF, META as D_META
+    from test_import_eqgan import REF, META
 
-    a = App(xserver, _pickle(tmp_path, "eq64"), tmp_path)
+    from netpickle_writer import network_record, write_network_pickle
+
+    def net(ref, meta, prefix: str):
+        tensors = {k[len(prefix):]: ref[k] for k in ref.files if k.startswith(prefix)}
+        return network_record(meta["classes"], tensors, set(meta["buffers"]), meta["init_kwargs"])
+
+    snapshot = write_network_pickle(tmp_path / "eq64.pkl", {
+        "G_ema": net(REF, META["eq64"], "eq64/G_ema/"), "D": net(D_REF, D_META["eq64"], "eq64/D/")})
+    a = App(xserver, snapshot, tmp_path)
     try:
         s0 = a.idle_state(90)
         assert s0["heatmap_layout"] == "hierarchical" and s0["panels"] == 3 and s0["last_error"] == ""
@@ -589,6 +599,13 @@ def test_drag_a_heatmap_centre_of_an_imported_eqgan_pickle(xserver, tmp_path: Pa
         share = diff[near].sum() / diff.sum()
         print(f"change near the old/new centre: {share:.2f} of the total on {near.mean():.2f} of the area")
         assert share > near.mean()
+        plain = a.fresh_state(s1["frame"])["texture_mean_rgb"]
+        a.press("show_attention")
+        s2 = a.idle_state(60, s1["frame"], lambda s: s["attention_shown"])
+        assert s2["last_error"] == "" and s2["generation"] == s1["generation"]
+        tinted = a.fresh_state(s2["frame"])["texture_mean_rgb"]
+        # the drawn picture is tinted warm (towards orange-red) where D looks: less blue than the picture itself
+        assert plain[2] - tinted[2] > 0.02 and tinted[0] >= plain[0] - 1e-3, (plain, tinted)
     finally:
         a.close()
 

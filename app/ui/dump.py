@@ -20,7 +20,13 @@ BUTTONS = ("refine_run", "refine_stop", "clear_points", "undo", "redo", "paint_m
            "open_model", "smooth_image", "history_path", "export_history", "photo_path", "open_photo", "session_path",
            "save_session", "load_session", "seed", "folder", "export_path", "export_png", "model_pick",
            "refine_video_path", "export_refine", "help_button")
+OPTIONAL = ("carry", "show_centres", "show_attention")  # boxes only some models have
 INPUTS = ("history_path", "export_path", "session_path", "model_path", "photo_path", "folder", "refine_video_path")
+
+
+def centres_shown() -> bool:
+    """Whether the centres are drawn on the image (a model without heatmaps has no such box)."""
+    return dpg.does_item_exist("show_centres") and bool(dpg.get_value("show_centres"))
 
 
 def _rect(tag: str) -> list[float]:
@@ -53,7 +59,6 @@ def write_dump(view: "EditorView", folder: Path) -> None:
     selected = c.state.selected
     shown = view.p.original_image if view.showing_original else p.image
     _atomic_write(folder / "shown.png", lambda t: Image.fromarray(shown).save(t))
-    has_carry = p.info.capabilities.moves_objects
     state = {
         "frame": view.frames, "generation": c.state.generation, "shown": p.shown, "busy": p.busy,
         "resolution": p.info.resolution, "image_rect": _rect("image_canvas"),
@@ -62,7 +67,9 @@ def write_dump(view: "EditorView", folder: Path) -> None:
         "handles": e.handles, "targets": e.targets,
         "mask_pixels": 0 if e.mask is None else int(e.mask.sum()),
         "model": p.info.source, "heatmap_layout": p.info.capabilities.layout, "panels": len(view.panels),
-        "buttons": {t: _rect(t) for t in (*BUTTONS, *(("carry",) if has_carry else ()))},
+        "buttons": {t: _rect(t) for t in (*BUTTONS, *(t for t in OPTIONAL if dpg.does_item_exist(t)))},
+        "attention_shown": p.attention_shown is not None,
+        "texture_mean_rgb": view.image_buf.reshape(tex, tex, 4)[..., :3].mean((0, 1)).tolist(),  # what is drawn
         "carry": e.carry,
         "refine": None if r is None else {"step": r.step, "max_steps": r.max_steps, "done": r.done,
                                            "distances": r.distances, "points": r.points,
@@ -79,7 +86,7 @@ def write_dump(view: "EditorView", folder: Path) -> None:
         "sel_controls_shown": bool(dpg.does_item_exist("sel_controls") and dpg.is_item_shown("sel_controls")),
         "save_status": c.save_status(), "folder": str(view.settings.folder),
         "zoom": None if zoom is None else {"zoom": zoom.zoom, "window": list(zoom.window())},
-        "showing_original": view.showing_original, "show_centres": bool(dpg.get_value("show_centres")),
+        "showing_original": view.showing_original, "show_centres": centres_shown(),
         "help_shown": bool(dpg.is_item_shown("help_window")),
         "viewport": [dpg.get_viewport_client_width(), dpg.get_viewport_client_height()],
         "viewport_pos": list(dpg.get_viewport_pos()), "refine_frames": len(p.refine_frames),

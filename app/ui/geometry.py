@@ -179,3 +179,11 @@ def shade_outside(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     out = image.astype(np.float32)
     out[~mask] = out[~mask] * 0.45 + np.array([20, 25, 70], np.float32) * 0.55
     return out.round().astype(np.uint8)
+
+
+def tint_attention(image: np.ndarray, attention: np.ndarray) -> np.ndarray:
+    """Where the discriminator looks, over the picture: warm where GradCAM is high, the picture as it is where low."""
+    r = image.shape[0]
+    idx = np.arange(r) * attention.shape[0] // r
+    a = np.clip(attention[idx][:, idx].astype(np.float32), 0, 1)[..., None] * 0.65
+    return (image.astype(np.float32) * (1 - a) + np.array([255, 70, 0], np.float32) * a).round().astype(np.uint8)

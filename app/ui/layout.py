@@ -101,12 +101,20 @@ def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edi
                 dpg.draw_image("image_tex", (0, 0), (image.size, image.size), tag="image_draw")
                 dpg.add_draw_layer(tag="image_canvas_overlay")
             with dpg.child_window(tag="controls", width=CONTROLS_WIDTH, height=image.size, border=False):
-                dpg.add_text("Drag a centre to move its object. Click elsewhere on the image: a handle, then its "
-                             "target.", color=(150, 150, 150), wrap=CONTROLS_WIDTH - 20)
+                dpg.add_text(("Drag a centre to move its object. Click elsewhere on the image: a handle, then its "
+                              "target.") if caps.has_heatmaps else "Click on the image: a handle, then its target.",
+                             color=(150, 150, 150), wrap=CONTROLS_WIDTH - 20)
                 dpg.add_text("", tag="zoom_label", color=(150, 150, 150))
                 with dpg.group(horizontal=True):
-                    dpg.add_checkbox(label="show centres (M)", tag="show_centres", default_value=True,
-                                     callback=cb, user_data="overlay")
+                    if caps.has_heatmaps:
+                        dpg.add_checkbox(label="show centres (M)", tag="show_centres", default_value=True,
+                                         callback=cb, user_data="overlay")
+                    if info.discriminator:
+                        dpg.add_checkbox(label="where D looks", tag="show_attention", default_value=False,
+                                         callback=cb, user_data="attention")
+                        with dpg.tooltip("show_attention"):
+                            dpg.add_text("The discriminator's GradCAM on the picture: warm where it attends.\nOn a "
+                                         "well-trained model with heatmaps, it follows the centres.")
                     # Off by default: crisp pixels show what the model made; on, a 64 px image reads better.
                     dpg.add_checkbox(label="smooth pixels", tag="smooth_image", default_value=False,
                                      callback=cb, user_data="smooth")
@@ -143,8 +151,9 @@ def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edi
                 dpg.add_spacer(width=max(0, 200 - 7 * len(keys)))
                 dpg.add_text(what)
         dpg.add_separator()
-        dpg.add_text("Left drag a centre: move its object. Left click: handle, then target.\n"
-                     "Paint flexible area: left paints, right erases.", color=(150, 150, 150))
+        dpg.add_text(("Left drag a centre: move its object. " if caps.has_heatmaps else "")
+                     + "Left click: handle, then target.\nPaint flexible area: left paints, right erases.",
+                     color=(150, 150, 150))
 
 
 def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, folder: str, cb: Callback) -> None:

@@ -19,8 +19,9 @@ from ..controller import Controller
 from ..presenter import Presenter, Update
 from ..settings import Settings, shown
 from ..state import model_to_open
-from .dump import write_dump
-from .geometry import Canvas, View, centre_colour, heatmap_rgba, hit_centre, image_rgba, panel_label, shade_outside
+from .dump import centres_shown, write_dump
+from .geometry import (Canvas, View, centre_colour, heatmap_rgba, hit_centre, image_rgba, panel_label, shade_outside,
+                       tint_attention)
 from .layout import build_window, make_panels, texture_size
 from .navigation import Navigation
 
@@ -69,6 +70,7 @@ class EditorView(Navigation):
         self.actions: dict[Any, Callable[[Any], Any]] = {
             "undo": lambda v: c.undo(), "redo": lambda v: c.redo(),
             "overlay": lambda v: None, "smooth": lambda v: self._upload() if p.image is not None else None,
+            "attention": lambda v: (p.show_attention(bool(v)), self._upload() if p.image is not None else None),
             "seed": lambda v: c.set_seed(int(v), keep_layout=bool(dpg.get_value("keep_layout"))),
             "random_seed": lambda v: c.set_seed(int(np.random.randint(0, 100000)),
                                                 keep_layout=bool(dpg.get_value("keep_layout"))),
@@ -212,7 +214,7 @@ class EditorView(Navigation):
             if hit is not None:
                 canvas, origin = hit
                 x, y = canvas.to_image(origin, mx, my)
-                show = canvas is not self.image_canvas or dpg.get_value("show_centres")
+                show = canvas is not self.image_canvas or centres_shown()
                 found = hit_centre(self.c.centres(), canvas.level, canvas.scale, x, y) if show else None
                 if found is not None:
                     self.c.select(*found)
@@ -261,6 +263,8 @@ class EditorView(Navigation):
             assert self.p.image is not None
             self.shown_mask = self.c.state.edit.mask
             image = shade_outside(self.p.image, self.shown_mask)
+            if self.p.attention_shown is not None:
+                image = tint_attention(image, self.p.attention_shown)
         # a draft is coarse: shown smoothed, so it reads as a blurred picture rather than blocks
         image_rgba(image, self.tex, out=self.image_buf,
                    smooth=bool(dpg.get_value("smooth_image")) or self.p.shown_draft)
@@ -277,8 +281,10 @@ class EditorView(Navigation):
 
     def _apply(self, u: Update) -> bool:
         """Draw what one presenter tick changed; True when a new picture is on screen."""
-        if u.image is not None and not self.showing_original:
+        if (u.image is not None or u.attention is not None) and not self.showing_original:
             self._upload()
+        if u.attention_failed:
+            dpg.set_value("show_attention", False)
         for i, heat in enumerate(u.heatmaps[: len(self.panels)]):
             self.panel_bufs[i][:] = heatmap_rgba(heat, self.panels[i].size)
             dpg.set_value(f"panel_tex_{i}", self.panel_bufs[i])
@@ -308,7 +314,7 @@ class EditorView(Navigation):
         for canvas in [self.image_canvas, *self.panels]:
             layer = f"{canvas.tag}_overlay"
             dpg.delete_item(layer, children_only=True)
-            if canvas is self.image_canvas and not dpg.get_value("show_centres"):
+            if canvas is self.image_canvas and not centres_shown():
                 centres_here = []
             else:
                 centres_here = [c for c in centres if canvas.level is None or c[0] == canvas.level]

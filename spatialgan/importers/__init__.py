@@ -37,7 +37,7 @@ Progress = Callable[[str], None]  # told each stage of a long import, in words
 GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs",
                   "use_sel", "config_kwargs")
 
-__all__ = ["EqGANSA", "ImportedDiscriminator", "NetworkPickleError", "StyleGAN2ADA", "StyleGAN2Config", "StyleGAN3",
+__all__ = ["DISCRIMINATOR_KEY", "EqGANSA", "ImportedDiscriminator", "NetworkPickleError", "StyleGAN2ADA", "StyleGAN2Config", "StyleGAN3",
            "import_discriminator", "import_pickle", "import_rosinality", "is_imported", "load_imported", "load_imported_discriminator",
            "save_imported", "sha256_of"]
 
