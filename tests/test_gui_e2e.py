@@ -513,24 +513,22 @@ def test_paint_mask_on_the_image(app: App) -> None:
 
 
 def test_open_another_model(app: App, tmp_path) -> None:
-    """A bad path is an error in the window; a good one rebuilds the editor around the new model."""
+    """A bad path is an error in the window; a good one rebuilds the editor around the new model. Return in the
+    path field opens it, as the button does (`type_into` ends with Return)."""
     s0 = app.idle_state(30)
     G, _ = tiny_models("sel_norm", "hierarchical", seed=0)
     other = tmp_path / "hier.safetensors"
     save_checkpoint(other, G)
     app.type_into("model_path", str(tmp_path / "missing.safetensors"))
-    app.press("open_model")
     s1 = app.idle_state(30, check=lambda s: "no checkpoint" in s["last_error"])
     assert s1["model"] == s0["model"]
     app.type_into("model_path", str(other))
-    app.press("open_model")
     s2 = app.idle_state(60, check=lambda s: s["model"] == str(other) and s["shown"] >= 0)
     assert s2["heatmap_layout"] == "hierarchical" and s2["panels"] == len(G.heatmap_resolutions)
     assert s2["resolution"] == G.config.resolution and s2["last_error"] == ""
     # The bundled pets64 ignores its finest level (bench/results/comove_by_layer.md): its panel says so.
     pets = Path(__file__).resolve().parents[1] / "checkpoints" / "pets64.safetensors"
     app.type_into("model_path", str(pets))
-    app.press("open_model")
     s3 = app.idle_state(60, check=lambda s: s["model"] == str(pets) and s["inert_levels"] != [])
     assert s3["inert_levels"] == [False, False, True], s3["inert_levels"]
     assert "little effect" in s3["panel_labels"][2] and "little effect" not in s3["panel_labels"][0]
@@ -621,8 +619,7 @@ def test_open_a_photo_edit_it_and_reopen_the_session(xserver, tmp_path: Path) ->
     a = App(xserver, REPO / "checkpoints" / "pets64.safetensors", tmp_path / "one", ("--invert-steps", "8"))
     try:
         s0 = a.idle_state(90)
-        a.type_into("photo_path", str(photo))
-        a.press("open_photo")
+        a.type_into("photo_path", str(photo))  # Return in the field opens it, as the button does
         s1 = a.idle_state(120, s0["frame"], lambda s: "inverted" in s["message"])
         assert s1["last_error"] == "" and s1["undo_depth"] == s0["undo_depth"] + 1
         target = np.asarray(Image.open(photo).convert("RGB"), np.float32)

@@ -29,11 +29,15 @@ META = json.loads(bytes(REF["__meta__"]).decode())
 KEYS = sorted(META)
 
 
-def _pickle(tmp_path: Path, key: str, with_d: bool = True) -> Path:
+def _d_record(key: str):
     m = META[key]
     prefix = f"{key}/D/"
-    tensors = {k[len(prefix):]: REF[k] for k in REF.files if k.startswith(prefix)}
-    D = network_record(m["classes"], tensors, set(m["buffers"]), m["init_kwargs"]) if with_d else None
+    return network_record(m["classes"], {k[len(prefix):]: REF[k] for k in REF.files if k.startswith(prefix)},
+                          set(m["buffers"]), m["init_kwargs"])
+
+
+def _pickle(tmp_path: Path, key: str, with_d: bool = True) -> Path:
+    D = _d_record(key) if with_d else None
     return write_network_pickle(tmp_path / f"{key}.pkl", {"G": None, "D": D, "G_ema": None, "augment_pipe": None})
 
 
@@ -107,3 +111,40 @@ def test_saved_beside_an_imported_generator(tmp_path: Path) -> None:
     bare = save_imported(tmp_path / "bare.safetensors", G, {})
     with pytest.raises(CheckpointError, match="holds no discriminator"):
         load_discriminator(bare)
+
+
+def test_the_editor_shows_where_d_looks_and_says_when_it_cannot(tmp_path: Path) -> None:
+    """The editor's presenter and worker: with the overlay on, each full picture comes with D's GradCAM; a file
+    without D turns the overlay off with one line in the status."""
+    import time
+
+    from app.controller import Controller
+    from app.presenter import Presenter
+    from app.worker import Worker
+    from spatialgan import load
+    from test_import_eqgan import REF as G_REF, META as G_META
+
+    tensors = {k[len("eq32/G_ema/"):]: G_REF[k] for k in G_REF.files if k.startswith("eq32/G_ema/")}
+    G_rec = network_record(G_META["eq32"]["classes"], tensors, set(G_META["eq32"]["buffers"]), G_META["eq32"]["init_kwargs"])
+    with_d = write_network_pickle(tmp_path / "snap.pkl", {"G_ema": G_rec, "D": _d_record("eq32")})
+    for path, disc in ((with_d, str(with_d)), (with_d, "")):
+        worker = Worker(load(path), torch.device("cpu"), str(path), disc)
+        try:
+            c = Controller.create(str(path), worker.info.resolution, worker.info.num_codes, 3, 0.7, worker.default_spec)
+            c.autosave_path = None  # type: ignore[assignment]
+            p = Presenter(c, worker)
+            p.show_attention(True)
+            end, seen = time.monotonic() + 60, None
+            while time.monotonic() < end and seen is None:
+                u = p.tick()
+                seen = u.attention if u.attention is not None else ("failed" if u.attention_failed else None)
+                time.sleep(0.005)
+            if disc:
+                assert isinstance(seen, np.ndarray) and seen.shape == (32, 32) and 0 <= seen.min() and seen.max() <= 1
+                assert p.attention_shown is seen and c.state.last_error == ""
+            else:
+                assert seen == "failed" and not p.attention and p.attention_shown is None
+                assert c.state.last_error.startswith("GradCAM: ") and "no discriminator" in c.state.last_error
+        finally:
+            worker.close()
+

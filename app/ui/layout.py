@@ -90,8 +90,10 @@ def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edi
                 dpg.add_text("model")
                 dpg.add_combo(names, tag="model_pick", width=220, default_value=short_path(info.source),
                               callback=cb, user_data="pick_model")
+                # Enter in the field opens it, as the button does
                 dpg.add_input_text(tag="model_path", width=220, default_value=short_path(info.source),
-                                   hint="or a .safetensors / .pkl / .pt path")
+                                   hint="or a .safetensors / .pkl / .pt path", on_enter=True, callback=cb,
+                                   user_data="open_model")
                 dpg.add_button(label="Open model", tag="open_model", callback=cb, user_data="open_model")
             dpg.add_text(f"{'' if can_open_models else short_path(info.source)}  ({caps.description})",
                          color=(170, 170, 170))
@@ -250,6 +252,7 @@ def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, folder: str,
             dpg.add_checkbox(label="draw points", tag="video_points", default_value=True)
         with dpg.group(horizontal=True):
             _label("photo")
-            dpg.add_input_text(tag="photo_path", width=200, hint="a photo to edit (png, jpg, ...)")
+            dpg.add_input_text(tag="photo_path", width=200, hint="a photo to edit (png, jpg, ...)", on_enter=True,
+                               callback=cb, user_data="open_photo")
             dpg.add_button(label="Open photo", tag="open_photo", callback=cb, user_data="open_photo")
             dpg.add_combo(("crop", "pad"), tag="photo_fit", width=70, default_value="crop")
