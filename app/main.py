@@ -10,10 +10,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from spatialgan.cli.common import PSI, SEED, add_model_args, number, parsed, report, run_cli
 from spatialgan.errors import SpatialGANError
+from spatialgan.files import check_output, check_output_folder
 from spatialgan.paths import default_checkpoint
 
 if TYPE_CHECKING:  # the GUI and torch are imported only once a window can open
@@ -34,34 +36,38 @@ def has_display() -> bool:
     return True
 
 
-def screen_size() -> tuple[int, int] | None:
-    """The desktop's size in pixels, asked of the X server (Linux) or Windows; None where unknown."""
+@contextmanager
+def screen() -> Iterator[tuple[int, int] | None]:
+    """The desktop's size in pixels, asked of the X server (Linux) or Windows; None where unknown. On X the probe's
+    connection stays open until the block ends, so open the window inside it: on a server with no other client,
+    closing the only connection resets the server, and a window GLFW opens meanwhile fails (it aborts)."""
+    display, x11 = None, None
     try:
-        import ctypes
-        import ctypes.util
-
-        if sys.platform.startswith("win"):
-            user32 = ctypes.windll.user32  # type: ignore[attr-defined]
-            return int(user32.GetSystemMetrics(0)), int(user32.GetSystemMetrics(1))
-        name = ctypes.util.find_library("X11")
-        if not name or not os.environ.get("DISPLAY"):
-            return None
-        x11 = ctypes.cdll.LoadLibrary(name)
-        x11.XOpenDisplay.restype = ctypes.c_void_p
-        x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
-        for f in (x11.XDefaultScreen, x11.XCloseDisplay):
-            f.argtypes = [ctypes.c_void_p]
-        x11.XDisplayWidth.argtypes = x11.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        display = x11.XOpenDisplay(None)
-        if not display:
-            return None
+        size = None
         try:
-            screen = x11.XDefaultScreen(display)
-            return int(x11.XDisplayWidth(display, screen)), int(x11.XDisplayHeight(display, screen))
-        finally:
+            import ctypes
+            import ctypes.util
+
+            if sys.platform.startswith("win"):
+                user32 = ctypes.windll.user32  # type: ignore[attr-defined]
+                size = int(user32.GetSystemMetrics(0)), int(user32.GetSystemMetrics(1))
+            elif (name := ctypes.util.find_library("X11")) and os.environ.get("DISPLAY"):
+                x11 = ctypes.cdll.LoadLibrary(name)
+                x11.XOpenDisplay.restype = ctypes.c_void_p
+                x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+                for f in (x11.XDefaultScreen, x11.XCloseDisplay):
+                    f.argtypes = [ctypes.c_void_p]
+                x11.XDisplayWidth.argtypes = x11.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
+                display = x11.XOpenDisplay(None)
+                if display:
+                    number = x11.XDefaultScreen(display)
+                    size = int(x11.XDisplayWidth(display, number)), int(x11.XDisplayHeight(display, number))
+        except (OSError, AttributeError, ValueError):
+            size = None
+        yield size
+    finally:
+        if display and x11 is not None:
             x11.XCloseDisplay(display)
-    except (OSError, AttributeError, ValueError):
-        return None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -114,6 +120,26 @@ def build_editor(G: "Generator", device: "torch.device", source: str, seed: int,
     return view
 
 
+def session_model(session: Path, checkpoint: str | None, untrained: str | None) -> str | None:
+    """The model to open for `--session`: the one the session names (an inverted photo's tuned weights, say),
+    unless `-c` asks for another on purpose, which is said."""
+    from spatialgan.files import read_json
+
+    data = read_json(session, "session file")
+    named = data.get("model_path") if isinstance(data, dict) else None
+    if not isinstance(named, str) or not named:
+        return checkpoint  # an old session that names no model: the one asked for, or the default
+    if checkpoint or untrained:
+        if checkpoint is None or Path(checkpoint).resolve() != Path(named).resolve():
+            print(f"note: {session} was made with {named}; opening it on {checkpoint or untrained} as -c asks",
+                  file=sys.stderr)
+        return checkpoint
+    if not Path(named).is_file():
+        raise SpatialGANError(f"{session} was made with {named}, which is not there any more; give the model "
+                              "with -c")
+    return named
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parsed(lambda: parse_args(argv))
     if isinstance(args, int):
@@ -121,6 +147,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         notice = ""
+        # what is written at the end is checked at the start: a bad path must not cost a window and a model load
+        if args.screenshot is not None:
+            check_output(args.screenshot, (".png",), "--screenshot")
+        if args.dump_dir is not None:
+            check_output_folder(args.dump_dir, "--dump-dir")
+        if args.session is not None:
+            args.checkpoint = session_model(args.session, args.checkpoint, args.untrained)
         if not args.checkpoint and not args.untrained and default_checkpoint() is None:
             args.untrained = "64:sel_indoor"
             notice = "No trained model is bundled yet: editing an UNTRAINED 64 px rooms network."
@@ -162,11 +195,12 @@ def main(argv: list[str] | None = None) -> int:
                 view.c.select(nearest[0], nearest[1])
             from .ui.geometry import fit_viewport
 
-            width, height, x, y = fit_viewport(screen_size())  # a small screen gets a smaller window
-            dpg.create_viewport(title="SpatialGAN editor", width=width, height=height, x_pos=x, y_pos=y,
-                                min_width=640, min_height=480)
-            dpg.setup_dearpygui()
-            dpg.show_viewport()
+            with screen() as size:  # the probe's X connection lives until the window has its own
+                width, height, x, y = fit_viewport(size)  # a small screen gets a smaller window
+                dpg.create_viewport(title="SpatialGAN editor", width=width, height=height, x_pos=x, y_pos=y,
+                                    min_width=640, min_height=480)
+                dpg.setup_dearpygui()
+                dpg.show_viewport()
             dpg.set_primary_window("main", True)
             while True:
                 view.run(args.screenshot)
@@ -188,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             view.p.worker.close()
         if args.screenshot is not None:
+            if not args.screenshot.is_file() or args.screenshot.stat().st_size == 0:
+                raise SpatialGANError(f"the screenshot could not be written to {args.screenshot} (is the place "
+                                      "writable?)")
             print(f"screenshot saved to {args.screenshot}")
         return 0
 

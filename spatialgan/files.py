@@ -137,6 +137,37 @@ def check_output(path: str | os.PathLike, suffixes: Iterable[str] | None = None,
                         + (f" ending in {' or '.join(allowed)}" if allowed else ""))
     if allowed and p.suffix.lower() not in allowed:
         raise FileError(f"{what} {_show(p)}: give a name ending in {' or '.join(allowed)}")
+    _check_parents(p, what)
+    if p.exists() and not p.is_file():
+        raise FileError(f"{what} {_show(p)} exists and is not a regular file")
+    return p
+
+
+def check_output_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """The path as a Path if a folder can be made (or is) there; `FileError` naming the problem otherwise."""
+    if not str(path).strip():
+        raise FileError(f"no {what} given (the path is empty)")
+    p = Path(path).expanduser()
+    if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME for part in p.parts):
+        raise FileError(f"{what}: a name in {_show(p)} is longer than {MAX_NAME} bytes")
+    if p.exists() and not p.is_dir():
+        raise FileError(f"{what} {_show(p)} is a file; give a folder")
+    _check_parents(p, what)
+    return p
+
+
+def make_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """`check_output_folder`, then make it (and its parents); an OS refusal becomes a `FileError`."""
+    p = check_output_folder(path, what)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileError(f"cannot make {what} {_show(p)}: {exc.strerror or exc}") from None
+    return p
+
+
+def _check_parents(p: Path, what: str) -> None:
+    """The nearest existing parent of `p` must be a writable folder."""
     for parent in p.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -144,9 +175,6 @@ def check_output(path: str | os.PathLike, suffixes: Iterable[str] | None = None,
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise FileError(f"cannot write {what} {_show(p)}: folder {_show(parent)} is not writable")
             break
-    if p.exists() and not p.is_file():
-        raise FileError(f"{what} {_show(p)} exists and is not a regular file")
-    return p
 
 
 def _pid_alive(pid: int) -> bool:

@@ -40,6 +40,10 @@ def run_cli(body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the system refused a file operation: permission, a name too long, a read-only place
+        where = f" {clean_text(str(exc.filename), 200)}" if exc.filename else ""
+        print(f"error: cannot use{where}: {clean_text(exc.strerror or str(exc), 300)}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - one line that says what happened, not a wall of traceback
         # torch's CUDA and CPU allocators report running out of memory as a RuntimeError
         if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (

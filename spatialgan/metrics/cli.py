@@ -88,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _channels(text: str) -> tuple[int, ...]:
+    """--channels: 1 to 6 widths, each 1..1024, separated by commas."""
+    try:
+        widths = tuple(int(c) for c in text.split(","))
+    except ValueError:
+        widths = ()
+    if not 1 <= len(widths) <= 6 or any(not 1 <= w <= 1024 for w in widths):
+        raise SpatialGANError(f"--channels takes 1 to 6 widths between 1 and 1024 separated by commas, e.g. "
+                              f"12,24,48; got {text!r}")
+    return widths
+
+
 def _run(args: argparse.Namespace) -> dict[str, object]:
     from ..device import pick_device
 
@@ -97,8 +109,8 @@ def _run(args: argparse.Namespace) -> dict[str, object]:
         from ..data import PROCEDURAL
         from .segmentation import SegConfig, evaluate, procedural_set, save_segmenter, train_segmenter
 
-        cfg = SegConfig(args.data, tuple(PROCEDURAL[args.data].CLASSES), args.resolution,
-                        tuple(int(c) for c in args.channels.split(",")))
+        check_output(args.out, (".safetensors",), "--out")  # before training, not after it
+        cfg = SegConfig(args.data, tuple(PROCEDURAL[args.data].CLASSES), args.resolution, _channels(args.channels))
         t0 = time.monotonic()
         net = train_segmenter(cfg, args.num_train, args.steps, args.batch, seed=args.seed, progress=progress,
                               max_seconds=args.minutes * 60 if args.minutes else None)

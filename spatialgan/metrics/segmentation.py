@@ -15,9 +15,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from ..errors import CheckpointError, SpatialGANError
+from ..files import write_atomic, write_text_atomic
 from ..progress import bar_options
 
 
@@ -150,12 +151,13 @@ def train_segmenter(cfg: SegConfig, num_train: int = 2000, steps: int = 1500, ba
 
 
 def save_segmenter(net: TinyUNet, path: str | Path, extra: dict[str, object] | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """The weights (safetensors) and, beside them, a JSON of the config and `extra`; written atomically."""
     cfg = asdict(net.config)
     meta = {"format": "spatialgan-segmenter", "config": json.dumps(cfg), "info": json.dumps(extra or {})}
-    save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(path), metadata=meta)
-    path.with_suffix(".json").write_text(json.dumps({"config": cfg, **(extra or {})}, indent=2) + "\n")
+    tensors = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+    data = save(tensors, metadata=meta)  # bytes: the write itself goes through write_atomic's checks
+    path = write_atomic(path, lambda t: t.write_bytes(data), (".safetensors",), "segmenter")
+    write_text_atomic(path.with_suffix(".json"), json.dumps({"config": cfg, **(extra or {})}, indent=2) + "\n")
     return path
 
 

@@ -26,6 +26,7 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from ..cli.common import parsed, run_cli
 from ..config import ENCODINGS
 from ..device import describe, native_bfloat16, pick_device
+from ..files import check_output_folder, make_folder
 from ..errors import SpatialGANError
 from ..gradcam import CAM_SCORES
 from ..research import CONST_INPUTS, HEATMAP_SAMPLINGS, build as build_generator
@@ -172,6 +173,7 @@ def branch(parent: Path, out: Path | None, given: dict) -> Path:
         raise SpatialGANError("--branch RUN needs --out NEW_RUN (where the branch is written)")
     if not (parent / SNAPSHOT).exists():
         raise SpatialGANError(f"{parent} has no {SNAPSHOT} to branch from")
+    check_output_folder(out, "--out")
     if (out / SNAPSHOT).exists():
         raise SpatialGANError(f"{out} already holds a run; continue it with `spatialgan-train resume {out}` or pick "
                               "another folder")
@@ -182,7 +184,7 @@ def branch(parent: Path, out: Path | None, given: dict) -> Path:
                               f"{', '.join(sorted(fixed))} (start a new run for that)")
     cfg = TrainConfig.from_dict({**base, **given})  # validates the combination before anything is written
     reshaped = cfg.const_input != base.get("const_input", "learned")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out, "--out")
     # With a reshaped input the parent's exported model no longer fits the branch's config; the first snapshot
     # writes the branch's own.
     for name in ("log.jsonl", "command.txt") + (() if reshaped else (MODEL,)):
@@ -220,6 +222,7 @@ def prepare(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
         return TrainConfig.from_dict({**base, **given}), run, True
     if args.out is None:
         raise SpatialGANError("give a run folder: spatialgan-train new RUN (or --out RUN_FOLDER), or resume RUN")
+    check_output_folder(args.out, "run folder")  # a file or an unwritable place: said before any work
     if (args.out / SNAPSHOT).exists():
         raise SpatialGANError(f"{args.out} already holds a run; continue it with: spatialgan-train resume {args.out}")
     return TrainConfig(**given), args.out, False
