@@ -15,7 +15,7 @@ from typing import Any, Callable, Hashable
 import numpy as np
 
 from spatialgan.errors import HeatmapSpecError, SpatialGANError
-from spatialgan.files import write_json_atomic
+from spatialgan.files import FileError, write_json_atomic
 from spatialgan.limits import MAX_SEED
 from spatialgan.heatmaps.spec import MAX_OUTSIDE, MAX_SIGMA, HeatmapSpec
 from spatialgan.paths import cache_dir
@@ -46,12 +46,22 @@ class Controller:
 
     @classmethod
     def create(cls, model_path: str, resolution: int, num_codes: int, seed: int, psi: float,
-               spec_for_seed: Callable[[int], HeatmapSpec | None], check_layout: Callable[[HeatmapSpec], None] | None = None,
-               ws_shape: tuple[int, int] | None = None) -> "Controller":
+               spec_for_seed: Callable[[int], HeatmapSpec | None], check_layout: Callable[[HeatmapSpec], None],
+               ws_shape: tuple[int, int]) -> "Controller":
+        """An editor state for a model: sessions loaded into it are checked against the model's layout
+        (`check_layout`) and its w+ shape (`ws_shape`: num_ws, w_dim) where they enter, not at the first render."""
         spec = spec_for_seed(seed)
         edit = Edit(seed=seed, psi=psi, code_seeds=[None] * num_codes, spec=spec,
                     homes=spec.object_places() if spec is not None else None)
         return cls(AppState(model_path, edit, resolution, num_codes, ws_shape=ws_shape), spec_for_seed, check_layout)
+
+    @classmethod
+    def for_worker(cls, worker: Any, seed: int, psi: float, model_path: str | None = None) -> "Controller":
+        """`create` for the model a worker holds (`app.worker.Worker`: its info, default layouts and checks)."""
+        info = worker.info
+        caps = info.capabilities
+        return cls.create(model_path or info.source, info.resolution, info.num_codes, seed, psi, worker.default_spec,
+                          worker.check_layout, (caps.num_ws, caps.w_dim))
 
     def original_request(self) -> RenderRequest:
         """The picture of the scene before all edits (the compare key shows it)."""
@@ -303,7 +313,10 @@ class Controller:
 
     # ---- files ----------------------------------------------------------------------------------------
     def save_session(self, path: str | Path) -> Path:
-        path = write_json_atomic(path, session_to_dict(self.state), "session file")
+        try:
+            path = write_json_atomic(path, session_to_dict(self.state), "session file")
+        except FileError as exc:  # a folder, a read-only place, under a file: a session error like any other
+            raise SessionError(str(exc)) from None
         self.state.dirty = False
         self.state.saved_to = str(path)
         return path

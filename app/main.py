@@ -103,9 +103,7 @@ def build_editor(G: "Generator", device: "torch.device", source: str, seed: int,
     worker = Worker(G, device, source, source if may_hold_discriminator(source) else "")
     try:
         info = worker.info
-        caps = info.capabilities
-        controller = Controller.create(source, info.resolution, info.num_codes, seed, psi, worker.default_spec,
-                                       worker.check_layout, (caps.num_ws, caps.w_dim))
+        controller = Controller.for_worker(worker, seed, psi)
         if session is not None:
             controller.load_session(session)
             controller.state.undo_stack.clear()

@@ -140,6 +140,11 @@ def _points(data: Any, name: str, resolution: int | None) -> list[Point]:
     return out
 
 
+# every field a session file has (`session_to_dict`), and the time an autosave adds
+SESSION_KEYS = frozenset({"format", "version", "model_path", "resolution", "seed", "psi", "code_seeds", "spec",
+                          "handles", "targets", "mask", "ws_override", "carry", "homes", "label", "saved_at"})
+
+
 def edit_from_dict(data: Any, resolution: int, num_codes: int, ws_shape: tuple[int, int] | None = None,
                    check_layout: Callable[[HeatmapSpec], None] | None = None) -> tuple[str, Edit]:
     """Parse a session dict for a model of this resolution / code count (and, when given, w+ shape and layout
@@ -148,8 +153,13 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int, ws_shape: tuple[i
         raise SessionError(f"a session must be a JSON object, got {type(data).__name__}")
     if data.get("format") != SESSION_FORMAT:
         raise SessionError(f"not a SpatialGAN session: 'format' is {data.get('format')!r}, expected {SESSION_FORMAT!r}")
-    if data.get("version") != SESSION_VERSION:
-        raise SessionError(f"session version {data.get('version')!r} is not supported (expected {SESSION_VERSION})")
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version != SESSION_VERSION:
+        raise SessionError(f"session version {clean_text(repr(version), 40)} is not supported (expected "
+                           f"{SESSION_VERSION})")
+    unknown = sorted(set(data) - SESSION_KEYS)
+    if unknown:  # a misspelt field would otherwise be dropped without a word
+        raise SessionError(f"unknown field(s) {clean_text(', '.join(map(str, unknown)), 120)} in the session")
     if data.get("resolution", resolution) != resolution:
         raise SessionError(f"the session was made with a {data.get('resolution')} px model, this one is {resolution} px")
     seed, psi = data.get("seed"), data.get("psi")

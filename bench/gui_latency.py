@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         G, _ = load_generator(None, "64:sel_indoor", device)
         model = "preset 64 px sel_indoor (untrained weights; the cost is the same)"
     worker = Worker(G, device, model)
-    c = Controller.create(model, G.config.resolution, G.config.num_codes, 3, 0.7, worker.default_spec)
+    c = Controller.for_worker(worker, 3, 0.7)
     c.autosave_path = None  # type: ignore[assignment]
     x0, y0 = c.state.edit.spec.absolute(0, 0)
     try:

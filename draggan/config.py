@@ -58,6 +58,10 @@ class DragConfig:
             raise ConfigError(f"stop_distance must be a positive number of pixels, got {self.stop_distance!r}")
         if not isinstance(self.max_steps, int) or isinstance(self.max_steps, bool) or self.max_steps > 100_000:
             raise ConfigError(f"max_steps must be a whole number in 1..100000, got {self.max_steps!r}")
+        r = self.carry_resolution
+        if r is not None and (not isinstance(r, int) or isinstance(r, bool) or r < 4 or r & (r - 1)):
+            raise ConfigError(f"carry_resolution must be a block resolution (a power of two, at least 4) or None, "
+                              f"got {r!r}")
 
     def radius1(self, resolution: int) -> int:
         return max(1, round(self.r1 * resolution / 512))

@@ -86,7 +86,7 @@ class DragSession:
                  callback: Callable[[StepResult], None] | None = None, homes: Homes | None = None) -> None:
         cfg, caps = config, G.capabilities
         res = caps.resolution
-        self._validate(G, spec, handles, targets, mask, cfg)
+        self._validate(G, ws, spec, handles, targets, mask, cfg)
         self.G, self.cfg, self.callback, self.res = G, cfg, callback, res
         self.device = ws.device
         self.block = cfg.feature_block or caps.default_tap
@@ -137,10 +137,15 @@ class DragSession:
 
     # ---- validation -----------------------------------------------------------------------------------
     @staticmethod
-    def _validate(G: SteerableModel, spec: HeatmapSpec | None, handles: Sequence[Point], targets: Sequence[Point],
-                  mask: torch.Tensor | None, cfg: DragConfig) -> None:
+    def _validate(G: SteerableModel, ws: torch.Tensor, spec: HeatmapSpec | None, handles: Sequence[Point],
+                  targets: Sequence[Point], mask: torch.Tensor | None, cfg: DragConfig) -> None:
         caps = G.capabilities
         res = caps.resolution
+        if not isinstance(ws, torch.Tensor) or ws.ndim != 4 or ws.shape[0] != 1 or tuple(ws.shape[2:]) != (
+                caps.num_ws, caps.w_dim) or ws.shape[1] != caps.num_codes:
+            shape = tuple(ws.shape) if isinstance(ws, torch.Tensor) else type(ws).__name__
+            raise DragError(f"w+ must have shape (1, {caps.num_codes}, {caps.num_ws}, {caps.w_dim}) for this model, "
+                            f"got {shape}")
         if not handles:
             raise DragError("no handle points: click at least one handle and its target")
         if len(handles) != len(targets):

@@ -68,8 +68,8 @@ def _digest(tensors: dict[str, torch.Tensor], with_layout: bool = True) -> str:
 
 def verify(path: Path, tensors: dict[str, torch.Tensor], metadata_sha: str, layout_sha: str) -> None:
     """Raise `CheckpointError` if the weights do not match the header's checksum or hold NaN or infinity."""
-    if layout_sha and _digest(tensors) != layout_sha or (not layout_sha and metadata_sha
-                                                        and _digest(tensors, False) != metadata_sha):
+    # every checksum the header carries must hold: one that is there and wrong means damage, whichever it is
+    if layout_sha and _digest(tensors) != layout_sha or metadata_sha and _digest(tensors, False) != metadata_sha:
         raise CheckpointError(f"{path} is corrupt: its weights do not match the checksum in its header")
     for key in sorted(tensors):
         t = tensors[key]
@@ -138,6 +138,16 @@ def _sniff_foreign(path: Path) -> str:
     return ""
 
 
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    """A header entry that must be a JSON object (a list or a string would read as defaults)."""
+    value = parse_json(text, what)
+    if not isinstance(value, dict):
+        kind = {"list": "list", "str": "string", "bool": "boolean"}.get(type(value).__name__, "number")
+        raise ConfigError(f"its {what} is a JSON {kind}, not an object" if value is not None else
+                          f"its {what} is null, not an object")
+    return value
+
+
 def read_info(path: str | os.PathLike) -> CheckpointInfo:
     """Read and validate a checkpoint's header (configs, metadata) without loading weights."""
     path = Path(path)
@@ -161,14 +171,14 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
                               f"this version of spatialgan reads version {FORMAT_VERSION}")
     try:
         # Files written before the research variants moved out of the generator config kept them inside it.
-        gdict, variant = split_legacy(parse_json(metadata["generator"]))
+        gdict, variant = split_legacy(_json_object(metadata["generator"], "generator"))
         if "variant" in metadata:
-            variant = Variant.from_dict(parse_json(metadata["variant"]))
+            variant = Variant.from_dict(_json_object(metadata["variant"], "variant"))
         gcfg = GeneratorConfig.from_dict(gdict)
         variant.check(gcfg)
-        dcfg = (DiscriminatorConfig.from_dict(parse_json(metadata["discriminator"]))
+        dcfg = (DiscriminatorConfig.from_dict(_json_object(metadata["discriminator"], "discriminator"))
                 if "discriminator" in metadata else None)
-        meta = parse_json(metadata.get("meta", "{}"))
+        meta = _json_object(metadata.get("meta", "{}"), "meta")
     except (KeyError, TypeError, ValueError, ConfigError, FileError) as exc:
         raise CheckpointError(f"{path} has a bad config in its header: {exc}") from None
     return CheckpointInfo(path, gcfg, dcfg, meta, metadata.get("dtype", "float32"), metadata.get("sha256", ""),

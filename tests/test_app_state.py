@@ -14,7 +14,7 @@ from app.export import ExportError, history_frame
 from spatialgan.files import temp_name
 from spatialgan.video import read_video
 from app.messages import ExportProgress, LatentSpec, RefineProgress, RefineRequest, RenderRequest, RenderResult
-from app.state import SessionError, mask_from_rle, mask_to_rle, model_to_open
+from app.state import SessionError, mask_from_rle, mask_to_rle, model_to_open, session_to_dict
 from app.worker import Worker
 from spatialgan import load_generator, save_checkpoint
 from PIL import Image
@@ -41,8 +41,7 @@ def hier_worker():
 
 
 def make(worker: Worker, seed: int = 3) -> Controller:
-    c = Controller.create("tiny.safetensors", worker.info.resolution, worker.info.num_codes, seed, 0.7,
-                          worker.default_spec)
+    c = Controller.for_worker(worker, seed, 0.7, "tiny.safetensors")
     c.autosave_path = None  # type: ignore[assignment]
     return c
 
@@ -588,3 +587,30 @@ def test_settings_folder_is_remembered_and_names_land_in_it(tmp_path, monkeypatc
     assert s.input_path("session.json") == s.folder / "session.json"
     (tmp_path / "session.json").write_text("{}")
     assert s.input_path("session.json") == Path("session.json")
+
+
+def test_a_session_that_does_not_fit_the_model_is_refused_when_read(tmp_path: Path) -> None:
+    """Every editor state checks sessions against its model's layout and w+ shape where they enter (the
+    controller is made from the worker that holds the model), so a spec with 2 of 3 levels or a w+ of another
+    model is refused by Load, not drawn into an error at the first render."""
+    import base64
+    import copy
+
+    worker = Worker(tiny_models("sel_norm", "hierarchical")[0], torch.device("cpu"), "tiny")
+    try:
+        c = make(worker)
+        good = json.loads(json.dumps(session_to_dict(c.state)))
+        short = copy.deepcopy(good)
+        short["spec"]["levels"] = short["spec"]["levels"][:2]
+        other = np.zeros((1, 1, 3, 5), np.float32)
+        wrong_ws = {**good, "ws_override": {"shape": [1, 1, 3, 5],
+                                            "float32_base64": base64.b64encode(other.tobytes()).decode()}}
+        for data, words in ((short, "levels"), (wrong_ws, "ws_override")):
+            path = tmp_path / "s.json"
+            path.write_text(json.dumps(data))
+            with pytest.raises(SessionError, match=words):
+                c.load_session(path)
+        path.write_text(json.dumps(good))
+        c.load_session(path)  # and the session it came from is read back
+    finally:
+        worker.close()

@@ -183,7 +183,7 @@ def test_editor_switch_renders_carried_or_plain_and_is_saved(tmp_path) -> None:
     G, _ = tiny_models("sel_indoor", "multi")
     worker = Worker(G, torch.device("cpu"), "tiny")
     try:
-        c = Controller.create("tiny.safetensors", 32, worker.info.num_codes, 3, 0.7, worker.default_spec)
+        c = Controller.for_worker(worker, 3, 0.7, "tiny.safetensors")
         c.autosave_path = None  # type: ignore[assignment]
         assert c.state.edit.spec is not None and c.state.edit.homes == c.state.edit.spec.object_places()
         before = _render(worker, c)
@@ -199,7 +199,7 @@ def test_editor_switch_renders_carried_or_plain_and_is_saved(tmp_path) -> None:
         path = c.save_session(tmp_path / "s.json")
         data = json.loads(path.read_text())
         assert data["carry"] is True and data["homes"] == [list(h) for h in c.state.edit.homes]
-        d = Controller.create("tiny.safetensors", 32, worker.info.num_codes, 5, 0.7, worker.default_spec)
+        d = Controller.for_worker(worker, 5, 0.7, "tiny.safetensors")
         d.autosave_path = None  # type: ignore[assignment]
         d.load_session(path)
         assert np.array_equal(_render(worker, d), carried)

@@ -37,7 +37,7 @@ from PIL import Image
 
 from app.controller import Controller
 from app.presenter import Presenter
-from app.state import session_to_dict
+from app.state import SessionError, session_to_dict
 from app.worker import Worker
 from draggan import DragConfig, DragSession
 from spatialgan import HeatmapSpec, load_checkpoint, save_checkpoint
@@ -84,10 +84,7 @@ class Env:
         self.tmp, self.worker, self.checkpoint, self.capsys = tmp, worker, checkpoint, capsys
 
     def controller(self) -> Controller:
-        w = self.worker
-        caps = w.info.capabilities
-        c = Controller.create(str(self.checkpoint), caps.resolution, caps.num_codes, 3, 0.7, w.default_spec,
-                              w.check_layout, (caps.num_ws, caps.w_dim))
+        c = Controller.for_worker(self.worker, 3, 0.7, str(self.checkpoint))
         c.autosave_path = self.tmp / "autosave.json"
         return c
 
@@ -179,6 +176,7 @@ for top in ([], "session", 1, None, True, [[]]):
 for key, value, words in [
         ("format", "other", "not a SpatialGAN session"), ("format", None, "not a SpatialGAN session"),
         ("version", 2, "version"), ("version", "1", "version"), ("version", None, "version"),
+        ("version", True, "version"), ("version", 1.0, "version"), ("home", "here", "unknown field"),
         ("resolution", 128, "px model"), ("carry", "yes", "carry"), ("carry", 1, "carry"),
         ("model_path", 5, "model_path"), ("model_path", [], "model_path"),
         ("code_seeds", [1], "code_seeds"), ("code_seeds", "1,2", "code_seeds"),
@@ -360,6 +358,8 @@ for key, value in [("num_objects", 10 ** 7), ("num_objects", 0), ("levels", [4, 
 _config_case("generator config not JSON", lambda g: "{z_dim: 3", "bad config")
 _config_case("generator config nested deeply", lambda g: "[" * 5000 + "]" * 5000, "bad config")
 _config_case("generator config a list", lambda g: [g], "bad config")
+_config_case("generator config an empty list", lambda g: [], "not an object")
+_config_case("generator config a string", lambda g: json.dumps("64"), "not an object")
 
 
 def _weights_case(name: str, edit: Callable[[dict, dict], tuple[dict, dict]], *words: str) -> None:
@@ -387,6 +387,9 @@ _weights_case("a tensor missing", lambda t, m: ({k: v for k, v in list(t.items()
 _weights_case("format missing", lambda t, m: (t, {k: v for k, v in m.items() if k != "format"}), "not a SpatialGAN")
 _weights_case("format version 99", lambda t, m: (t, {**m, "format_version": "99"}), "version")
 _weights_case("meta deeply nested", lambda t, m: (t, {**m, "meta": "[" * 3000 + "]" * 3000}), "bad config")
+_weights_case("meta a JSON list", lambda t, m: (t, {**m, "meta": "[1, 2]"}), "meta is a JSON list")
+_weights_case("meta a JSON string", lambda t, m: (t, {**m, "meta": '"model"'}), "meta is a JSON string")
+_weights_case("a second (older) checksum that is wrong", lambda t, m: (t, {**m, "sha256": "0" * 64}), "checksum")
 
 
 def _file_case(name: str, make: Callable[[Env], Path], *words: str) -> None:
@@ -640,6 +643,52 @@ for what, make in [("a FIFO", _fifo), ("a folder", lambda env: env.tmp), ("garba
     _cli_case(f"info {what}", INFO, lambda env, m=make: [str(m(env))])
 
 
+_cli_case("info of a checkpoint whose config is a list", INFO,
+          lambda env: [str(_rewrite_checkpoint(env, lambda t, m: (t, {**m, "generator": "[]"})))], "not an object")
+LONG = "n" * 300
+_cli_case("sample -c a name of 300 bytes", SAMPLE, lambda env: ["-c", str(env.tmp / (LONG + ".safetensors")), "--out",
+                                                               str(env.tmp / "never.png")], "File name too long")
+_cli_case("edit -c a name of 300 bytes", EDIT, lambda env: ["-c", str(env.tmp / (LONG + ".pkl")), "--drag",
+                                                           "10,12:18,12", "--out", str(env.tmp / "never")], "")
+_cli_case("invert a photo named with 300 bytes", INVERT, lambda env: [str(env.tmp / (LONG + ".png")), "--model",
+                                                                      str(env.checkpoint), "--out",
+                                                                      str(env.tmp / "never"), "--steps", "1"], "")
+_cli_case("train new onto a file", TRAIN, lambda env: ["new", str(env.file("run", "x")), "--no-progress"], "is a file")
+_cli_case("train new under a file", TRAIN, lambda env: ["new", str(env.file("plain", "x") / "run"), "--no-progress"],
+          "not a folder")
+_cli_case("train new in a read-only place", TRAIN, lambda env: ["new", "/proc/spatialgan-run", "--no-progress"], "")
+for channels in ("", "a", "0,0", "8,-1", "1,2,3,4,5,6,7", "99999"):
+    _cli_case(f"train-seg --channels {channels!r}", METRICS,
+              lambda env, c=channels: ["train-seg", "--channels", c, "--out", str(env.tmp / "never.safetensors")],
+              "--channels")
+_cli_case("train-seg --out a folder", METRICS, lambda env: ["train-seg", "--out", str(env.tmp)], "folder")
+_cli_case("train-seg --out .txt", METRICS, lambda env: ["train-seg", "--out", str(env.tmp / "s.txt")], ".safetensors")
+GUI = "app.main:main"
+_cli_case("gui --screenshot a folder", GUI, lambda env: ["--screenshot", str(env.tmp)], "folder")
+_cli_case("gui --screenshot .jpg", GUI, lambda env: ["--screenshot", str(env.tmp / "s.jpg")], ".png")
+_cli_case("gui --dump-dir under a file", GUI, lambda env: ["--dump-dir", str(env.file("plain", "x") / "d")],
+          "not a folder")
+_cli_case("gui --dump-dir a file", GUI, lambda env: ["--dump-dir", str(env.file("plain", "x"))], "is a file")
+_cli_case("gui --session missing", GUI, lambda env: ["--session", str(env.tmp / "none.json")], "does not exist")
+
+
+def _os_refusal(env: Env) -> None:
+    """Whatever the system refuses (an unreadable file as another user, a read-only disk), a command says it in
+    one line: run_cli turns an OSError from anywhere into "cannot use FILE: reason"."""
+    from spatialgan.cli.common import run_cli
+
+    def body() -> int:
+        raise PermissionError(13, "Permission denied", str(env.tmp / "model.pkl"))
+
+    env.capsys.readouterr()
+    assert run_cli(body) == 2
+    err = env.capsys.readouterr().err
+    assert err.startswith("error: cannot use ") and "Permission denied" in err and err.count("\n") == 1, err
+
+
+add("command line", "a permission refusal from anywhere", _os_refusal)
+
+
 # ---- output paths and killed writes ---------------------------------------------------------------------
 def _output_case(name: str, target: Callable[[Env], Path | str], *words: str) -> None:
     def run(env: Env) -> None:
@@ -648,7 +697,8 @@ def _output_case(name: str, target: Callable[[Env], Path | str], *words: str) ->
         c = p.c
         t = target(env)
         refused(lambda: p.export_image(t), *words)
-        refused(lambda: c.save_session(str(t).replace(".png", ".json") if str(t).endswith(".png") else t), *words)
+        with pytest.raises(SessionError):  # a session that cannot be saved is a session error, as one unread
+            c.save_session(str(t).replace(".png", ".json") if str(t).endswith(".png") else t)
         refused(lambda: write_video(str(t).replace(".png", ".mp4") if str(t).endswith(".png") else t,
                                     [p.image, p.image]), *words)
         no_temporaries(env.tmp)
@@ -774,12 +824,24 @@ for name, h, t in [("NaN handle", [(math.nan, 3.0)], [(5.0, 5.0)]), ("inf target
                    ("strings", [("a", "b")], [(9.0, 9.0)])]:
     _drag_case(name, h, t)
 _drag_case("mask of the wrong shape", [(3.0, 3.0)], [(9.0, 9.0)], torch.ones(7, 7))
+
+
+def _drag_ws(shape: tuple[int, ...]) -> Callable[[Env], None]:
+    def run(env: Env) -> None:
+        G = env.worker.G
+        refused(lambda: DragSession(G, torch.zeros(shape), G.default_layout(3), [(3.0, 3.0)], [(9.0, 9.0)]), "w+")
+    return run
+
+
+for shape in ((1, 4, 8, 31), (1, 1, 8, 32), (4, 8, 32), (2, 4, 8, 32)):
+    add("drag points", f"w+ of shape {shape}", _drag_ws(shape))
 _drag_case("mask with NaN", [(3.0, 3.0)], [(9.0, 9.0)], torch.full((32, 32), math.nan))
 for field, value in [("r1", math.nan), ("r1", -3.0), ("r2", 0), ("r2", math.inf), ("stop_distance", math.nan),
                      ("stop_distance", -1.0), ("stop_distance", 0.0), ("mask_weight", math.nan), ("mask_weight", -1.0),
                      ("hybrid_radius", math.nan), ("hybrid_radius", -0.1), ("alpha", math.nan), ("alpha", 5.0),
                      ("lr", math.nan), ("lr", 0.0), ("centre_lr", -1.0), ("max_steps", 0), ("max_steps", 2.5),
-                     ("max_steps", 10 ** 9), ("free_layers", 0), ("mode", "fast")]:
+                     ("max_steps", 10 ** 9), ("free_layers", 0), ("mode", "fast"), ("carry_resolution", 3),
+                     ("carry_resolution", 0), ("carry_resolution", 16.0), ("carry_resolution", True)]:
     add("drag settings", f"{field}={value}", lambda env, f=field, v=value: refused(lambda: DragConfig(**{f: v}), f))
 for name in ("meta", "xla", "cuda:3", "mps", "nonsense", "", "cpu:x", "\x1b[2Jclear"):
     add("device", f"device {name!r}", lambda env, n=name: refused(lambda: pick_device(n) if n else

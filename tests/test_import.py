@@ -221,7 +221,7 @@ def test_the_editor_worker_draws_refines_and_switches_classes(tmp_path: Path) ->
     G = load(_pickle(tmp_path, "cond64"))
     worker = Worker(G, torch.device("cpu"), "cond64.pkl")
     try:
-        c = Controller.create("cond64.pkl", worker.info.resolution, worker.info.num_codes, 3, 0.7, worker.default_spec)
+        c = Controller.for_worker(worker, 3, 0.7, "cond64.pkl")
         c.autosave_path = None  # type: ignore[assignment]
         p = Presenter(c, worker)
         assert c.state.edit.spec is None and p.info.capabilities.class_labels

@@ -130,7 +130,7 @@ def test_the_editor_shows_where_d_looks_and_says_when_it_cannot(tmp_path: Path) 
     for path, disc in ((with_d, str(with_d)), (with_d, "")):
         worker = Worker(load(path), torch.device("cpu"), str(path), disc)
         try:
-            c = Controller.create(str(path), worker.info.resolution, worker.info.num_codes, 3, 0.7, worker.default_spec)
+            c = Controller.for_worker(worker, 3, 0.7)
             c.autosave_path = None  # type: ignore[assignment]
             p = Presenter(c, worker)
             p.show_attention(True)

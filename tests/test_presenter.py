@@ -29,8 +29,7 @@ def presenter():
 
     def make(encoding: str = "sel_indoor", mode: str = "multi") -> Presenter:
         worker = Worker(tiny_models(encoding, mode)[0], torch.device("cpu"), f"tiny {encoding}")
-        c = Controller.create("tiny.safetensors", worker.info.resolution, worker.info.num_codes, 3, 0.7,
-                              worker.default_spec)
+        c = Controller.for_worker(worker, 3, 0.7, "tiny.safetensors")
         c.autosave_path = None  # type: ignore[assignment]
         made.append(worker)
         return Presenter(c, worker)
@@ -205,7 +204,7 @@ def test_a_photo_is_inverted_into_the_edit_and_the_model_tuned(tmp_path: Path, m
     G, _ = load_generator(str(root / "checkpoints" / "pets64.safetensors"), None, "cpu")
     worker = Worker(G, torch.device("cpu"), str(root / "checkpoints" / "pets64.safetensors"))
     try:
-        c = Controller.create(worker.info.source, 64, 1, 3, 0.7, worker.default_spec)
+        c = Controller.for_worker(worker, 3, 0.7)
         c.autosave_path = None  # type: ignore[assignment]
         p = Presenter(c, worker)
         tick_until(p, lambda u: u.image is not None)

@@ -60,10 +60,8 @@ class Editor:
         self.worker, self.psi = worker, psi
 
     def open(self, seed: int) -> Controller:
-        info = self.worker.info
         # (autosave is the window's job: nothing here writes to the user's cache)
-        return Controller.create(info.source, info.resolution, info.num_codes, seed, self.psi,
-                                 self.worker.default_spec)
+        return Controller.for_worker(self.worker, seed, self.psi)
 
     def render(self, c: Controller) -> np.ndarray:
         self.worker.submit(c.render_request())
