@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
@@ -22,7 +23,8 @@ from spatialgan.paths import cache_dir
 from spatialgan.video import video_scale
 
 from .export import check_history_path
-from .messages import ExportRequest, RefineRequest, RenderRequest
+from .messages import ExportRequest, RenderRequest
+from .model_jobs import RefineInput
 from .state import AppState, Edit, SessionError, read_session, session_to_dict
 
 MIN_SIGMA = 0.01
@@ -60,8 +62,11 @@ class Controller:
         """`create` for the model a worker holds (`app.worker.Worker`: its info, default layouts and checks)."""
         info = worker.info
         caps = info.capabilities
-        return cls.create(model_path or info.source, info.resolution, info.num_codes, seed, psi, worker.default_spec,
-                          worker.check_layout, (caps.num_ws, caps.w_dim))
+        c = cls.create(model_path or info.source, info.resolution, info.num_codes, seed, psi, worker.default_spec,
+                       worker.check_layout, (caps.num_ws, caps.w_dim))
+        if not caps.moves_objects:  # no centres to move coarsely: DragGAN alone
+            c.set_refine(mode="draggan")
+        return c
 
     def original_request(self) -> RenderRequest:
         """The picture of the scene before all edits (the compare key shows it)."""
@@ -258,15 +263,24 @@ class Controller:
         e.mask = mask if mask.any() else None
         self._changed()
 
-    def refine_request(self, mode: str, lr: float, max_steps: int, optimise: str = "w+") -> RefineRequest:
+    def refine_input(self) -> tuple[int, RefineInput]:
+        """What a refine of the clicked points starts from, and the generation its pictures stand for."""
         e = self.state.edit
         n = min(len(e.handles), len(e.targets))
         if n == 0:
             raise SessionError("click a handle point and then its target on the image first")
         self.state.generation += 1
-        return RefineRequest(self.state.generation, e.latent(), e.spec.to_dict() if e.spec else None,
-                             tuple(e.handles[:n]), tuple(e.targets[:n]), e.mask, mode, lr, max_steps,
-                             _homes(e), optimise)
+        return self.state.generation, RefineInput(e.latent(), e.spec.to_dict() if e.spec else None,
+                                                  tuple(e.handles[:n]), tuple(e.targets[:n]), e.mask, _homes(e))
+
+    def new_generation(self) -> int:
+        """A generation number for a job whose pictures replace the edit's (a photo's inversion)."""
+        self.state.generation += 1
+        return self.state.generation
+
+    def set_refine(self, **changes: Any) -> None:
+        """Change the refine's settings (`draggan.DragConfig` fields: mode, lr, max_steps, latent); checked at once."""
+        self.state.refine = replace(self.state.refine, **changes)
 
     def apply_refine(self, ws: np.ndarray, spec: dict[str, Any] | None, points: list[tuple[float, float]]) -> None:
         """Keep a finished refine: its w+ becomes the base (code seeds were folded into it), handles move to

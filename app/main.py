@@ -108,7 +108,7 @@ def build_editor(G: "Generator", device: "torch.device", source: str, seed: int,
             controller.load_session(session)
             controller.state.undo_stack.clear()
         presenter = Presenter(controller, worker)
-        presenter.message = message
+        presenter.status.say(message)
         view = EditorView(controller, presenter, options)
         view.build()
     except BaseException:
@@ -212,9 +212,9 @@ def main(argv: list[str] | None = None) -> int:
                 if session is not None:  # a session saved with this model asked for it
                     try:
                         view.c.load_session(session)
-                        view.p.message = f"opened {source} and loaded {session.name}"
+                        view.p.status.say(f"opened {source} and loaded {session.name}")
                     except SpatialGANError as exc:
-                        view.c.state.last_error = str(exc)
+                        view.p.status.fail(str(exc))
                 dpg.set_primary_window("main", True)
             dpg.destroy_context()
         finally:

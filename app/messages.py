@@ -1,7 +1,8 @@
-"""What the GUI and the model worker say to each other: plain dataclasses of numbers and numpy arrays.
+"""What the GUI and the model worker say to each other about pictures: plain dataclasses of numbers and numpy
+arrays (long work reports through `app.jobs.JobProgress`).
 
-No torch here (the GUI never imports it): the controller builds requests, `app.worker` answers them. Every request carries a
-generation number; the worker keeps only the newest pending render, so a fast drag never queues renders.
+The controller builds requests, `app.worker` answers them; every request carries a generation number, and the
+worker keeps only the newest pending render, so a fast drag never queues renders. Nothing here runs the model.
 """
 
 from __future__ import annotations
@@ -62,21 +63,6 @@ class RenderRequest:
     attention: bool = False  # also compute where the discriminator looks (GradCAM) on the full picture
 
 
-@dataclass(frozen=True)
-class RefineRequest:
-    generation: int
-    latent: LatentSpec
-    spec: dict[str, Any] | None
-    handles: tuple[Point, ...]  # pixels of the model's resolution
-    targets: tuple[Point, ...]
-    mask: np.ndarray | None = None  # (R, R) bool, True where the image may change
-    mode: str = "draggan"
-    lr: float = 2e-3
-    max_steps: int = 200
-    homes: tuple[Point, ...] | None = None  # as in RenderRequest
-    optimise: str = "w+"  # what the refine optimises: "w+" (DragGAN's choice) or "w" (draggan.DragConfig.latent)
-
-
 @dataclass
 class RenderResult:
     generation: int
@@ -89,28 +75,10 @@ class RenderResult:
     attention_error: str = ""  # why no GradCAM could be computed (the picture itself is fine)
 
 
-@dataclass
-class RefineProgress:
-    """One DragGAN step, or the final state when `done` (then `ws` and `spec` hold the edit to keep)."""
-
-    generation: int
-    step: int
-    max_steps: int
-    image: np.ndarray | None
-    points: list[Point] = field(default_factory=list)  # tracked handle positions, pixels
-    distances: list[float] = field(default_factory=list)
-    done: bool = False
-    cancelled: bool = False
-    ms: float = 0.0
-    error: str = ""
-    ws: np.ndarray | None = None  # final w+ (only when done)
-    spec: dict[str, Any] | None = None  # final heatmap spec (only when done)
-
-
 @dataclass(frozen=True)
 class ExportRequest:
-    """Render every state of the edit history (oldest first) and write them to `path` as an animated GIF.
-    The worker renders one frame at a time between interactive renders, so exporting never blocks editing."""
+    """Every state of the edit history (oldest first), to be rendered and written to `path` as a GIF or an MP4
+    (`app.model_jobs.ExportHistory`)."""
 
     generation: int
     frames: tuple[RenderRequest, ...]
@@ -119,52 +87,10 @@ class ExportRequest:
     ms_per_frame: int = 500
 
 
-@dataclass(frozen=True)
-class InvertRequest:
-    """Invert a photo into the model (`spatialgan.inversion`): latent, layout and tuned weights."""
-
-    generation: int
-    photo: str
-    fit: str = "crop"
-    steps: int = 100  # per stage
-
-
-@dataclass
-class InvertProgress:
-    """One inversion step, or the result when `done` (then `ws`, `spec`, `homes` and `model_path`, the tuned weights
-    the worker now draws with, hold the photo's edit)."""
-
-    generation: int
-    stage: str
-    step: int  # steps done over all stages
-    total: int
-    loss: float = float("nan")
-    eta_s: float = float("nan")
-    done: bool = False
-    cancelled: bool = False
-    error: str = ""
-    image: np.ndarray | None = None  # the reconstruction (when done)
-    ws: np.ndarray | None = None
-    spec: dict[str, Any] | None = None
-    homes: list[Point] | None = None
-    model_path: str = ""
-    psnr: float = float("nan")
-
-
 @dataclass
 class LevelHint:
     """Which heatmap levels barely change the picture when a centre is dragged (hierarchical models; measured
     once per model by the worker when it is first idle). `error` is set instead if the measurement failed."""
 
     inert: tuple[bool, ...]  # per panel
-    error: str = ""
-
-
-@dataclass
-class ExportProgress:
-    generation: int
-    rendered: int  # frames rendered so far
-    total: int
-    done: bool = False
-    path: str = ""  # the written file (only when done without error)
     error: str = ""

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from draggan.config import DragConfig
 from spatialgan.limits import MAX_SEED, is_number
 from spatialgan.errors import SpatialGANError, clean_text
 from spatialgan.files import FileError, read_json
@@ -67,7 +68,8 @@ class AppState:
     redo_stack: list[Edit] = field(default_factory=list)
     dirty: bool = False  # unsaved changes since the last save/load
     generation: int = 0  # bumped on every change that needs a new render
-    last_error: str = ""
+    # the DragGAN refine's settings: one set of defaults (draggan.DragConfig), changed by the refine controls
+    refine: DragConfig = field(default_factory=DragConfig)
     ws_shape: tuple[int, int] | None = None  # (num_ws, w_dim) of the model: a session's w+ must have it
     saved_to: str = ""  # where the edit was last saved or loaded from ("" : never)
 

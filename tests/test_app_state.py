@@ -13,7 +13,10 @@ from app.controller import Controller
 from app.export import ExportError, history_frame
 from spatialgan.files import temp_name
 from spatialgan.video import read_video
-from app.messages import ExportProgress, LatentSpec, RefineProgress, RefineRequest, RenderRequest, RenderResult
+from app.jobs import JobProgress
+from app.messages import LatentSpec, RenderRequest, RenderResult
+from app.model_jobs import ExportHistory, Refine, RefineInput
+from draggan import DragConfig
 from app.state import SessionError, mask_from_rle, mask_to_rle, model_to_open, session_to_dict
 from app.worker import Worker
 from spatialgan import load_generator, save_checkpoint
@@ -118,14 +121,14 @@ def test_sigma_remove_restore_change_the_image(indoor_worker: Worker) -> None:
 
 def test_resample_changes_only_that_code(indoor_worker: Worker) -> None:
     c = make(indoor_worker)
-    ws0 = indoor_worker._ws(c.state.edit.latent()).clone()
+    ws0 = indoor_worker.ws(c.state.edit.latent()).clone()
     used = c.resample_code(1, seed=99)
     assert used == 99 and c.state.edit.code_seeds == [None, 99, None, None]
-    ws1 = indoor_worker._ws(c.state.edit.latent())
+    ws1 = indoor_worker.ws(c.state.edit.latent())
     changed = [(ws1[:, k] - ws0[:, k]).abs().max().item() > 0 for k in range(ws0.shape[1])]
     assert changed == [False, True, False, False]
     # reproducible: same seed, same code
-    assert torch.equal(indoor_worker._ws(c.state.edit.latent()), ws1)
+    assert torch.equal(indoor_worker.ws(c.state.edit.latent()), ws1)
     with pytest.raises(IndexError):
         c.resample_code(7)
 
@@ -257,10 +260,11 @@ def test_worker_returns_errors_as_values(indoor_worker: Worker) -> None:
     assert indoor_worker.wait_idle()
     (r,) = indoor_worker.poll()
     assert r.image is None and "per-object style codes" in r.error
-    indoor_worker.submit(RefineRequest(2, LatentSpec(0, 0.7, (None,) * 4), None, ((1, 1),), ((5, 5),)))
+    indoor_worker.start(Refine(2, RefineInput(LatentSpec(0, 0.7, (None,) * 4), None, ((1, 1),), ((5, 5),)),
+                               DragConfig(mode="draggan")))
     assert indoor_worker.wait_idle()
     (p,) = indoor_worker.poll()
-    assert isinstance(p, RefineProgress) and p.done and "heatmap" in p.error
+    assert isinstance(p, JobProgress) and p.done and "heatmap" in p.error
     # and it still works afterwards
     assert render(indoor_worker, make(indoor_worker)).image.shape == (32, 32, 3)
 
@@ -269,20 +273,21 @@ def test_refine_progress_cancel_and_apply(hier_worker: Worker) -> None:
     c = make(hier_worker)
     c.add_point(10, 16), c.add_point(16, 16)
     hier_worker.poll()
-    hier_worker.submit(c.refine_request("draggan", 2e-3, 4))
+    hier_worker.start(Refine(*c.refine_input(), DragConfig(mode="draggan", max_steps=4)))
     assert hier_worker.wait_idle(60)
     out = hier_worker.poll()
-    assert all(isinstance(p, RefineProgress) for p in out) and out[-1].done and out[-1].error == ""
+    assert all(isinstance(p, JobProgress) for p in out) and out[-1].done and out[-1].error == ""
     assert [p.step for p in out[:-1]] == list(range(1, len(out)))
-    assert out[-1].ws is not None and out[-1].ws.shape[:2] == (1, 1)
-    c.apply_refine(out[-1].ws, out[-1].spec, out[-1].points)
+    assert out[-1].result["ws"].shape[:2] == (1, 1)
+    c.apply_refine(out[-1].result["ws"], out[-1].result["spec"], out[-1].points)
     assert c.state.edit.ws_override is not None and c.state.edit.handles[0] == tuple(out[-1].points[0])
     assert render(hier_worker, c).image.shape == (32, 32, 3)
     # cancel: a long refine stops early and says so
-    hier_worker.submit(c.refine_request("joint", 2e-3, 500))
+    job = Refine(*c.refine_input(), DragConfig(mode="joint", max_steps=500))
+    hier_worker.start(job)
     import time
     time.sleep(0.3)
-    hier_worker.cancel_refine()
+    job.cancel()
     assert hier_worker.wait_idle(60)
     last = hier_worker.poll()[-1]
     assert last.done and (last.cancelled or last.error == "refine cancelled") and last.step < 500
@@ -290,7 +295,7 @@ def test_refine_progress_cancel_and_apply(hier_worker: Worker) -> None:
 
 def test_refine_needs_points(hier_worker: Worker) -> None:
     with pytest.raises(SessionError, match="handle"):
-        make(hier_worker).refine_request("draggan", 2e-3, 5)
+        make(hier_worker).refine_input()
 
 
 def test_load_generator_from_checkpoint(tmp_path) -> None:
@@ -395,12 +400,12 @@ def _gif_frames(path: Path) -> list[np.ndarray]:
         return out
 
 
-def _export(worker: Worker, c: Controller, path: Path, scale: int = 1) -> ExportProgress:
+def _export(worker: Worker, c: Controller, path: Path, scale: int = 1) -> JobProgress:
     worker.poll()
     req = c.export_history_request(path, scale=scale)
-    worker.submit(req)
+    worker.start(ExportHistory(req))
     assert worker.wait_idle(60)
-    done = [r for r in worker.poll() if isinstance(r, ExportProgress) and r.done]
+    done = [r for r in worker.poll() if isinstance(r, JobProgress) and r.done]
     assert len(done) == 1
     return done[0]
 
@@ -420,7 +425,7 @@ def test_history_export_gif_one_frame_per_state(tmp_path, indoor_worker: Worker)
     images.pop()
     assert len(c.history()) == 4
     res = _export(indoor_worker, c, tmp_path / "h.gif", scale=2)
-    assert res.error == "" and res.total == 4 and Path(res.path) == tmp_path / "h.gif"
+    assert res.error == "" and res.total == 4 and Path(res.result["path"]) == tmp_path / "h.gif"
     frames = _gif_frames(tmp_path / "h.gif")
     assert len(frames) == 4
     r = indoor_worker.info.resolution
@@ -462,9 +467,9 @@ def test_history_export_errors_are_values(tmp_path, indoor_worker: Worker) -> No
     sub.rmdir()
     sub.write_text("now a file")
     indoor_worker.poll()
-    indoor_worker.submit(req)
+    indoor_worker.start(ExportHistory(req))
     assert indoor_worker.wait_idle(60)
-    done = [r for r in indoor_worker.poll() if isinstance(r, ExportProgress) and r.done]
+    done = [r for r in indoor_worker.poll() if isinstance(r, JobProgress) and r.done]
     assert done and "not a folder" in done[0].error
     # a write that fails inside Pillow (its temporary file name is taken by a folder)
     temp_name(tmp_path / "w.gif").mkdir()
@@ -498,15 +503,15 @@ def test_history_export_yields_to_interactive_renders(tmp_path, indoor_worker: W
     for k in range(12):  # twelve separate edits: a 13-frame history
         c.set_seed(k)
     indoor_worker.poll()
-    indoor_worker.submit(c.export_history_request(tmp_path / "h.gif"))
+    indoor_worker.start(ExportHistory(c.export_history_request(tmp_path / "h.gif")))
     c.set_psi(0.5)
     indoor_worker.submit(c.render_request())  # sent while the export runs: served before it finishes
     assert indoor_worker.wait_idle(60)
     results = indoor_worker.poll()
     kinds = [type(r).__name__ for r in results]
-    progress = [r for r in results if isinstance(r, ExportProgress)]
+    progress = [r for r in results if isinstance(r, JobProgress)]
     assert progress[-1].done and progress[-1].error == "" and progress[-1].total == 13
-    assert [p.rendered for p in progress] == list(range(1, 14))
+    assert [p.step for p in progress] == list(range(1, 14)) + [13]  # a step per frame, then the end
     assert kinds.index("RenderResult") < len(kinds) - 1, kinds
 
 
@@ -558,7 +563,7 @@ def test_paint_mask_strokes_undo_and_erase(indoor_worker: Worker) -> None:
         c.paint_mask(1, 1, 0)
     # the refine gets the mask; the view dims what it keeps fixed
     c.add_point(5, 10), c.add_point(9, 10)
-    assert c.refine_request("draggan", 2e-3, 2).mask is c.state.edit.mask
+    assert c.refine_input()[1].mask is c.state.edit.mask
     img = np.full((r, r, 3), 200, np.uint8)
     shaded = shade_outside(img, c.state.edit.mask)
     assert (shaded[10, 5] == 200).all() and shaded[0, 0, 0] < 120

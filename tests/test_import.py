@@ -214,6 +214,7 @@ def test_the_editor_worker_draws_refines_and_switches_classes(tmp_path: Path) ->
     import time
 
     from app.controller import Controller
+    from app.model_jobs import Refine
     from app.presenter import Presenter
     from app.worker import Worker
     from spatialgan import load
@@ -240,11 +241,12 @@ def test_the_editor_worker_draws_refines_and_switches_classes(tmp_path: Path) ->
         assert not np.array_equal(picture(), first), "another class, another picture"
         c.add_point(20, 30)
         c.add_point(28, 30)
-        assert p.start_refine("draggan", 2e-3, 3)
+        c.set_refine(max_steps=3)
+        assert p.start(Refine(*c.refine_input(), c.state.refine)) and c.state.refine.mode == "draggan"
         end = time.monotonic() + 60
         while p.refining and time.monotonic() < end:
             p.tick()
             time.sleep(0.005)
-        assert not p.refining and c.state.edit.ws_override is not None, c.state.last_error
+        assert not p.refining and c.state.edit.ws_override is not None, p.status.error
     finally:
         worker.close()

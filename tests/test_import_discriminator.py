@@ -141,10 +141,10 @@ def test_the_editor_shows_where_d_looks_and_says_when_it_cannot(tmp_path: Path) 
                 time.sleep(0.005)
             if disc:
                 assert isinstance(seen, np.ndarray) and seen.shape == (32, 32) and 0 <= seen.min() and seen.max() <= 1
-                assert p.attention_shown is seen and c.state.last_error == ""
+                assert p.attention_shown is seen and p.status.error == ""
             else:
                 assert seen == "failed" and not p.attention and p.attention_shown is None
-                assert c.state.last_error.startswith("GradCAM: ") and "no discriminator" in c.state.last_error
+                assert p.status.error.startswith("GradCAM: ") and "no discriminator" in p.status.error
         finally:
             worker.close()
 

@@ -14,6 +14,7 @@ import torch
 
 from app.controller import Controller
 from app.messages import RenderResult
+from app.model_jobs import ExportHistory, InvertPhoto, Refine
 from app.presenter import Presenter, Update
 from app.worker import Worker
 from spatialgan.errors import SpatialGANError
@@ -49,6 +50,20 @@ def tick_until(p: Presenter, done, timeout: float = 30.0) -> list[Update]:
     raise AssertionError("the presenter never got there")
 
 
+def refine(p: Presenter, mode: str = "joint", lr: float = 2e-3, steps: int = 3, latent: str = "w+") -> bool:
+    """Start a refine as the editor's Run button does: the controller's input and settings, a Refine job."""
+    p.c.set_refine(mode=mode, lr=lr, max_steps=steps, latent=latent)
+    generation, start = p.c.refine_input()
+    if not p.start(Refine(generation, start, p.c.state.refine)):
+        return False
+    p.refine_targets = list(start.targets)
+    return True
+
+
+def job_ended(u: Update) -> bool:
+    return u.job_ended
+
+
 def test_presenter_imports_no_gui() -> None:
     code = ("import sys\nsys.modules['dearpygui'] = sys.modules['dearpygui.dearpygui'] = None\n"
             "import app.presenter\nprint('ok')\n")
@@ -79,24 +94,24 @@ def test_stale_results_are_dropped(presenter) -> None:
     assert p.tick().image is None and p.image is shown
     failed = RenderResult(p.shown, None, error="ValueError: boom")
     p.worker._results.put(failed)
-    assert p.tick().image is None and p.c.state.last_error == "ValueError: boom" and p.image is shown
+    assert p.tick().image is None and p.status.error == "ValueError: boom" and p.image is shown
 
 
 def test_a_refine_runs_to_an_undoable_edit(presenter) -> None:
     p = presenter()
     tick_until(p, lambda u: u.image is not None)
     with pytest.raises(SpatialGANError, match="handle point"):
-        p.start_refine("joint", 2e-3, 3)
+        refine(p)
     p.c.add_point(10, 12)
     p.c.add_point(18, 12)
     depth = len(p.c.state.undo_stack)
-    assert p.start_refine("joint", 2e-3, 3) and p.refining
-    assert not p.start_refine("joint", 2e-3, 3), "one refine at a time"
-    updates = tick_until(p, lambda u: u.refine_ended)
-    assert any(u.refine is not None and not u.refine.done for u in updates), "progress comes step by step"
+    assert refine(p) and p.refining and p.status.job == "refine"
+    assert not refine(p), "one job in the worker at a time"
+    updates = tick_until(p, job_ended)
+    assert any(u.job is not None and not u.job.done for u in updates), "progress comes step by step"
     assert not p.refining and p.c.state.edit.ws_override is not None
-    assert len(p.c.state.undo_stack) == depth + 1 and p.message.startswith("refine finished")
-    assert p.tracked == []
+    assert len(p.c.state.undo_stack) == depth + 1 and p.status.message.startswith("refine finished")
+    assert p.tracked == [] and p.status.job == "" and p.status.bar_text == ""
 
 
 def test_a_hierarchical_model_reports_inert_levels(presenter) -> None:
@@ -114,9 +129,9 @@ def test_exports(presenter, tmp_path: Path) -> None:
         p.export_image(str(tmp_path / "a.txt"))
     assert p.export_image(str(tmp_path / "a.png")).exists()
     p.c.move_centre(0, 1, 0.3, 0.3, gesture=p.c.new_gesture())
-    p.export_history(str(tmp_path / "h.gif"))
-    tick_until(p, lambda u: p.export_gen is None)
-    assert (tmp_path / "h.gif").exists() and "2 frames" in p.message
+    assert p.start(ExportHistory(p.c.export_history_request(str(tmp_path / "h.gif"))))
+    tick_until(p, job_ended)
+    assert (tmp_path / "h.gif").exists() and "2 frames" in p.status.message
 
 
 def test_a_slow_model_shows_drafts_during_a_gesture_and_the_full_picture_after(presenter, monkeypatch) -> None:
@@ -151,9 +166,11 @@ def test_pictures_fill_the_canvas_at_any_resolution() -> None:
 
 
 def test_another_model_loads_in_the_background(presenter) -> None:
-    """Opening a model (a pickle's first import takes a while) leaves the current one running; a bad file becomes
-    the last error, a good one is handed back once."""
+    """Opening a model (a pickle's first import takes a while) runs apart, leaving the current one running; a bad
+    file becomes the last error, a good one is handed over once."""
     import threading
+
+    from app.jobs import OpenModel
 
     p = presenter()
     gate = threading.Event()
@@ -165,28 +182,24 @@ def test_another_model_loads_in_the_background(presenter) -> None:
             raise SpatialGANError("no checkpoint at bad")
         return ("model", path)
 
-    assert p.open_model(slow, "good") and not p.open_model(slow, "other"), "one load at a time"
-    assert p.opened_model() is None
+    assert p.start(OpenModel(0, slow, "good")) and not p.start(OpenModel(0, slow, "other")), "one load at a time"
+    assert p.next_model is None and p.loading_model
     end = time.monotonic() + 10
-    while "reading the pickle" not in p.message and time.monotonic() < end:
+    while "reading the pickle" not in p.status.bar_text and time.monotonic() < end:
+        p.tick()
         time.sleep(0.01)
-    assert p.message == "opening good: reading the pickle ...", "the loader's stages reach the status line"
+    assert p.status.bar_text == "opening good: reading the pickle ...", "the loader's stages reach the status"
     p.c.move_centre(0, 0, 0.7, 0.3, gesture=p.c.new_gesture())
     tick_until(p, lambda u: u.image is not None)  # the current model keeps drawing meanwhile
     gate.set()
-    end = time.monotonic() + 10
-    got = None
-    while got is None and time.monotonic() < end:
-        got = p.opened_model()
-        time.sleep(0.01)
-    assert got == ("model", "good") and p.opened_model() is None
+    tick_until(p, lambda u: p.next_model is not None, timeout=10)
+    assert p.next_model == ("model", "good") and not p.loading_model
+    p.next_model = None
     gate.clear()
-    p.open_model(slow, "bad")
+    assert p.start(OpenModel(0, slow, "bad"))
     gate.set()
-    while p._opening is not None and time.monotonic() < end + 10:
-        p.opened_model()
-        time.sleep(0.01)
-    assert p.c.state.last_error == "no checkpoint at bad"
+    tick_until(p, lambda u: not p.loading_model, timeout=10)
+    assert p.status.error == "no checkpoint at bad" and p.next_model is None
 
 
 def test_a_photo_is_inverted_into_the_edit_and_the_model_tuned(tmp_path: Path, monkeypatch) -> None:
@@ -208,16 +221,16 @@ def test_a_photo_is_inverted_into_the_edit_and_the_model_tuned(tmp_path: Path, m
         c.autosave_path = None  # type: ignore[assignment]
         p = Presenter(c, worker)
         tick_until(p, lambda u: u.image is not None)
-        assert p.start_invert(str(tmp_path / "missing.png"), steps=3)
-        tick_until(p, lambda u: u.refine_ended)
-        assert "no photo" in c.state.last_error and c.state.model_path.endswith("pets64.safetensors")
+        assert p.start(InvertPhoto(c.new_generation(), str(tmp_path / "missing.png"), steps=3))
+        tick_until(p, job_ended)
+        assert "no photo" in p.status.error and c.state.model_path.endswith("pets64.safetensors")
         photo = tmp_path / "pet.png"
         Image.fromarray(PetsDataset(64, seed=7919).sample(2).image).save(photo)
         depth = len(c.state.undo_stack)
-        assert p.start_invert(str(photo), steps=10)
-        updates = tick_until(p, lambda u: u.refine_ended, timeout=120)
-        assert any(u.invert is not None and not u.invert.done for u in updates), "progress comes while it runs"
-        assert c.state.last_error == "" and "inverted" in p.message
+        assert p.start(InvertPhoto(c.new_generation(), str(photo), steps=10)) and p.status.job == "photo"
+        updates = tick_until(p, job_ended, timeout=120)
+        assert any(u.job is not None and not u.job.done for u in updates), "progress comes while it runs"
+        assert p.status.error == "" and "inverted" in p.status.message and p.status.bar_text == ""
         e = c.state.edit
         assert e.ws_override is not None and e.spec is not None and e.homes == e.spec.object_places()
         assert len(c.state.undo_stack) == depth + 1
@@ -254,23 +267,22 @@ def test_the_compare_key_shows_the_scene_before_all_edits(presenter) -> None:
 
 def test_refine_frames_and_video(presenter, tmp_path) -> None:
     """Every step of a refine is kept for the video: the start and the picture after each step."""
-    from spatialgan.video import read_video, video_scale
+    from app.jobs import WriteVideo
+    from spatialgan.video import read_video, video_scale, write_video
 
     p = presenter("sel_norm", "hierarchical")
     tick_until(p, lambda u: u.image is not None)
     with pytest.raises(SpatialGANError, match="run a DragGAN refine first"):
-        p.export_refine_video(tmp_path / "r.mp4")
+        p.refine_video_frames()
     p.c.add_point(8, 8)
     p.c.add_point(20, 8)
-    assert p.start_refine("draggan", 2e-3, 4)
-    tick_until(p, lambda u: u.refine_ended)
-    steps = p.refine_last.step
+    assert refine(p, "draggan", 2e-3, 4)
+    tick_until(p, job_ended)
+    steps = p.job_last.step
     assert len(p.refine_frames) == steps + 1
-    with pytest.raises(SpatialGANError, match=r"\.mp4 or \.gif"):
-        p.export_refine_video(tmp_path / "r.avi")
-    p.export_refine_video(tmp_path / "r.mp4", points=False)
-    p._video.join(30)
-    assert "saved to" in p.message, (p.message, p.c.state.last_error)
+    assert p.start(WriteVideo(0, tmp_path / "r.mp4", p.refine_video_frames(points=False), write_video))
+    tick_until(p, lambda u: not p.loading_model)
+    assert "saved to" in p.status.message, (p.status.message, p.status.error)
     frames = read_video(tmp_path / "r.mp4")
     assert len(frames) == steps + 1
     res, scale = p.info.resolution, video_scale(p.info.resolution)
@@ -279,8 +291,8 @@ def test_refine_frames_and_video(presenter, tmp_path) -> None:
         # (consecutive steps of a tiny random model differ by about one level: the order is shown by the
         # history video's test, where the states differ clearly)
         assert np.abs(small - image.astype(np.float32)).mean() < 2.0, k
-    p.export_refine_video(tmp_path / "r.gif", points=True)
-    p._video.join(30)
+    assert p.start(WriteVideo(0, tmp_path / "r.gif", p.refine_video_frames(points=True), write_video))
+    tick_until(p, lambda u: not p.loading_model)
     assert len(read_video(tmp_path / "r.gif")) == steps + 1
 
 
@@ -319,7 +331,7 @@ def test_export_image_writes_to_the_path_and_refuses_bad_ones(presenter, tmp_pat
     p = presenter()
     tick_until(p, lambda u: u.image is not None)
     out = p.export_image(tmp_path / "sub" / "e.png")
-    assert out.is_file() and str(out.resolve()) in p.message
+    assert out.is_file() and str(out.resolve()) in p.status.message
     assert (out.stat().st_mode & 0o777) == 0o666 & ~_umask()
     for bad, words in ((tmp_path, "folder"), (tmp_path / "e.txt", "ending in"), (out / "x.png", "is a file"),
                        ("", "empty")):
@@ -343,8 +355,8 @@ def test_a_refine_can_optimise_w_instead_of_w_plus(presenter) -> None:
         tick_until(p, lambda u: u.image is not None)
         p.c.add_point(8, 8)
         p.c.add_point(20, 8)
-        assert p.start_refine("draggan", 2e-2, 3, optimise)
-        tick_until(p, lambda u: u.refine_ended)
+        assert refine(p, "draggan", 2e-2, 3, optimise)
+        tick_until(p, job_ended)
         results[optimise] = p.c.state.edit.ws_override[0, 0]  # (num_ws, w_dim)
     w, wplus = results["w"], results["w+"]
     assert np.allclose(w, w[:1], atol=1e-6), "w: still one vector on every layer"

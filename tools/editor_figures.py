@@ -29,7 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from app.controller import Controller  # noqa: E402
-from app.messages import RefineProgress, RenderResult  # noqa: E402
+from app.jobs import JobProgress  # noqa: E402
+from app.messages import RenderResult  # noqa: E402
+from app.model_jobs import Refine  # noqa: E402
+from draggan import DragConfig  # noqa: E402
 from app.worker import Worker  # noqa: E402
 from spatialgan import load_generator  # noqa: E402
 from spatialgan.errors import SpatialGANError  # noqa: E402
@@ -72,14 +75,14 @@ class Editor:
             raise SpatialGANError(f"render failed: {r.error}")
         return r.image
 
-    def refine(self, c: Controller, mode: str, steps: int) -> RefineProgress:
-        self.worker.submit(c.refine_request(mode, 2e-3, steps))
+    def refine(self, c: Controller, mode: str, steps: int) -> JobProgress:
+        self.worker.start(Refine(*c.refine_input(), DragConfig(mode=mode, lr=2e-3, max_steps=steps)))  # type: ignore[arg-type]
         if not self.worker.wait_idle(1200):
             raise SpatialGANError("the refine did not finish in 20 minutes")
-        done = [r for r in self.worker.poll() if isinstance(r, RefineProgress) and r.done][-1]
-        if done.ws is None:
+        done = [r for r in self.worker.poll() if isinstance(r, JobProgress) and r.done][-1]
+        if done.error or "ws" not in done.result:
             raise SpatialGANError(f"refine failed: {done.error}")
-        c.apply_refine(done.ws, done.spec, done.points)
+        c.apply_refine(done.result["ws"], done.result["spec"], done.points)
         return done
 
 

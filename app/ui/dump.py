@@ -51,7 +51,7 @@ def write_dump(view: "EditorView", folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_write(folder / "image.png", lambda t: Image.fromarray(p.image).save(t))
     ox, oy = dpg.get_item_rect_min("image_canvas")
-    e, r = c.state.edit, p.refine_last
+    e, r = c.state.edit, p.job_last
     # distinct red values along the texture's middle row: at most one per image pixel when crisp, more smooth
     tex = view.tex
     row_levels = int(np.unique(view.image_buf.reshape(tex, tex, 4)[tex // 2, :, 0]).size)
@@ -71,11 +71,11 @@ def write_dump(view: "EditorView", folder: Path) -> None:
         "attention_shown": p.attention_shown is not None,
         "texture_mean_rgb": view.image_buf.reshape(tex, tex, 4)[..., :3].mean((0, 1)).tolist(),  # what is drawn
         "carry": e.carry,
-        "refine": None if r is None else {"step": r.step, "max_steps": r.max_steps, "done": r.done,
+        "refine": None if r is None or p.job_last_kind != "refine" else {"step": r.step, "max_steps": r.total, "done": r.done,
                                            "distances": r.distances, "points": r.points,
-                                           "progress_updates": p.refine_steps_seen, "error": r.error},
-        "last_error": c.state.last_error, "undo_depth": len(c.state.undo_stack),
-        "message": p.message, "fps": view.fps(),
+                                           "progress_updates": p.job_steps_seen, "error": r.error},
+        "last_error": p.status.error, "undo_depth": len(c.state.undo_stack),
+        "message": p.status.message, "job": p.status.job, "progress_text": p.status.bar_text, "fps": view.fps(),
         "inputs": {t: dpg.get_value(t) for t in INPUTS},
         "busy_frames": view.busy_frames, "busy_seconds": view.busy_seconds,
         "busy_max_gap_ms": view.busy_max_gap * 1000,

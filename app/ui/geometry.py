@@ -187,3 +187,11 @@ def tint_attention(image: np.ndarray, attention: np.ndarray) -> np.ndarray:
     idx = np.arange(r) * attention.shape[0] // r
     a = np.clip(attention[idx][:, idx].astype(np.float32), 0, 1)[..., None] * 0.65
     return (image.astype(np.float32) * (1 - a) + np.array([255, 70, 0], np.float32) * a).round().astype(np.uint8)
+
+
+def middle(text: str, limit: int) -> str:
+    """`text` shortened in the middle to `limit` characters: the start and the end (a file's name) both stay."""
+    if len(text) <= limit:
+        return text
+    keep = max(1, limit - 3)
+    return text[: keep - keep // 2] + "..." + text[len(text) - keep // 2:]

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import dearpygui.dearpygui as dpg
 import numpy as np
 
+from draggan.config import MODES, DragConfig
 from spatialgan.paths import list_checkpoints
 
 from ..messages import ModelInfo
@@ -24,7 +25,6 @@ OBJECTS_PANEL_SIZE = 288  # the one panel of a model with independent objects
 CONTROLS_WIDTH = 600  # the column beside the image
 CHROME_HEIGHT = 100  # the toolbar above the image and the status lines under it
 LABEL_WIDTH = 110  # the label column of the controls
-MODES = ("draggan", "joint", "hybrid")
 LATENT_CHOICES = ("w+ (first layers)", "w (all layers)")  # the first word is draggan.DragConfig.latent
 # Fields the user types into: while one has the keyboard, letters are text, not shortcuts.
 TEXT_INPUTS = ("model_path", "seed", "lr", "max_steps", "folder", "session_path", "export_path", "history_path",
@@ -66,7 +66,7 @@ def _label(text: str) -> None:
 
 
 def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edit, image_buf: np.ndarray,
-                 panel_bufs: list[np.ndarray], refine_steps: int, can_open_models: bool, folder: str,
+                 panel_bufs: list[np.ndarray], refine: DragConfig, can_open_models: bool, folder: str,
                  cb: Callback) -> None:
     caps = info.capabilities
     tex = texture_size(info.resolution)
@@ -138,13 +138,16 @@ def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edi
                                 with dpg.drawlist(canvas.size, canvas.size, tag=canvas.tag):
                                     dpg.draw_image(f"panel_tex_{i}", (0, 0), (canvas.size, canvas.size))
                                     dpg.add_draw_layer(tag=f"{canvas.tag}_overlay")
-                _build_controls(info, edit, refine_steps, folder, cb)
+                _build_controls(info, edit, refine, folder, cb)
         dpg.add_separator()
         dpg.add_text("", tag="status")
+        with dpg.tooltip("status"):  # the whole line, when the window is too narrow for it
+            dpg.add_text("", tag="status_full", wrap=900)
         dpg.add_text("", tag="error", wrap=0)
         dpg.bind_item_theme("error", "error_theme")
-    dpg.add_file_dialog(directory_selector=True, show=False, tag="folder_dialog", width=560, height=380,
-                        callback=cb, user_data="folder_picked", default_path=folder)
+    dpg.add_file_dialog(label="Choose the folder for exports and sessions", directory_selector=True, show=False,
+                        tag="folder_dialog", width=560, height=380, callback=cb, user_data="folder_picked",
+                        default_path=folder)
     with dpg.window(label="Keyboard and mouse", tag="help_window", show=False, width=460, height=330, pos=(200, 120),
                     no_collapse=True):
         for keys, what in SHORTCUTS:
@@ -155,10 +158,10 @@ def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edi
         dpg.add_separator()
         dpg.add_text(("Left drag a centre: move its object. " if caps.has_heatmaps else "")
                      + "Left click: handle, then target.\nPaint flexible area: left paints, right erases.",
-                     color=(150, 150, 150))
+                     color=(150, 150, 150), wrap=430)
 
 
-def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, folder: str, cb: Callback) -> None:
+def _build_controls(info: ModelInfo, edit: Edit, refine: DragConfig, folder: str, cb: Callback) -> None:
     caps = info.capabilities
     with dpg.collapsing_header(label="Scene", default_open=True):
         with dpg.group(horizontal=True):
@@ -180,7 +183,9 @@ def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, folder: str,
         with dpg.collapsing_header(label="Selected centre", default_open=True):
             dpg.add_text("Nothing selected: click a centre on the image or a panel.", tag="sel_label",
                          color=(150, 150, 150))
-            with dpg.group(tag="sel_controls", show=False):
+            # a box of fixed height: selecting a centre shows its controls without moving what lies below
+            with dpg.child_window(height=56, border=False, no_scrollbar=True), dpg.group(tag="sel_controls",
+                                                                                         show=False):
                 with dpg.group(horizontal=True):
                     _label("sigma")
                     dpg.add_slider_float(tag="sigma", width=260, min_value=0.01, max_value=0.6, callback=cb,
@@ -196,26 +201,29 @@ def _build_controls(info: ModelInfo, edit: Edit, refine_steps: int, folder: str,
                 if caps.background_code is not None:
                     dpg.add_button(label="Replace background", tag="replace_bg", callback=cb, user_data="replace_bg")
     with dpg.collapsing_header(label="DragGAN refine", default_open=True):
+        # the widgets show the editor's refine settings and change them (Controller.set_refine)
         modes = MODES if caps.moves_objects else ("draggan",)
         with dpg.group(horizontal=True):
             _label("mode")
-            dpg.add_combo(modes, tag="mode", width=110, default_value=modes[-1])
+            dpg.add_combo(modes, tag="mode", width=110, default_value=refine.mode, callback=cb, user_data="mode")
             dpg.add_spacer(width=16)
             dpg.add_text("optimise")
-            dpg.add_combo(LATENT_CHOICES, tag="latent", width=190, default_value=LATENT_CHOICES[0])
+            dpg.add_combo(LATENT_CHOICES, tag="latent", width=190, callback=cb, user_data="latent",
+                          default_value=LATENT_CHOICES[("w+", "w").index(refine.latent)])
         with dpg.group(horizontal=True):
             _label("step size")
-            dpg.add_input_float(tag="lr", width=130, default_value=2e-3, format="%.4f", step=5e-4, min_value=1e-5,
-                                min_clamped=True, max_value=1.0, max_clamped=True)
+            dpg.add_input_float(tag="lr", width=130, default_value=refine.lr, format="%.4f", step=5e-4,
+                                min_value=1e-5, min_clamped=True, max_value=1.0, max_clamped=True, callback=cb,
+                                user_data="lr")
             dpg.add_spacer(width=16)
             dpg.add_text("max steps")
-            dpg.add_input_int(tag="max_steps", width=110, default_value=refine_steps, min_value=1, min_clamped=True,
-                              max_value=100000, max_clamped=True)
+            dpg.add_input_int(tag="max_steps", width=110, default_value=refine.max_steps, min_value=1,
+                              min_clamped=True, max_value=100000, max_clamped=True, callback=cb, user_data="max_steps")
         with dpg.group(horizontal=True):
             dpg.add_button(label="Run refine (R)", tag="refine_run", callback=cb, user_data="refine_run")
             dpg.add_button(label="Stop (Esc)", tag="refine_stop", callback=cb, user_data="refine_stop", enabled=False)
             dpg.add_button(label="Clear points", tag="clear_points", callback=cb, user_data="clear_points")
-            dpg.add_text("", tag="points_label")
+        dpg.add_text("", tag="points_label", wrap=CONTROLS_WIDTH - 30)
         with dpg.group(horizontal=True):
             dpg.add_checkbox(label="paint flexible area", tag="paint_mask")
             with dpg.tooltip("paint_mask"):

@@ -118,7 +118,7 @@ class Navigation:
         elif pressed(dpg.mvKey_R):
             self._callback(None, None, "refine_run")
         elif pressed(dpg.mvKey_Escape):
-            self.p.stop_refine()
+            self.p.stop()
         elif pressed(dpg.mvKey_M) and dpg.does_item_exist("show_centres"):  # a model without centres has no box
             dpg.set_value("show_centres", not dpg.get_value("show_centres"))
             self.overlay_dirty = True

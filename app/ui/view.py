@@ -18,10 +18,10 @@ from spatialgan.errors import SpatialGANError, clean_text
 from ..controller import Controller
 from ..presenter import Presenter, Update
 from ..settings import Settings, shown
-from ..state import model_to_open
+from .actions import Actions
 from .dump import centres_shown, write_dump
-from .geometry import (Canvas, View, centre_colour, heatmap_rgba, hit_centre, image_rgba, panel_label, shade_outside,
-                       tint_attention)
+from .geometry import (Canvas, View, centre_colour, heatmap_rgba, hit_centre, image_rgba, middle, panel_label,
+                       shade_outside, tint_attention)
 from .layout import build_window, make_panels, texture_size
 from .navigation import Navigation
 
@@ -37,7 +37,7 @@ class ViewOptions:
     invert_steps: int = 100  # per stage, when a photo is opened
 
 
-class EditorView(Navigation):
+class EditorView(Actions, Navigation):
     def __init__(self, controller: Controller, presenter: Presenter, options: ViewOptions) -> None:
         self.c, self.p, self.opt = controller, presenter, options
         self.info = presenter.info
@@ -65,46 +65,12 @@ class EditorView(Navigation):
         self.client: tuple[int, int] = (0, 0)  # the window's client size the layout was fitted to
         self.pan_from: tuple[float, float] | None = None  # mouse position of a middle-button pan
         self.showing_original = False  # the compare key is held and the original picture is on screen
-        c, p = controller, presenter
-        # What each widget's user_data does; the value is the widget's new value.
-        self.actions: dict[Any, Callable[[Any], Any]] = {
-            "undo": lambda v: c.undo(), "redo": lambda v: c.redo(),
-            "overlay": lambda v: None, "smooth": lambda v: self._upload() if p.image is not None else None,
-            "attention": lambda v: (p.show_attention(bool(v)), self._upload() if p.image is not None else None),
-            "seed": lambda v: c.set_seed(int(v), keep_layout=bool(dpg.get_value("keep_layout"))),
-            "random_seed": lambda v: c.set_seed(int(np.random.randint(0, 100000)),
-                                                keep_layout=bool(dpg.get_value("keep_layout"))),
-            "psi": lambda v: c.set_psi(float(v)), "carry": lambda v: c.set_carry(bool(v)),
-            "label": lambda v: c.set_label(self.info.capabilities.class_labels.index(v)),
-            "sigma": lambda v: c.set_sigma(*self._selected(), float(v)),
-            "enabled": lambda v: c.set_enabled(*self._selected(), bool(v)),
-            "replace": lambda v: self._say(f"object {self._selected()[1]}: new style seed "
-                                           f"{c.resample_code(self._selected()[1])}"),
-            "replace_bg": lambda v: self._say(f"background: new style seed "
-                                              f"{c.resample_code(self.info.capabilities.background_code)}"),
-            "refine_run": lambda v: self._start_refine(), "refine_stop": lambda v: p.stop_refine(),
-            "pick_model": lambda v: (dpg.set_value("model_path", v), self._open_model()),
-            "open_model": lambda v: self._open_model(),
-            "clear_mask": lambda v: c.set_mask(None),
-            "clear_points": lambda v: None if p.clear_points() else self._say("no points to clear"),
-            "save": lambda v: self._written(c.save_session(self._out("session_path")), "session saved"),
-            "load": lambda v: self._load_session(),
-            "load_autosave": lambda v: (c.load_session(c.autosave_path),
-                                        self._say(f"autosave loaded from {c.autosave_path}")),
-            "export": lambda v: self._written(p.export_image(self._out("export_path")), "image saved"),
-            "export_history": lambda v: self._start_export("history_path", p.export_history),
-            "export_refine": lambda v: self._start_export(
-                "refine_video_path", lambda t: p.export_refine_video(t, bool(dpg.get_value("video_points")))),
-            "open_photo": lambda v: self._open_photo(),
-            "wheel": lambda v: self._wheel(float(v)), "help": lambda v: self._toggle_help(),
-            "folder": lambda v: self._set_folder(str(v)),
-            "browse": lambda v: dpg.show_item("folder_dialog"),
-            "folder_picked": lambda v: self._set_folder(str(v.get("file_path_name", "")) if isinstance(v, dict) else ""),
-        }
+        self.actions = self._actions()
+        self.c.set_refine(max_steps=options.refine_steps)
 
     def build(self) -> None:
         build_window(self.info, self.panels, self.image_canvas, self.c.state.edit, self.image_buf, self.panel_bufs,
-                     self.opt.refine_steps, self.opt.open_model is not None, shown(self.settings.folder),
+                     self.c.state.refine, self.opt.open_model is not None, shown(self.settings.folder),
                      self._callback)
 
     # ---- actions --------------------------------------------------------------------------------------
@@ -116,81 +82,9 @@ class EditorView(Navigation):
                 self.actions[user_data](app_data)
             self.overlay_dirty = True
         except (SpatialGANError, ValueError, IndexError, OSError) as exc:
-            self.c.state.last_error = str(exc)
+            self.p.status.fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - an unexpected failure is shown, never fatal to the editor
-            self.c.state.last_error = f"{type(exc).__name__}: {exc}"
-
-    def _say(self, message: str) -> None:
-        self.p.message = message
-
-    # ---- files: names typed in the Files panel live in the chosen folder ----------------------------
-    def _out(self, tag: str) -> Path:
-        return self.settings.output_path(str(dpg.get_value(tag)))
-
-    def _remember(self, path: Path) -> None:
-        """The folder of a file written (or being written) becomes the default for the next one."""
-        self.settings.remember(path)
-        dpg.set_value("folder", shown(self.settings.folder))
-
-    def _start_export(self, tag: str, start: Callable[[str], Any]) -> None:
-        """Start a background export to the name in field `tag`; once it is under way, its folder is remembered."""
-        path = self._out(tag)
-        start(str(path))
-        self._remember(path)
-
-    def _written(self, path: Path, what: str) -> None:
-        self._remember(path)
-        self._say(f"{what}: {path.resolve()}")
-
-    def _set_folder(self, text: str) -> None:
-        folder = Path(text.strip()).expanduser()
-        if not text.strip():
-            raise SpatialGANError("type a folder for exports and sessions")
-        if folder.exists() and not folder.is_dir():
-            raise SpatialGANError(f"{folder} is a file, not a folder")
-        self.settings.use(folder)
-        dpg.set_value("folder", shown(self.settings.folder))
-        self._say(f"exports and sessions go to {self.settings.folder}")
-
-    def _selected(self) -> tuple[int, int]:
-        if self.c.state.selected is None:
-            raise SpatialGANError("select an object first (click its centre)")
-        return self.c.state.selected
-
-    def _open_model(self) -> None:
-        assert self.opt.open_model is not None
-        self.c.autosave()  # the edit of this model is kept in the autosave file
-        self.p.open_model(self.opt.open_model, str(dpg.get_value("model_path")).strip())
-
-    def _load_session(self) -> None:
-        """Load a session; one saved with another model (an inverted photo's tuned weights) opens that model
-        first, in the background, and is loaded onto it."""
-        path = str(self.settings.input_path(str(dpg.get_value("session_path"))))  # a bare name: in the folder
-        other = model_to_open(path, self.c.state.model_path) if self.opt.open_model is not None else None
-        if other is None:
-            self.c.load_session(path)
-            self._say(f"session loaded from {Path(path).resolve()}")
-            return
-        self.c.autosave()  # the current edit is kept in the autosave file
-        if self.p.open_model(self.opt.open_model, other):
-            self.pending_session = Path(path)
-        else:
-            self._say("another model is still opening: load the session once it is open")
-
-    def _open_photo(self) -> None:
-        photo = str(dpg.get_value("photo_path")).strip()
-        if self.p.start_invert(str(self.settings.input_path(photo)) if photo else "", str(dpg.get_value("photo_fit")),
-                               self.opt.invert_steps):
-            dpg.configure_item("refine_run", enabled=False)
-            dpg.configure_item("refine_stop", enabled=True)
-            dpg.configure_item("refine_progress", overlay="inverting the photo ...")
-
-    def _start_refine(self) -> None:
-        if self.p.start_refine(dpg.get_value("mode"), float(dpg.get_value("lr")), int(dpg.get_value("max_steps")),
-                               str(dpg.get_value("latent")).split(" ")[0]):
-            dpg.configure_item("refine_run", enabled=False)
-            dpg.configure_item("refine_stop", enabled=True)
-            dpg.configure_item("refine_progress", overlay="starting...")
+            self.p.status.fail(f"{type(exc).__name__}: {exc}")
 
     # ---- input ----------------------------------------------------------------------------------------
     def _canvas_under_mouse(self) -> tuple[Canvas, tuple[float, float]] | None:
@@ -288,19 +182,8 @@ class EditorView(Navigation):
         for i, heat in enumerate(u.heatmaps[: len(self.panels)]):
             self.panel_bufs[i][:] = heatmap_rgba(heat, self.panels[i].size)
             dpg.set_value(f"panel_tex_{i}", self.panel_bufs[i])
-        if u.refine is not None:
-            r = u.refine
-            dist = f", distance {max(r.distances):.1f} px" if r.distances else ""
-            dpg.set_value("refine_progress", min(1.0, r.step / max(1, r.max_steps)))
-            dpg.configure_item("refine_progress", overlay=f"step {r.step}/{r.max_steps}{dist}")
-            self.overlay_dirty = True
-        if u.invert is not None and not u.invert.done:
-            dpg.set_value("refine_progress", min(1.0, u.invert.step / max(1, u.invert.total)))
-            dpg.configure_item("refine_progress", overlay=f"photo: {u.invert.stage} {u.invert.step}/{u.invert.total}, "
-                                                          f"{u.invert.eta_s:.0f} s left")
-        if u.refine_ended:
-            dpg.configure_item("refine_run", enabled=True)
-            dpg.configure_item("refine_stop", enabled=False)
+        if u.job is not None:
+            self.overlay_dirty = True  # tracked handles moved
         if u.inert is not None:  # mark the panels of levels whose centres barely change the picture
             for i, (inert, panel) in enumerate(zip(u.inert, self.info.capabilities.panels)):
                 dpg.set_value(f"panel_label_{i}", panel_label(panel.level, panel.resolution, panel.centres, inert))
@@ -384,12 +267,26 @@ class EditorView(Navigation):
         self.synced = s.generation
 
     def _status(self) -> None:
-        s, p = self.c.state, self.p
-        busy = "refining" if p.refining else ("rendering" if p.worker.busy else "idle")
-        dpg.set_value("status", f"device: {self.info.device}   |   {p.ms:.0f} ms per render   |   "
-                                f"{self.fps():.0f} fps   |   {busy}   |   "
-                                f"{self.c.save_status()}   |   {clean_text(p.message, 300)}")
-        dpg.set_value("error", f"last error: {clean_text(s.last_error, 600)}" if s.last_error else "")
+        """Draw the one status: what runs, the progress bar, the last outcome and the last error. Long texts are
+        shortened in the middle (a path's start and its name both stay), the whole text on hover."""
+        p, st = self.p, self.p.status
+        saved = self.c.save_status()
+        if self.c.state.saved_to and Path(self.c.state.saved_to).name in st.message:
+            saved = ""  # "session saved: X" says it already
+        parts = [f"device: {self.info.device}", f"{p.ms:.0f} ms per render", f"{self.fps():.0f} fps",
+                 st.activity(p.worker.busy), *([saved] if saved else []), *([st.message] if st.message else [])]
+        full = "   |   ".join(parts)
+        dpg.set_value("status", middle(full, self.status_chars()))
+        dpg.set_value("status_full", full)
+        dpg.set_value("error", f"last error: {clean_text(st.error, 600)}" if st.error else "")
+        dpg.set_value("refine_progress", st.bar_fraction)
+        dpg.configure_item("refine_progress", overlay=middle(st.bar_text, 60))
+        dpg.configure_item("refine_run", enabled=p.job is None)
+        dpg.configure_item("refine_stop", enabled=p.job is not None)
+
+    def status_chars(self) -> int:
+        """How many characters of the status line fit the window (7 px each in the default font)."""
+        return max(40, int(dpg.get_viewport_client_width() / 7) - 2)
 
     # ---- frame loop -----------------------------------------------------------------------------------
     def fps(self) -> float:
@@ -411,19 +308,19 @@ class EditorView(Navigation):
         try:
             self.frame()
         except Exception as exc:  # noqa: BLE001 - the editor must survive its own bugs; the work is autosaved
-            self.c.state.last_error = f"internal error: {type(exc).__name__}: {exc}"
+            self.p.status.fail(f"internal error: {type(exc).__name__}: {exc}")
             if self.opt.dump_dir is not None:  # tests: say where, once per kind
                 import traceback
 
                 traceback.print_exc()
             self.overlay_dirty = True
-            dpg.set_value("error", f"last error: {self.c.state.last_error}")  # frame() may not have reached it
+            dpg.set_value("error", f"last error: {self.p.status.error}")  # frame() may not have reached it
 
     def frame(self) -> None:
         self._pace()
         self._fit()
         dpg.run_callbacks(dpg.get_callback_queue())
-        self.next_model = self.p.opened_model()
+        self.next_model = self.p.next_model
         if self.next_model is None and not self.p.loading_model:
             self.pending_session = None  # the model it needed failed to open (the error is shown)
         self._mouse()
