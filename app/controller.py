@@ -8,15 +8,13 @@ key: a whole mouse drag or slider gesture is one undo step. After an edit `state
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
 import numpy as np
 
-from spatialgan.errors import HeatmapSpecError, SpatialGANError
-from spatialgan.files import FileError, write_json_atomic
+from spatialgan.errors import HeatmapSpecError
 from spatialgan.limits import MAX_SEED
 from spatialgan.heatmaps.spec import MAX_OUTSIDE, MAX_SIGMA, HeatmapSpec
 from spatialgan.paths import cache_dir
@@ -25,13 +23,14 @@ from spatialgan.video import video_scale
 from .export import check_history_path
 from .messages import ExportRequest, RenderRequest
 from .model_jobs import RefineInput
-from .state import AppState, Edit, SessionError, read_session, session_to_dict
+from .sessions import SessionFiles
+from .state import AppState, Edit, SessionError
 
 MIN_SIGMA = 0.01
 UNDO_LIMIT = 200
 
 
-class Controller:
+class Controller(SessionFiles):
     def __init__(self, state: AppState, spec_for_seed: Callable[[int], HeatmapSpec | None],
                  check_layout: Callable[[HeatmapSpec], None] | None = None) -> None:
         """spec_for_seed: the heatmap a model was trained on for a seed (the worker's `default_spec`);
@@ -270,7 +269,7 @@ class Controller:
         if n == 0:
             raise SessionError("click a handle point and then its target on the image first")
         self.state.generation += 1
-        return self.state.generation, RefineInput(e.latent(), e.spec.to_dict() if e.spec else None,
+        return self.state.generation, RefineInput(e.latent(), e.spec.copy() if e.spec else None,
                                                   tuple(e.handles[:n]), tuple(e.targets[:n]), e.mask, _homes(e))
 
     def new_generation(self) -> int:
@@ -282,25 +281,25 @@ class Controller:
         """Change the refine's settings (`draggan.DragConfig` fields: mode, lr, max_steps, latent); checked at once."""
         self.state.refine = replace(self.state.refine, **changes)
 
-    def apply_refine(self, ws: np.ndarray, spec: dict[str, Any] | None, points: list[tuple[float, float]]) -> None:
+    def apply_refine(self, ws: np.ndarray, spec: HeatmapSpec | None, points: list[tuple[float, float]]) -> None:
         """Keep a finished refine: its w+ becomes the base (code seeds were folded into it), handles move to
         where they were tracked."""
         e = self._begin()
         e.ws_override = np.asarray(ws, np.float32)
         e.code_seeds = [None] * self.state.num_codes
         if spec is not None:
-            e.spec = HeatmapSpec.from_dict(spec)
+            e.spec = spec.copy()
         n = min(len(points), len(e.handles))
         e.handles = [tuple(p) for p in points[:n]] + e.handles[n:]  # type: ignore[misc]
         self._changed()
 
-    def apply_inversion(self, ws: np.ndarray, spec: dict[str, Any] | None, homes: list | None, model_path: str) -> None:
+    def apply_inversion(self, ws: np.ndarray, spec: HeatmapSpec | None, homes: list | None, model_path: str) -> None:
         """Keep an inverted photo: its w+ and layout become the edit, drawn with the tuned weights at `model_path`
         (which the session then names)."""
         e = self._begin()
         e.ws_override = np.asarray(ws, np.float32)
         e.code_seeds = [None] * self.state.num_codes
-        e.spec = HeatmapSpec.from_dict(spec) if spec is not None else None
+        e.spec = spec.copy() if spec is not None else None
         e.homes = [tuple(h) for h in homes] if homes is not None else None  # type: ignore[misc]
         e.handles, e.targets, e.mask = [], [], None
         self.state.model_path = model_path
@@ -325,51 +324,6 @@ class Controller:
         scale = video_scale(self.state.resolution) if scale is None else scale
         return ExportRequest(self.state.generation, frames, str(target), scale, ms_per_frame)
 
-    # ---- files ----------------------------------------------------------------------------------------
-    def save_session(self, path: str | Path) -> Path:
-        try:
-            path = write_json_atomic(path, session_to_dict(self.state), "session file")
-        except FileError as exc:  # a folder, a read-only place, under a file: a session error like any other
-            raise SessionError(str(exc)) from None
-        self.state.dirty = False
-        self.state.saved_to = str(path)
-        return path
-
-    def load_session(self, path: str | Path) -> str:
-        """Replace the edit with a session file's (undoable). Returns the model path the session names."""
-        s = self.state
-        model_path, edit = read_session(path, s.resolution, s.num_codes, s.ws_shape, self.check_layout)
-        if edit.spec is not None and s.edit.spec is not None and edit.spec.mode != s.edit.spec.mode:
-            raise SessionError(f"session file {path}: its heatmap is {edit.spec.mode!r}, this model's is "
-                               f"{s.edit.spec.mode!r}")
-        if (edit.spec is None) != (s.edit.spec is None):
-            raise SessionError(f"session file {path}: it was made for a model "
-                               f"{'without' if edit.spec is None else 'with'} heatmaps")
-        self._begin()
-        s.edit = edit
-        s.selected = None
-        self._changed()
-        s.dirty, s.saved_to = False, str(path)
-        self._new_scene()
-        return model_path
-
-    def save_status(self) -> str:
-        """What the status line says about saving: nothing claims "saved" before anything was."""
-        s = self.state
-        if s.dirty:
-            return "unsaved changes (autosaved every few seconds)"
-        return f"saved: {s.saved_to}" if s.saved_to else "no edits yet"
-
-    def autosave(self) -> Path | None:
-        """Write unsaved work to the cache dir (called every few seconds and on exit); None if nothing to save."""
-        if not self.state.dirty:
-            return None
-        try:
-            write_json_atomic(self.autosave_path, session_to_dict(self.state) | {"saved_at": time.time()}, "autosave")
-        except (OSError, SpatialGANError):
-            return None  # the cache dir is best-effort; a failed autosave must never interrupt editing
-        return self.autosave_path
-
 
 def _homes(e: Edit) -> tuple[tuple[float, float], ...] | None:
     """The homes the objects are carried from, or None when the carry is off."""
@@ -377,4 +331,4 @@ def _homes(e: Edit) -> tuple[tuple[float, float], ...] | None:
 
 
 def _render_request(generation: int, e: Edit) -> RenderRequest:
-    return RenderRequest(generation, e.latent(), e.spec.to_dict() if e.spec is not None else None, _homes(e))
+    return RenderRequest(generation, e.latent(), e.spec.copy() if e.spec is not None else None, _homes(e))

@@ -18,7 +18,7 @@ from spatialgan.errors import SpatialGANError
 from spatialgan.files import check_output, check_output_folder
 from spatialgan.paths import default_checkpoint
 
-if TYPE_CHECKING:  # the GUI and torch are imported only once a window can open
+if TYPE_CHECKING:  # Dear PyGui and the model's classes are imported only once a window can open
     import torch
 
     from spatialgan import Generator
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print("Dear PyGui is not installed: run the editor with `bash tools/editor.sh`, which installs it")
             return 0
-        # torch is imported here, after the cheap checks, and only through the worker module.
+        # the model is opened after the cheap checks; only the worker thread runs it
         from spatialgan import pick_device
         from spatialgan.loading import open_model as load_model
 

@@ -8,10 +8,10 @@ worker keeps only the newest pending render, so a fast drag never queues renders
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from spatialgan.heatmaps.spec import HeatmapSpec
 from spatialgan.model import Capabilities
 
 Point = tuple[float, float]
@@ -56,7 +56,9 @@ class LatentSpec:
 class RenderRequest:
     generation: int
     latent: LatentSpec
-    spec: dict[str, Any] | None  # HeatmapSpec.to_dict(), None for models without heatmaps
+    # the layout, a copy the GUI no longer touches (checked by the model's check_layout where it is drawn); None
+    # for models without heatmaps
+    spec: HeatmapSpec | None
     # each object's home (x, y): moved objects keep the look they have there; None redraws them where they go
     homes: tuple[Point, ...] | None = None
     draft: int | None = None  # render only up to this block resolution (a preview while a gesture goes on)

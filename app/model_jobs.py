@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 
 from draggan import DragConfig, DragSession
+from spatialgan.heatmaps.spec import HeatmapSpec
 from spatialgan.inversion import InversionConfig, invert, save_tuned, tuned_path
 from spatialgan.photo import load_photo, to_tensor
 from spatialgan.visual import to_uint8
@@ -35,7 +36,7 @@ class RefineInput:
     """What a refine starts from: the edit's latent and layout, the clicked points and the flexible area."""
 
     latent: LatentSpec
-    spec: dict[str, Any] | None
+    spec: HeatmapSpec | None
     handles: tuple[Point, ...]  # pixels of the model's resolution
     targets: tuple[Point, ...]
     mask: np.ndarray | None = None  # (R, R) bool, True where the image may change
@@ -85,7 +86,7 @@ class Refine(Job):
                            distances=list(r.distances), done=True, cancelled=session.cancelled, error=r.error,
                            ms=(time.perf_counter() - t0) * 1000,
                            result={"ws": session.ws().cpu().numpy().astype(np.float32),
-                                   "spec": final_spec.to_dict() if final_spec is not None else None})
+                                   "spec": final_spec})
 
     def describe(self, p: JobProgress) -> str:
         dist = f", distance {max(p.distances):.1f} px" if p.distances else ""
@@ -126,7 +127,7 @@ class InvertPhoto(Job):
         return JobProgress(self.generation, eta.done, total, "done", image=to_uint8(r.image), done=True,
                            cancelled=self.cancelled, eta_s=0.0,
                            result={"ws": r.ws.cpu().numpy().astype(np.float32),
-                                   "spec": r.spec.to_dict() if r.spec is not None else None,
+                                   "spec": r.spec,
                                    "homes": [tuple(p) for p in r.spec.object_places()] if r.spec is not None else None,
                                    "model_path": str(path), "psnr": r.psnr["final"]})
 

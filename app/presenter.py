@@ -11,7 +11,6 @@ presenter never asks which kind a job is.
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path

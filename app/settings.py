@@ -1,4 +1,4 @@
-"""Where the editor saves what the user exports, remembered between runs. No Dear PyGui and no torch here.
+"""Where the editor saves what the user exports, remembered between runs. No Dear PyGui here.
 
 Exports and sessions go to a folder of the user's (not the folder the editor was started from, which is often
 the repository): the last folder written to, else ~/Pictures/SpatialGAN (or ~/SpatialGAN without a Pictures

@@ -1,4 +1,4 @@
-"""The editor's state as plain data, and its session-file form. No Dear PyGui and no torch calls here.
+"""The editor's state as plain data, and its session-file form. No Dear PyGui here, and no model is run.
 
 Everything an edit can change lives in `Edit` (seed, psi, per-code seeds, heatmap spec, refined w+, points,
 mask), so an undo snapshot is one deep copy of it and a session file is its JSON form plus the model path.

@@ -187,11 +187,10 @@ class Worker:
             self._latent_key, self._latent = key, ws.contiguous()
         return self._latent
 
-    def spec(self, data: dict | None) -> HeatmapSpec | None:
-        if data is None:
-            return None
-        spec = HeatmapSpec.from_dict(data)
-        self.G.check_layout(spec)
+    def spec(self, spec: HeatmapSpec | None) -> HeatmapSpec | None:
+        """A request's layout, checked against the model once, where it is drawn."""
+        if spec is not None:
+            self.G.check_layout(spec)
         return spec
 
     def _panels(self, heat: dict[int, torch.Tensor] | None) -> list[np.ndarray]:

@@ -11,7 +11,6 @@ from typing import Any, Iterable, Iterator, Literal, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .discriminator import Discriminator, DiscriminatorOutput
 

@@ -19,7 +19,7 @@ from app.model_jobs import ExportHistory, Refine, RefineInput
 from draggan import DragConfig
 from app.state import SessionError, mask_from_rle, mask_to_rle, model_to_open, session_to_dict
 from app.worker import Worker
-from spatialgan import load_generator, save_checkpoint
+from spatialgan import HeatmapSpec, load_generator, save_checkpoint
 from PIL import Image
 
 from spatialgan.errors import SpatialGANError
@@ -256,7 +256,7 @@ def test_worker_drops_stale_requests(indoor_worker: Worker) -> None:
 def test_worker_returns_errors_as_values(indoor_worker: Worker) -> None:
     bad = {"mode": "multi", "levels": [[{"x": 0.5, "y": 0.5, "sigma": 0.1}]]}  # 1 object, model has 3
     indoor_worker.poll()
-    indoor_worker.submit(RenderRequest(1, LatentSpec(0, 0.7, (None,) * 4), bad))
+    indoor_worker.submit(RenderRequest(1, LatentSpec(0, 0.7, (None,) * 4), HeatmapSpec.from_dict(bad)))
     assert indoor_worker.wait_idle()
     (r,) = indoor_worker.poll()
     assert r.image is None and "per-object style codes" in r.error

@@ -23,7 +23,7 @@ import torch
 
 from spatialgan import CheckpointError, load, load_discriminator
 from spatialgan.cli.sample import main as sample_main
-from spatialgan.importers import NetworkPickleError, import_rosinality
+from spatialgan.importers import import_rosinality
 
 REF = np.load(Path(__file__).with_name("data") / "rosinality_reference.npz")
 META = json.loads(bytes(REF["__meta__"]).decode())

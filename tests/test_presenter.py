@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from app.controller import Controller
+from app.jobs import Job, JobProgress
 from app.messages import RenderResult
 from app.model_jobs import ExportHistory, InvertPhoto, Refine
 from app.presenter import Presenter, Update
@@ -361,3 +362,89 @@ def test_a_refine_can_optimise_w_instead_of_w_plus(presenter) -> None:
     w, wplus = results["w"], results["w+"]
     assert np.allclose(w, w[:1], atol=1e-6), "w: still one vector on every layer"
     assert not np.allclose(wplus, wplus[:1], atol=1e-6), "w+: the first layers moved apart from the rest"
+
+
+class _Toy(Job):
+    """A job kind the editor has never seen, defined here: it counts, posting each number, and its result sets the
+    seed. Nothing outside this class (and the line that starts it) knows of it."""
+
+    kind = "counting"
+
+    def __init__(self, generation: int, upto: int, delay: float = 0.0) -> None:
+        super().__init__(generation)
+        self.upto, self.delay = upto, delay
+
+    def run(self, host, post) -> JobProgress:
+        for i in range(1, self.upto + 1):
+            if self.cancelled:
+                return JobProgress(self.generation, i - 1, self.upto, done=True, cancelled=True,
+                                   result={"seed": 100 + i - 1})
+            time.sleep(self.delay)
+            post(JobProgress(self.generation, i, self.upto, "counting"))
+        return JobProgress(self.generation, self.upto, self.upto, done=True, result={"seed": 100 + self.upto})
+
+    def finish(self, p: JobProgress, presenter: Presenter) -> str:
+        presenter.c.set_seed(p.result["seed"])
+        return f"counted to {p.step}"
+
+
+def test_a_new_job_kind_needs_nothing_but_itself(presenter) -> None:
+    p = presenter()
+    tick_until(p, lambda u: u.image is not None)
+    p.status.say("refine finished after 200 steps")  # what a previous job left
+    p.status.fail("an old error")
+    assert p.start(_Toy(p.c.state.generation, 5))
+    assert p.status.job == "counting" and p.status.message == "" and p.status.error == "", "a new job: no stale text"
+    tick_until(p, job_ended)
+    assert p.job_steps_seen == 5 and p.job_last.step == 5 and p.status.message == "counted to 5"
+    assert p.c.state.edit.seed == 105 and p.status.job == "" and p.status.bar_text == ""
+    tick_until(p, lambda u: u.image is not None)  # and the editor draws on
+
+
+def test_stop_keeps_what_was_reached_and_stale_progress_is_cleared(presenter) -> None:
+    p = presenter()
+    tick_until(p, lambda u: u.image is not None)
+    assert p.start(_Toy(p.c.state.generation, 1000, delay=0.01))
+    tick_until(p, lambda u: u.job is not None and u.job.step >= 3)
+    assert p.status.bar_text.startswith("counting: counting ")
+    p.stop()
+    tick_until(p, job_ended)
+    assert p.status.message.startswith("counted to") and 3 <= p.c.state.edit.seed - 100 < 1000
+    # a finished job's bar is gone, and an undo does not bring back its words
+    assert p.status.bar_text == ""
+    p.status.bar("counting: 1000/1000", 1.0, p.c.state.generation)  # as if a job had just ended here
+    p.c.undo()
+    p.tick()
+    assert p.status.bar_text == "" and p.status.activity(False) == "idle"
+
+
+def test_a_failed_job_says_why_and_the_editor_goes_on(presenter) -> None:
+    class Broken(_Toy):
+        def run(self, host, post) -> JobProgress:
+            raise RuntimeError("the disk is full")
+
+    p = presenter()
+    tick_until(p, lambda u: u.image is not None)
+    assert p.start(Broken(p.c.state.generation, 3))
+    tick_until(p, job_ended)
+    assert "the disk is full" in p.status.error and p.status.job == "" and p.job is None
+    assert p.start(_Toy(p.c.state.generation, 2))  # the slot is free again
+    tick_until(p, job_ended)
+
+
+def test_a_photos_time_left_falls_from_measured_step_times() -> None:
+    """A fake clock: W and W+ steps take 1 s, PTI steps 9 s (more than the prior foresees). The estimate comes from
+    measured step times per stage and never rises by more than 20% from one update to the next."""
+    from app.model_jobs import StageClock
+
+    now = [0.0]
+    clock = StageClock(10, clock=lambda: now[0])
+    estimates = []
+    for stage, cost in (("w", 1.0), ("w+", 1.0), ("pti", 9.0)):
+        for _ in range(10):
+            now[0] += cost
+            estimates.append(clock.tick(stage))
+    assert all(b <= a * 1.2 + 1e-9 for a, b in zip(estimates, estimates[1:])), estimates
+    assert estimates[-1] == 0 and estimates[0] > estimates[15] > estimates[25]
+    # once PTI is timed, its steps are counted at their own cost
+    assert abs(estimates[24] - 5 * 9.0) < 1e-6

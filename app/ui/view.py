@@ -13,17 +13,18 @@ from typing import Any, Callable
 import dearpygui.dearpygui as dpg
 import numpy as np
 
-from spatialgan.errors import SpatialGANError, clean_text
+from spatialgan.errors import SpatialGANError
 
 from ..controller import Controller
 from ..presenter import Presenter, Update
 from ..settings import Settings, shown
 from .actions import Actions
 from .dump import centres_shown, write_dump
-from .geometry import (Canvas, View, centre_colour, heatmap_rgba, hit_centre, image_rgba, middle, panel_label,
+from .geometry import (Canvas, View, centre_colour, heatmap_rgba, hit_centre, image_rgba, panel_label,
                        shade_outside, tint_attention)
 from .layout import build_window, make_panels, texture_size
 from .navigation import Navigation
+from .widgets import WidgetSync
 
 AUTOSAVE_EVERY = 10.0  # seconds
 
@@ -37,7 +38,7 @@ class ViewOptions:
     invert_steps: int = 100  # per stage, when a photo is opened
 
 
-class EditorView(Actions, Navigation):
+class EditorView(Actions, WidgetSync, Navigation):
     def __init__(self, controller: Controller, presenter: Presenter, options: ViewOptions) -> None:
         self.c, self.p, self.opt = controller, presenter, options
         self.info = presenter.info
@@ -232,61 +233,6 @@ class EditorView(Actions, Navigation):
             dpg.draw_circle(scr(h), 5, fill=(255, 40, 40, 255), color=(255, 255, 255, 255), parent=layer)
         for t in e.targets:
             dpg.draw_circle(scr(t), 5, fill=(40, 110, 255, 255), color=(255, 255, 255, 255), parent=layer)
-
-    def _sync_widgets(self) -> None:
-        s = self.c.state
-        e = s.edit
-        caps = self.info.capabilities
-        dpg.set_value("seed", e.seed)
-        dpg.set_value("psi", e.psi)
-        if caps.class_labels:
-            dpg.set_value("class_label", caps.class_labels[min(e.label or 0, len(caps.class_labels) - 1)])
-        if caps.moves_objects:
-            dpg.set_value("carry", e.carry)
-            selected = s.selected is not None and e.spec is not None
-            if selected:
-                li, ci = s.selected  # type: ignore[misc]
-                cen = e.spec.levels[li][ci]  # type: ignore[union-attr]
-                what = f"level {li}, centre {ci}" if caps.layout == "hierarchical" else f"object {ci}"
-                x, y = e.spec.absolute(li, ci)  # type: ignore[union-attr]
-                dpg.set_value("sel_label", f"{what}  at ({x:.2f}, {y:.2f})")
-                dpg.set_value("sigma", cen.sigma)
-                dpg.set_value("enabled", cen.enabled)
-            else:  # nothing to describe: a hint, not the controls of a centre that is gone
-                dpg.set_value("sel_label", "Nothing selected: click a centre on the image or a panel.")
-            dpg.configure_item("sel_controls", show=selected)
-            # a code of its own: object i is restyled through code i (level-0 centres name the objects)
-            can_replace = s.selected is not None and s.selected[0] == 0 and s.selected[1] in caps.restylable
-            dpg.configure_item("replace", enabled=can_replace)
-        n = min(len(e.handles), len(e.targets))
-        dpg.set_value("points_label", f"{n} handle/target pair{'s' if n != 1 else ''}"
-                      + (" (+1 handle waiting for its target)" if len(e.handles) > n else "")
-                      + (f", mask {int(e.mask.sum())} px" if e.mask is not None else ""))
-        dpg.configure_item("undo", enabled=bool(s.undo_stack))
-        dpg.configure_item("redo", enabled=bool(s.redo_stack))
-        self.synced = s.generation
-
-    def _status(self) -> None:
-        """Draw the one status: what runs, the progress bar, the last outcome and the last error. Long texts are
-        shortened in the middle (a path's start and its name both stay), the whole text on hover."""
-        p, st = self.p, self.p.status
-        saved = self.c.save_status()
-        if self.c.state.saved_to and Path(self.c.state.saved_to).name in st.message:
-            saved = ""  # "session saved: X" says it already
-        parts = [f"device: {self.info.device}", f"{p.ms:.0f} ms per render", f"{self.fps():.0f} fps",
-                 st.activity(p.worker.busy), *([saved] if saved else []), *([st.message] if st.message else [])]
-        full = "   |   ".join(parts)
-        dpg.set_value("status", middle(full, self.status_chars()))
-        dpg.set_value("status_full", full)
-        dpg.set_value("error", f"last error: {clean_text(st.error, 600)}" if st.error else "")
-        dpg.set_value("refine_progress", st.bar_fraction)
-        dpg.configure_item("refine_progress", overlay=middle(st.bar_text, 60))
-        dpg.configure_item("refine_run", enabled=p.job is None)
-        dpg.configure_item("refine_stop", enabled=p.job is not None)
-
-    def status_chars(self) -> int:
-        """How many characters of the status line fit the window (7 px each in the default font)."""
-        return max(40, int(dpg.get_viewport_client_width() / 7) - 2)
 
     # ---- frame loop -----------------------------------------------------------------------------------
     def fps(self) -> float:
