@@ -7,7 +7,7 @@ starts it.
 
 Jobs that work on the model (`app.model_jobs`) run in the worker thread, one at a time; the worker draws the
 newest pending render each time a job posts a step, so editing stays live. Jobs that must not hold the model up
-(opening another model, encoding a video) say `apart = True` and get a thread of their own.
+(opening another model, writing a video) say `apart = True` and get a thread of their own.
 
 No torch here: the GUI side of a job is plain Python.
 """

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -49,7 +49,7 @@ class Refine(Job):
 
     def __init__(self, generation: int, start: RefineInput, config: DragConfig) -> None:
         super().__init__(generation)
-        self.start, self.config = start, config
+        self.start, self.settings = start, config
         self._session: DragSession | None = None
 
     def cancel(self) -> None:
@@ -59,14 +59,13 @@ class Refine(Job):
             session.cancel()
 
     def run(self, host: "Worker", post: Post) -> JobProgress:
-        t0, start, total = time.perf_counter(), self.start, self.config.max_steps
+        t0, start, total = time.perf_counter(), self.start, self.settings.max_steps
         with torch.no_grad():
             ws = host.ws(start.latent).clone()
         spec = host.spec(start.spec)
         mask = torch.from_numpy(np.asarray(start.mask, np.float32)) if start.mask is not None else None
         # the carry the editor draws with, clipped to what the worker's renderer uses
-        cfg = DragConfig(**{**self.config.__dict__,
-                            "carry_resolution": host.carry_resolution if start.homes is not None else None})
+        cfg = replace(self.settings, carry_resolution=host.carry_resolution if start.homes is not None else None)
         with torch.enable_grad():
             session = DragSession(host.G, ws, spec, list(start.handles), list(start.targets), mask, cfg,
                                   homes=start.homes)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from draggan.config import DragConfig
+from draggan import DragConfig
 from spatialgan.limits import MAX_SEED, is_number
 from spatialgan.errors import SpatialGANError, clean_text
 from spatialgan.files import FileError, read_json

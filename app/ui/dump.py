@@ -12,16 +12,10 @@ import dearpygui.dearpygui as dpg
 import numpy as np
 from PIL import Image
 
+from .tags import CLICKABLE, FILE_INPUTS, OPTIONAL
 
 if TYPE_CHECKING:
     from .view import EditorView
-
-BUTTONS = ("refine_run", "refine_stop", "clear_points", "undo", "redo", "paint_mask", "clear_mask", "model_path",
-           "open_model", "smooth_image", "history_path", "export_history", "photo_path", "open_photo", "session_path",
-           "save_session", "load_session", "seed", "folder", "export_path", "export_png", "model_pick",
-           "refine_video_path", "export_refine", "help_button")
-OPTIONAL = ("carry", "show_centres", "show_attention")  # boxes only some models have
-INPUTS = ("history_path", "export_path", "session_path", "model_path", "photo_path", "folder", "refine_video_path")
 
 
 def centres_shown() -> bool:
@@ -67,7 +61,7 @@ def write_dump(view: "EditorView", folder: Path) -> None:
         "handles": e.handles, "targets": e.targets,
         "mask_pixels": 0 if e.mask is None else int(e.mask.sum()),
         "model": p.info.source, "heatmap_layout": p.info.capabilities.layout, "panels": len(view.panels),
-        "buttons": {t: _rect(t) for t in (*BUTTONS, *(t for t in OPTIONAL if dpg.does_item_exist(t)))},
+        "buttons": {t: _rect(t) for t in (*CLICKABLE, *(t for t in OPTIONAL if dpg.does_item_exist(t)))},
         "attention_shown": p.attention_shown is not None,
         "texture_mean_rgb": view.image_buf.reshape(tex, tex, 4)[..., :3].mean((0, 1)).tolist(),  # what is drawn
         "carry": e.carry,
@@ -76,7 +70,7 @@ def write_dump(view: "EditorView", folder: Path) -> None:
                                            "progress_updates": p.job_steps_seen, "error": r.error},
         "last_error": p.status.error, "undo_depth": len(c.state.undo_stack),
         "message": p.status.message, "job": p.status.job, "progress_text": p.status.bar_text, "fps": view.fps(),
-        "inputs": {t: dpg.get_value(t) for t in INPUTS},
+        "inputs": {t: dpg.get_value(t) for t in FILE_INPUTS},
         "busy_frames": view.busy_frames, "busy_seconds": view.busy_seconds,
         "busy_max_gap_ms": view.busy_max_gap * 1000,
         "texture_row_levels": row_levels, "inert_levels": list(p.inert),

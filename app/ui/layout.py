@@ -13,7 +13,7 @@ from typing import Any, Callable
 import dearpygui.dearpygui as dpg
 import numpy as np
 
-from draggan.config import MODES, DragConfig
+from draggan import MODES, DragConfig
 from spatialgan.paths import list_checkpoints
 
 from ..messages import ModelInfo
@@ -26,9 +26,6 @@ CONTROLS_WIDTH = 600  # the column beside the image
 CHROME_HEIGHT = 100  # the toolbar above the image and the status lines under it
 LABEL_WIDTH = 110  # the label column of the controls
 LATENT_CHOICES = ("w+ (first layers)", "w (all layers)")  # the first word is draggan.DragConfig.latent
-# Fields the user types into: while one has the keyboard, letters are text, not shortcuts.
-TEXT_INPUTS = ("model_path", "seed", "lr", "max_steps", "folder", "session_path", "export_path", "history_path",
-               "refine_video_path", "photo_path")
 SHORTCUTS = (
     ("Ctrl+Z", "undo"), ("Ctrl+Y or Ctrl+Shift+Z", "redo"),
     ("N / P  (Page Down / Page Up)", "next / previous seed"),

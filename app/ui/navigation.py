@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import dearpygui.dearpygui as dpg
 
 from .geometry import Canvas, image_side
-from .layout import CHROME_HEIGHT, CONTROLS_WIDTH, TEXT_INPUTS
+from .layout import CHROME_HEIGHT, CONTROLS_WIDTH
+from .tags import TEXT_INPUTS
 
 if TYPE_CHECKING:
     from ..controller import Controller
