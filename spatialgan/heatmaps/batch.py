@@ -63,3 +63,9 @@ class HeatmapBatch:
     def select(self, index: int | slice) -> "HeatmapBatch":
         """Batch element `index` (kept as a batch of one) or a slice of the batch."""
         return HeatmapBatch(self.mode, [lv.select(index) for lv in self.levels], self.parents)
+
+    def repeat(self, times: int) -> "HeatmapBatch":
+        """The batch repeated `times` times along the batch dimension (one layout for several latents)."""
+        return HeatmapBatch(self.mode, [HeatmapLevel(lv.centres.repeat(times, 1, 1), lv.sigmas.repeat(times, 1),
+                                                     lv.weights.repeat(times, 1)) for lv in self.levels],
+                            self.parents)
