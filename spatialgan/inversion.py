@@ -57,12 +57,6 @@ class InversionConfig:
     # it needs the FID wheel, which the editor does not otherwise install.
     perceptual: float = 0.0
     layout_prior: float = 1e-3  # weight of the prior that keeps the layout like the trained ones (`LayoutFit`)
-    # Coarse to fine: shares of the W and W+ steps that match the photo, downsampled, through a draft render (the
-    # RGB a skip generator has at an earlier block), from the coarsest step of the ladder to full size. A model
-    # with no picture before its last block (resnet, StyleGAN3) runs every step at full size.
-    coarse: tuple[tuple[int, float], ...] = ((4, 0.0), (2, 0.0), (1, 1.0))  # (divisor of the resolution, share)
-    # Pivotal tuning stops once its reconstruction loss has not improved by 1% over this many steps (0: never).
-    pti_patience: int = 0
 
 
 @dataclass
@@ -210,40 +204,6 @@ def find_objects(photo: torch.Tensor, background: torch.Tensor, count: int, iter
     return [(float(x), float(y)) for x, y in c]
 
 
-def draft_ladder(model: SteerableModel, coarse: tuple[tuple[int, float], ...]) -> list[tuple[int | None, float]]:
-    """The coarse-to-fine ladder a model can climb: (draft resolution, share of steps), None for full size. A rung
-    whose draft the model cannot draw gives its share to the next finer one."""
-    caps = model.capabilities
-    ladder: list[tuple[int | None, float]] = []
-    carried = 0.0
-    for divisor, share in coarse:
-        r = caps.resolution // max(1, divisor)
-        draft = None if r >= caps.resolution else r
-        if draft is not None and draft not in caps.draft_resolutions:
-            carried += share
-            continue
-        ladder.append((draft, share + carried))
-        carried = 0.0
-    if not ladder or ladder[-1][0] is not None:
-        ladder.append((None, carried))
-    else:
-        ladder[-1] = (None, ladder[-1][1] + carried)
-    return ladder
-
-
-def schedule(ladder: list[tuple[int | None, float]], steps: int) -> list[int | None]:
-    """The draft resolution of each of `steps` steps: the rungs in order, each for its share (at least the last
-    step at full size)."""
-    total = sum(share for _, share in ladder) or 1.0
-    plan: list[int | None] = []
-    done = 0.0
-    for draft, share in ladder[:-1]:
-        done += share / total
-        plan += [draft] * (round(done * steps) - len(plan))
-    plan = plan[: max(0, steps - 1)]
-    return plan + [None] * (steps - len(plan))
-
-
 def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = InversionConfig(), tune: bool = True,
            callback: Callable[[str, int, float], None] | None = None,
            cancelled: Callable[[], bool] = lambda: False) -> InversionResult:
@@ -269,25 +229,19 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
     result = InversionResult(ws, spec0, G, target, {})
     distance = inception_distance(device) if cfg.perceptual > 0 else None
 
-    drafts = draft_ladder(frozen, cfg.coarse)
-    targets = {d: F.interpolate(target, size=(d, d), mode="area") for d, _ in drafts if d is not None}
-
     def run(stage: str, steps: int, params: list[torch.Tensor], lr: float,
-            picture: Callable[[int | None], torch.Tensor], extra: Callable[[], torch.Tensor] | None = None,
-            layout: list[torch.Tensor] = (), first: int = 0, ladder: bool = False, patience: int = 0) -> None:
+            picture: Callable[[], torch.Tensor], extra: Callable[[], torch.Tensor] | None = None,
+            layout: list[torch.Tensor] = (), first: int = 0) -> None:
         if steps <= 0 or not params:
             return
-        best, since = float("inf"), 0
         groups = [{"params": params, "lr": lr}] + ([{"params": list(layout), "lr": cfg.lr_layout}] if layout else [])
         opt = torch.optim.Adam(groups)
-        plan = schedule(drafts, steps) if ladder else [None] * steps
         for step in range(steps):
             if cancelled():
                 return
-            draft = plan[step]
-            image = picture(draft)
-            loss = reconstruction_loss(image, targets[draft] if draft is not None else target)
-            if distance is not None and draft is None:
+            image = picture()
+            loss = reconstruction_loss(image, target)
+            if distance is not None:
                 loss = loss + cfg.perceptual * distance(image, target).mean()
             total = loss + extra() if extra is not None else loss
             opt.zero_grad(set_to_none=True)
@@ -295,11 +249,6 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
             opt.step()
             if callback is not None:
                 callback(stage, first + step, float(loss.detach()))
-            if patience:  # stop when it stops paying
-                value = float(loss.detach())
-                best, since = (value, 0) if value < best * 0.99 else (best, since + 1)
-                if since >= patience:
-                    return
 
     # 2. W: one w per code, broadcast to every layer. Its first share of steps matches the photo's colours with the
     # layout held; then the objects are placed where the photo differs from the model's picture without them
@@ -313,22 +262,21 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
     held = cfg.w_steps // 3 if fit is not None else 0
     with torch.no_grad():
         start = current()  # the layout as it is held: no gradient to it
-    run("w", held, [w], cfg.lr_w, lambda d: render(frozen, w.expand_as(ws), start, draft=d).image, ladder=True)
+    run("w", held, [w], cfg.lr_w, lambda: render(frozen, w.expand_as(ws), start).image)
     if fit is not None and not cancelled():
         with torch.no_grad():
             empty = fit.batch()
             empty.levels = [HeatmapLevel(lv.centres, lv.sigmas, torch.zeros_like(lv.weights)) for lv in empty.levels]
             background = render(frozen, w.expand_as(ws), empty).image
             fit.place(find_objects(target, background, fit.root.shape[1]))
-    run("w", cfg.w_steps - held, [w], cfg.lr_w, lambda d: render(frozen, w.expand_as(ws), current(), draft=d).image,
-        prior, layout, first=held, ladder=True)
+    run("w", cfg.w_steps - held, [w], cfg.lr_w, lambda: render(frozen, w.expand_as(ws), current()).image, prior,
+        layout, first=held)
     ws = w.detach().expand_as(ws).clone()
     with torch.no_grad():
         result.psnr["w"] = psnr(render(frozen, ws, current()).image, target)
     # 3. W+ with the layout
     wplus = ws.clone().requires_grad_(True)
-    run("w+", cfg.wplus_steps, [wplus], cfg.lr_w, lambda d: render(frozen, wplus, current(), draft=d).image, prior,
-        layout, ladder=True)
+    run("w+", cfg.wplus_steps, [wplus], cfg.lr_w, lambda: render(frozen, wplus, current()).image, prior, layout)
     ws = wplus.detach()
     if fit is not None:
         with torch.no_grad():
@@ -356,8 +304,8 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
             return cfg.locality * F.mse_loss(render(tuned, others, layout_o).image, kept)
 
         params = [p for p in tuned.parameters() if p.requires_grad]
-        run("pti", cfg.pti_steps, params, cfg.lr_pti, lambda d: render(tuned, ws, batch).image,
-            locality if cfg.locality > 0 and others is not None else None, patience=cfg.pti_patience)
+        run("pti", cfg.pti_steps, params, cfg.lr_pti, lambda: render(tuned, ws, batch).image,
+            locality if cfg.locality > 0 and others is not None else None)
         model = tuned.eval().requires_grad_(False)
     with torch.no_grad():
         result.image = render(model, ws, batch).image
