@@ -43,7 +43,15 @@ class RefineInput:
     homes: tuple[Point, ...] | None = None  # objects' homes: moved objects keep the look they have there
 
 
+# Drawing the rest of the picture after the feature tap costs more than this: a refine's steps show the tap
+# block's picture (a draft, free) and the full picture only when it ends. 64-128 px models draw in 25-130 ms on
+# two CPU cores; a 256 px one takes about 200 ms and a 1024 px one 1.2 s (docs/measurements.md).
+FULL_PICTURE_S = 0.15
+
+
 class Refine(Job):
+    """A DragGAN refine of the clicked points; each step's picture, then the final one, in full or as a draft."""
+
     kind = "refine"
     owns_image = True
 
@@ -72,13 +80,20 @@ class Refine(Job):
         self._session = session
         if self.cancelled:
             session.cancel()
+        drafts = False  # once drawing the whole picture turns out slow, steps show the draft the step drew anyway
         while True:
             t_step = time.perf_counter()
             with torch.enable_grad():
                 r = session.step()
             if r.done or session.cancelled or r.error:
                 break
-            post(JobProgress(self.generation, r.step, total, image=to_uint8(r.image), points=list(r.points),
+            if drafts and r.draft is not None:
+                image = to_uint8(r.draft)
+            else:
+                t_image = time.perf_counter()
+                image = to_uint8(r.image)
+                drafts = time.perf_counter() - t_image > FULL_PICTURE_S
+            post(JobProgress(self.generation, r.step, total, image=image, points=list(r.points),
                              distances=list(r.distances), ms=(time.perf_counter() - t_step) * 1000))
         final_spec = session.spec()
         return JobProgress(self.generation, r.step, total, image=to_uint8(session.render()), points=list(r.points),

@@ -187,12 +187,15 @@ class Presenter:
 
         if not self.refine_frames:
             raise SpatialGANError("run a DragGAN refine first: its steps are what the video shows")
-        scale = video_scale(self.info.resolution)
+        # drafts (a large model's steps) and halved frames are brought to the largest frame's size
+        side = max(image.shape[0] for image, _ in self.refine_frames)
+        scale = video_scale(side)
         targets = list(self.refine_targets)
 
         def frame(image: np.ndarray, handles: list[tuple[float, float]]) -> np.ndarray:
-            big = upscale(image, scale)
-            return draw_points(big, handles, targets[: len(handles)], scale) if points else big
+            big = upscale(image, scale * side // image.shape[0])
+            at = scale * side / self.info.resolution  # model pixels -> video pixels
+            return draw_points(big, handles, targets[: len(handles)], at) if points else big  # type: ignore[arg-type]
 
         return [frame(im, h) for im, h in self.refine_frames]
 

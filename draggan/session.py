@@ -21,7 +21,7 @@ from spatialgan.errors import SpatialGANError
 from spatialgan.heatmaps import HeatmapLevel
 from spatialgan.limits import is_number
 from spatialgan.model import SteerableModel
-from spatialgan.render import render_until
+from spatialgan.render import PartialRender, render_until
 
 from .config import DragConfig
 from .motion import motion_loss, sample_features, track_points
@@ -43,6 +43,9 @@ class StepResult:
     loss: float = float("nan")
     phase: str = "w"  # what this step updated: "w", "centres" or "none"
     error: str = ""  # set when the optimisation failed (NaN) and the last good state was restored
+    # the picture at the feature tap's block, already drawn by the step (None where the architecture has none):
+    # a draft to show while a large model refines, instead of drawing the rest of the image every step
+    draft: torch.Tensor | None = field(default=None, repr=False)
     _image: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     @property
@@ -115,8 +118,8 @@ class DragSession:
             self.home = homes_tensor(spec, homes if homes is not None else spec.object_places(), self.device,
                                      always=self.uses_centres)
         with torch.no_grad():  # handle features f_i and the unmasked reference F0 come from the original image
-            render0, feat0 = self._forward(self._ws(), self._layout())
-        self.image0, self.feat0 = render0(), feat0
+            part0, feat0 = self._forward(self._ws(), self._layout())
+        self.image0, self.feat0 = part0.finish(), feat0
         self.handle_features = sample_features(feat0, handles_t)
         self.points = handles_t
         if cfg.mode == "hybrid" and spec is not None:
@@ -189,16 +192,16 @@ class DragSession:
         """The current centres without autograd (a w step keeps them fixed)."""
         return self._layout([c.detach() for c in self.centres]) if self.template is not None else None
 
-    def _forward(self, ws: torch.Tensor, layout: HeatmapBatch | None) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
-        """Run the synthesis blocks up to the feature tap and return (a function drawing the image, the tapped
-        features resized to the image). The blocks after the tap feed no loss, so they run later, without autograd,
-        and only if someone looks at the image."""
+    def _forward(self, ws: torch.Tensor, layout: HeatmapBatch | None) -> tuple[PartialRender, torch.Tensor]:
+        """Run the synthesis blocks up to the feature tap and return (the partial render, whose `finish` draws the
+        image, the tapped features resized to the image). The blocks after the tap feed no loss, so they run later,
+        without autograd, and only if someone looks at the image."""
         part = render_until(self.G, ws, layout, self.block, homes=self.home,
                             carry_at=self.cfg.carry_resolution or self.block)
         feat = part.features
         if feat.shape[-1] != self.res:
             feat = F.interpolate(feat, size=(self.res, self.res), mode="bilinear", align_corners=False)
-        return part.finish, feat
+        return part, feat
 
     @torch.no_grad()
     def _relocate(self, handles: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
@@ -258,16 +261,19 @@ class DragSession:
     @torch.no_grad()
     def render(self) -> torch.Tensor:
         """(1, 3, R, R): the image of the current w and centres, as the editor draws it (objects carried)."""
-        return self._forward(self.ws(), self._fixed_layout())[0]()
+        return self._forward(self.ws(), self._fixed_layout())[0].finish()
 
-    def _result(self, image: Callable[[], torch.Tensor], loss: float, phase: str, error: str = "") -> StepResult:
+    def _result(self, part: PartialRender | Callable[[], torch.Tensor], loss: float, phase: str,
+                error: str = "") -> StepResult:
         dist = (self.points - self.targets).norm(dim=1).tolist()
         # Out of steps only counts once the last update has been tracked (a phase "none" result), so the final
         # points, distances and image always describe the final w and centres.
         self.done = (self.done or all(d <= self.stop for d in dist)
                      or (phase == "none" and self.step_count >= self.cfg.max_steps))
-        res = StepResult(self.step_count, image, [tuple(p) for p in self.points.tolist()], dist, self.done,
-                         loss, phase, error)
+        draw = part.finish if isinstance(part, PartialRender) else part
+        draft = part.draft() if isinstance(part, PartialRender) else None
+        res = StepResult(self.step_count, draw, [tuple(p) for p in self.points.tolist()], dist, self.done,
+                         loss, phase, error, draft)
         self.last = res
         if self.callback is not None:
             self.callback(res)

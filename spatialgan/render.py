@@ -44,6 +44,12 @@ class PartialRender:
     _model: SteerableModel = field(repr=False)
     _state: tuple = field(repr=False)  # (next block, x, img, ws, sub-maps, noise mode), detached
 
+    def draft(self) -> torch.Tensor | None:
+        """The picture as far as the blocks run so far drew it ((B, C, stop, stop), free: a skip generator adds RGB
+        at every block), or None where the architecture draws only at its last block."""
+        img = self._state[2]
+        return img.contiguous() if img is not None else None
+
     def finish(self) -> torch.Tensor:
         """(B, C, R, R): the full image of this render."""
         start, x, img, ws, maps, noise_mode = self._state

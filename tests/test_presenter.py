@@ -448,3 +448,23 @@ def test_a_photos_time_left_falls_from_measured_step_times() -> None:
     assert estimates[-1] == 0 and estimates[0] > estimates[15] > estimates[25]
     # once PTI is timed, its steps are counted at their own cost
     assert abs(estimates[24] - 5 * 9.0) < 1e-6
+
+
+def test_a_slow_models_refine_shows_the_drafts_its_steps_draw(presenter, monkeypatch) -> None:
+    """Where drawing the rest of the picture after the feature tap is slow, a refine's steps show the tap block's
+    picture, which the step drew anyway; the final picture is whole, and the video scales the drafts up."""
+    import app.model_jobs as jobs
+
+    monkeypatch.setattr(jobs, "FULL_PICTURE_S", -1.0)  # as if this 32 px model were a 1024 px one
+    p = presenter("sel_norm", "hierarchical")
+    tick_until(p, lambda u: u.image is not None)
+    p.c.add_point(8, 8)
+    p.c.add_point(20, 8)
+    assert refine(p, "draggan", 2e-3, 4)
+    updates = tick_until(p, job_ended)
+    sizes = [u.image.shape[0] for u in updates if u.image is not None]
+    tap = p.info.capabilities.default_tap
+    assert tap < 32 and tap in sizes, sizes  # drafts at the tap block's size while it runs
+    assert p.job_last.image.shape[0] == 32  # the final picture is whole
+    frames = p.refine_video_frames(points=True)
+    assert len(frames) == len(p.refine_frames) and len({f.shape for f in frames}) == 1, "one size for the video"
