@@ -47,8 +47,9 @@ class JobProgress:
 
 
 class Job:
-    """A long piece of work. Subclasses set `kind` (words for the status line) and implement `run` (the steps,
-    yielded as progress; the last one `done`) and `finish` (the GUI side: apply the result, return the message)."""
+    """A long piece of work. Subclasses set `kind` (words for the status line) and implement `run` (the work,
+    posting each step and returning the last progress, `done`) and `finish` (the GUI side: apply the result,
+    return the message)."""
 
     kind: ClassVar[str] = "job"
     owns_image: ClassVar[bool] = False  # while it runs, its pictures are the picture (no renders are asked for)
