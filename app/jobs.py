@@ -136,7 +136,8 @@ class WriteVideo(Job):
     def run(self, host: Any, post: Callable[[JobProgress], None]) -> JobProgress:
         post(JobProgress(self.generation, 0, len(self.frames), stage="frames"))
         written = self.write(self.path, self.frames)
-        return JobProgress(self.generation, len(self.frames), len(self.frames), done=True, result={"path": str(written)})
+        n = len(self.frames)
+        return JobProgress(self.generation, n, n, done=True, result={"path": str(written)})
 
     def finish(self, p: JobProgress, presenter: "Presenter") -> str:
         from pathlib import Path

@@ -222,4 +222,6 @@ class ExportHistory(Job):
         return f"exporting the history: {p.step}/{p.total} frames"
 
     def finish(self, p: JobProgress, presenter: "Presenter") -> str:
-        return f"history ({p.total} frames) saved to {p.result['path']}" if not p.cancelled else "history export stopped"
+        if p.cancelled:
+            return "history export stopped"
+        return f"history ({p.total} frames) saved to {p.result['path']}"

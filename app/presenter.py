@@ -227,7 +227,8 @@ class Presenter:
                   and time.monotonic() - self.last_change >= PAUSE_S)
         if not self.refining and (state.generation != self.submitted or paused):
             draft = self.draft_resolution if self._wants_draft() else None
-            self.worker.submit(replace(self.c.render_request(), draft=draft, attention=self.attention and draft is None))
+            attention = self.attention and draft is None  # GradCAM of full pictures only
+            self.worker.submit(replace(self.c.render_request(), draft=draft, attention=attention))
             self.submitted, self.submitted_draft = state.generation, draft is not None
             self._original_pending = False  # a newer render replaces a pending one: ask again later
         self._ask_original()

@@ -22,8 +22,8 @@ TORCH_SUFFIXES = (".pt", ".pth")  # rosinality stylegan2-pytorch checkpoints
 def load(path: str | os.PathLike, device: torch.device | str = "cpu",
          progress: Callable[[str], None] | None = None) -> SteerableModel:
     """The model in `path`: a `Generator` from our checkpoints, or an imported architecture (e.g. `StyleGAN2ADA`)
-    from a network pickle, a rosinality checkpoint (.pt) or our file of one. Never runs code from the file. `progress` hears each stage of
-    a pickle's import, which takes a while the first time."""
+    from a network pickle, a rosinality checkpoint (.pt) or our file of one. Never runs code from the file.
+    `progress` hears each stage of a pickle's import, which takes a while the first time."""
     from .importers import NetworkPickleError, import_cached, import_rosinality, is_imported, load_imported
 
     path = Path(path)

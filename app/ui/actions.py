@@ -76,7 +76,8 @@ class Actions:
             "wheel": lambda v: self._wheel(float(v)), "help": lambda v: self._toggle_help(),
             "folder": lambda v: self._set_folder(str(v)),
             "browse": lambda v: dpg.show_item("folder_dialog"),
-            "folder_picked": lambda v: self._set_folder(str(v.get("file_path_name", "")) if isinstance(v, dict) else ""),
+            "folder_picked": lambda v: self._set_folder(str(v.get("file_path_name", "")) if isinstance(v, dict)
+                                                        else ""),
         }
 
     def _say(self, message: str) -> None:

@@ -65,7 +65,8 @@ def write_dump(view: "EditorView", folder: Path) -> None:
         "attention_shown": p.attention_shown is not None,
         "texture_mean_rgb": view.image_buf.reshape(tex, tex, 4)[..., :3].mean((0, 1)).tolist(),  # what is drawn
         "carry": e.carry,
-        "refine": None if r is None or p.job_last_kind != "refine" else {"step": r.step, "max_steps": r.total, "done": r.done,
+        "refine": None if r is None or p.job_last_kind != "refine" else {
+                                           "step": r.step, "max_steps": r.total, "done": r.done,
                                            "distances": r.distances, "points": r.points,
                                            "progress_updates": p.job_steps_seen, "error": r.error},
         "last_error": p.status.error, "undo_depth": len(c.state.undo_stack),

@@ -37,8 +37,9 @@ Progress = Callable[[str], None]  # told each stage of a long import, in words
 GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs",
                   "use_sel", "config_kwargs")
 
-__all__ = ["DISCRIMINATOR_KEY", "EqGANSA", "ImportedDiscriminator", "NetworkPickleError", "StyleGAN2ADA", "StyleGAN2Config", "StyleGAN3",
-           "import_discriminator", "import_pickle", "import_rosinality", "is_imported", "load_imported", "load_imported_discriminator",
+__all__ = ["DISCRIMINATOR_KEY", "EqGANSA", "ImportedDiscriminator", "NetworkPickleError", "StyleGAN2ADA",
+           "StyleGAN2Config", "StyleGAN3", "import_discriminator", "import_pickle", "import_rosinality", "is_imported",
+           "load_imported", "load_imported_discriminator",
            "save_imported", "sha256_of"]
 
 
@@ -190,7 +191,8 @@ def _discriminator_config(kwargs: dict[str, Any], path: Path) -> DiscriminatorCo
                                   str(kwargs.get("architecture", "resnet")), int(kwargs.get("channel_base", 32768)),
                                   int(kwargs.get("channel_max", 512)), None if clamp is None else float(clamp),
                                   None if kwargs.get("cmap_dim") is None else int(kwargs["cmap_dim"]),
-                                  _plain(kwargs.get("mapping_kwargs") or {}), _plain(kwargs.get("epilogue_kwargs") or {}),
+                                  _plain(kwargs.get("mapping_kwargs") or {}),
+                                  _plain(kwargs.get("epilogue_kwargs") or {}),
                                   int(kwargs.get("num_fp16_res", 0)))
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise NetworkPickleError(f"{path}: the discriminator's constructor arguments are incomplete ({exc})") from None

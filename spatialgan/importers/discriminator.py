@@ -49,7 +49,8 @@ class DConv(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
         self.register_buffer("resample_filter", fir_filter())
-        self.weight_gain, self.lrelu, self.down, self.conv_clamp = 1 / math.sqrt(in_ch * kernel ** 2), lrelu, down, conv_clamp
+        self.weight_gain = 1 / math.sqrt(in_ch * kernel ** 2)
+        self.lrelu, self.down, self.conv_clamp = lrelu, down, conv_clamp
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         w, k = self.weight * self.weight_gain, self.weight.shape[-1]

@@ -138,14 +138,16 @@ def discriminator(data: dict[str, Any], path: Path) -> tuple[DiscriminatorConfig
     try:
         n_blocks = sum(1 for k in d if re.fullmatch(r"convs\.\d+\.conv1\.0\.weight", k))
         resolution = 2 ** (n_blocks + 2)
-        out = {f"b{resolution}.fromrgb.weight": d["convs.0.0.weight"], f"b{resolution}.fromrgb.bias": d["convs.0.1.bias"]}
+        out = {f"b{resolution}.fromrgb.weight": d["convs.0.0.weight"],
+               f"b{resolution}.fromrgb.bias": d["convs.0.1.bias"]}
         channels = {4: int(d["final_conv.0.weight"].shape[0])}
         for j in range(1, n_blocks + 1):
             r = resolution // 2 ** (j - 1)
             channels[r] = int(d[f"convs.{j}.conv1.0.weight"].shape[0])
-            out.update({f"b{r}.conv0.weight": d[f"convs.{j}.conv1.0.weight"], f"b{r}.conv0.bias": d[f"convs.{j}.conv1.1.bias"],
-                        f"b{r}.conv1.weight": d[f"convs.{j}.conv2.1.weight"], f"b{r}.conv1.bias": d[f"convs.{j}.conv2.2.bias"],
-                        f"b{r}.skip.weight": d[f"convs.{j}.skip.1.weight"]})
+            block = f"convs.{j}"
+            out.update({f"b{r}.conv0.weight": d[f"{block}.conv1.0.weight"], f"b{r}.conv0.bias": d[f"{block}.conv1.1.bias"],
+                        f"b{r}.conv1.weight": d[f"{block}.conv2.1.weight"], f"b{r}.conv1.bias": d[f"{block}.conv2.2.bias"],
+                        f"b{r}.skip.weight": d[f"{block}.skip.1.weight"]})
             _check_kernel(d[f"convs.{j}.conv2.0.kernel"], 1.0, f"d's convs.{j} blur kernel", path)
         out.update({"b4.conv.weight": d["final_conv.0.weight"], "b4.conv.bias": d["final_conv.1.bias"],
                     "b4.fc.weight": d["final_linear.0.weight"], "b4.fc.bias": d["final_linear.0.bias"],
