@@ -176,9 +176,13 @@ class App:
             self.xdotool("key", "--delay", "200", "a")
             self.xdotool("keyup", "ctrl")
             self.xdotool("type", "--delay", "30", text)
-            time.sleep(0.5)  # let the last characters reach a frame before Return commits the field
+            # Let the characters reach the field before Return commits it: Return in a path field also opens the
+            # file, and one that came in the same frame as the last characters would open half a name. Two states
+            # written after the typing are at least ten frames later, however slowly a loaded machine draws.
+            time.sleep(0.5)
+            self.fresh_state(self.fresh_state(self.state()["frame"])["frame"])
             self.xdotool("key", "--delay", "200", "Return")
-            end = time.monotonic() + 3  # the state file is rewritten every 30 frames when nothing renders
+            end = time.monotonic() + 10  # the state file is rewritten every 10 frames when nothing renders
             while time.monotonic() < end:
                 if self.state()["inputs"][name] == text:
                     return
