@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
@@ -140,6 +141,4 @@ class WriteVideo(Job):
         return JobProgress(self.generation, n, n, done=True, result={"path": str(written)})
 
     def finish(self, p: JobProgress, presenter: "Presenter") -> str:
-        from pathlib import Path
-
         return f"{self.what} ({len(self.frames)} frames) saved to {Path(p.result['path']).resolve()}"

@@ -121,11 +121,10 @@ def build_editor(G: "Generator", device: "torch.device", source: str, seed: int,
 def session_model(session: Path, checkpoint: str | None, untrained: str | None) -> str | None:
     """The model to open for `--session`: the one the session names (an inverted photo's tuned weights, say),
     unless `-c` asks for another on purpose, which is said."""
-    from spatialgan.files import read_json
+    from .state import named_model
 
-    data = read_json(session, "session file")
-    named = data.get("model_path") if isinstance(data, dict) else None
-    if not isinstance(named, str) or not named:
+    named = named_model(session)
+    if named is None:
         return checkpoint  # an old session that names no model: the one asked for, or the default
     if checkpoint or untrained:
         if checkpoint is None or Path(checkpoint).resolve() != Path(named).resolve():

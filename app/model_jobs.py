@@ -103,13 +103,16 @@ class Refine(Job):
                                    "spec": final_spec})
 
     def describe(self, p: JobProgress) -> str:
-        dist = f", distance {max(p.distances):.1f} px" if p.distances else ""
-        return f"step {p.step}/{p.total}{dist}"
+        return f"step {p.step}/{p.total}{_distance(p)}"
 
     def finish(self, p: JobProgress, presenter: "Presenter") -> str:
         presenter.c.apply_refine(p.result["ws"], p.result["spec"], p.points)
-        dist = f", distance {max(p.distances):.1f} px" if p.distances else ""
-        return f"refine {'stopped' if p.cancelled else 'finished'} after {p.step} steps{dist}"
+        return f"refine {'stopped' if p.cancelled else 'finished'} after {p.step} steps{_distance(p)}"
+
+
+def _distance(p: JobProgress) -> str:
+    """How far the farthest handle still is from its target, for the status line."""
+    return f", distance {max(p.distances):.1f} px" if p.distances else ""
 
 
 class InvertPhoto(Job):

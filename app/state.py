@@ -232,12 +232,18 @@ def _session_json(path: Path) -> Any:
         raise SessionError(str(exc)) from None
 
 
+def named_model(path: str | os.PathLike) -> str | None:
+    """The model path a session file names, or None where it names none."""
+    data = _session_json(Path(path))
+    wanted = data.get("model_path") if isinstance(data, dict) else None
+    return wanted if isinstance(wanted, str) and wanted else None
+
+
 def model_to_open(path: str | os.PathLike, current: str) -> str | None:
     """The model a session was saved with, when that is a file other than `current` and it exists: its latent and
     layout belong to that model (an inverted photo's tuned weights, say), so the editor opens it first."""
-    data = _session_json(Path(path))
-    wanted = data.get("model_path") if isinstance(data, dict) else None
-    if not isinstance(wanted, str) or not wanted or not Path(wanted).is_file():
+    wanted = named_model(path)
+    if wanted is None or not Path(wanted).is_file():
         return None
     if current and Path(current).is_file() and Path(current).resolve() == Path(wanted).resolve():
         return None

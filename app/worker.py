@@ -122,9 +122,6 @@ class Worker:
         self._renderer = GraphedRenderer(self.G)
         self._latent_key = None
 
-    def render(self, req: RenderRequest) -> RenderResult:
-        return self._run_render(req)
-
     # ---- worker thread --------------------------------------------------------------------------------
     def _pending(self) -> bool:
         """Whether there is work to do (call holding `_cond`): a request, or the level hint once a picture is out."""
@@ -146,7 +143,7 @@ class Worker:
                 self.busy = True
             try:
                 if render is not None:
-                    self._results.put(self._run_render(render))
+                    self._results.put(self.render(render))
                 elif job is not None:
                     self._run_job(job)
                 elif hint:
@@ -161,7 +158,7 @@ class Worker:
             with self._cond:  # the edit goes on while the job runs: draw its newest picture between two steps
                 render, self._render = self._render, None
             if render is not None:
-                self._results.put(self._run_render(render))
+                self._results.put(self.render(render))
 
         try:
             final = job.run(self, post)
@@ -207,7 +204,8 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - a hint is optional; the GUI shows the error and goes on
             return LevelHint((), _error_text(exc))
 
-    def _run_render(self, req: RenderRequest) -> RenderResult:
+    def render(self, req: RenderRequest) -> RenderResult:
+        """Draw a request (in the worker thread): the picture, the panels' heatmaps and, if asked, GradCAM."""
         t0 = time.perf_counter()
         try:
             with torch.inference_mode():

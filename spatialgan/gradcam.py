@@ -82,12 +82,16 @@ def cams_from_output(out: DiscriminatorOutput, resolutions: Sequence[int],
     return cams
 
 
+def upsampled(cam: torch.Tensor, size: int) -> torch.Tensor:
+    """A GradCAM map resized to `size` pixels as EqGAN-SA resizes it (bilinear, corners aligned)."""
+    return cam if cam.shape[-1] == size else F.interpolate(cam, size=(size, size), mode="bilinear", align_corners=True)
+
+
 def attention_map(D: Discriminator | Observable, images: torch.Tensor, resolutions: Sequence[int],
                   labels: torch.Tensor | None = None) -> torch.Tensor:
     """Where D looks, for display: GradCAM at each of `resolutions` (G's loss as the score, as L_align uses it),
-    each resized to the image (bilinear, corners aligned), averaged and normalised to [0, 1]: (B, 1, R, R)."""
-    size = images.shape[-2:]
+    each resized to the image (`upsampled`), averaged and normalised to [0, 1]: (B, 1, R, R)."""
     with torch.enable_grad():
         cams = gradcam(D, images.detach().float(), resolutions, "g_loss", labels)
-    up = [F.interpolate(c.detach(), size=size, mode="bilinear", align_corners=True) for c in cams.values()]
+    up = [upsampled(c.detach(), images.shape[-1]) for c in cams.values()]
     return normalise_per_sample(torch.stack(up).mean(0))

@@ -116,14 +116,16 @@ def write_network_pickle(path: Path, networks: dict[str, Any], protocol: int = 4
     return path
 
 
-def reference_pickle(ref: Any, meta: dict, key: str, path: Path) -> Path:
-    """The networks of configuration `key` in a reference file (its `key/G/...`, `key/G_ema/...` tensors and
-    `meta[key]`'s module classes, buffers and constructor arguments) written as a network pickle."""
+def reference_network(ref: Any, meta: dict, key: str, which: str) -> Record | None:
+    """Network `which` ("G", "G_ema", "D") of configuration `key` in a reference file (its `key/which/...` tensors
+    and `meta[key]`'s module classes, buffers and constructor arguments), or None if the file has none."""
     m = meta[key]
-    nets = {}
-    for which in ("G", "G_ema"):
-        prefix = f"{key}/{which}/"
-        tensors = {k[len(prefix):]: ref[k] for k in ref.files if k.startswith(prefix)}
-        if tensors:
-            nets[which] = network_record(m["classes"], tensors, set(m["buffers"]), m["init_kwargs"])
-    return write_network_pickle(path, {**nets, "D": None})
+    prefix = f"{key}/{which}/"
+    tensors = {k[len(prefix):]: ref[k] for k in ref.files if k.startswith(prefix)}
+    return network_record(m["classes"], tensors, set(m["buffers"]), m["init_kwargs"]) if tensors else None
+
+
+def reference_pickle(ref: Any, meta: dict, key: str, path: Path) -> Path:
+    """The generators of configuration `key` in a reference file written as a network pickle (D: None)."""
+    nets = {which: reference_network(ref, meta, key, which) for which in ("G", "G_ema")}
+    return write_network_pickle(path, {**{k: v for k, v in nets.items() if v is not None}, "D": None})

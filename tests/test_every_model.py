@@ -17,7 +17,7 @@ from spatialgan.cli.invert import main as invert_main
 from spatialgan.cli.sample import main as sample_main
 from spatialgan.metrics.cli import main as metrics_main
 
-from netpickle_writer import network_record, write_network_pickle
+from netpickle_writer import reference_network, write_network_pickle
 
 DATA = Path(__file__).with_name("data")
 # architecture -> (reference file, configuration, resolution)
@@ -31,12 +31,9 @@ MODELS = {
 CONDITIONAL = {"sg2ada-conditional", "sg3-r"}
 
 
-def _network(file: str, key: str, which: str, prefix: str | None = None):
+def _network(file: str, key: str, which: str):
     ref = np.load(DATA / file)
-    meta = json.loads(bytes(ref["__meta__"]).decode())[key]
-    prefix = prefix or f"{key}/{which}/"
-    tensors = {k[len(prefix):]: ref[k] for k in ref.files if k.startswith(prefix)}
-    return network_record(meta["classes"], tensors, set(meta["buffers"]), meta["init_kwargs"])
+    return reference_network(ref, json.loads(bytes(ref["__meta__"]).decode()), key, which)
 
 
 @pytest.fixture(scope="module", autouse=True)

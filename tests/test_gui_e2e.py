@@ -570,14 +570,10 @@ def test_drag_a_heatmap_centre_of_an_imported_eqgan_pickle(xserver, tmp_path: Pa
     from test_import_discriminator import REF as D_REF, META as D_META
     from test_import_eqgan import REF, META
 
-    from netpickle_writer import network_record, write_network_pickle
+    from netpickle_writer import reference_network, write_network_pickle
 
-    def net(ref, meta, prefix: str):
-        tensors = {k[len(prefix):]: ref[k] for k in ref.files if k.startswith(prefix)}
-        return network_record(meta["classes"], tensors, set(meta["buffers"]), meta["init_kwargs"])
-
-    snapshot = write_network_pickle(tmp_path / "eq64.pkl", {
-        "G_ema": net(REF, META["eq64"], "eq64/G_ema/"), "D": net(D_REF, D_META["eq64"], "eq64/D/")})
+    snapshot = write_network_pickle(tmp_path / "eq64.pkl", {"G_ema": reference_network(REF, META, "eq64", "G_ema"),
+                                                            "D": reference_network(D_REF, D_META, "eq64", "D")})
     a = App(xserver, snapshot, tmp_path)
     try:
         s0 = a.idle_state(90)

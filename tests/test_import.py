@@ -24,7 +24,7 @@ from spatialgan import render
 from spatialgan.importers import NetworkPickleError, import_cached, import_pickle, load_imported, save_imported
 from spatialgan.importers.netpickle import read_network_pickle
 
-from netpickle_writer import EMBEDDED_SOURCE, Record, network_record, write_network_pickle
+from netpickle_writer import EMBEDDED_SOURCE, Record, reference_network, write_network_pickle
 
 REF = np.load(Path(__file__).with_name("data") / "stylegan2_ada_reference.npz")
 META = json.loads(bytes(REF["__meta__"]).decode())
@@ -32,10 +32,9 @@ CONFIGS = sorted(META)
 
 
 def _network(key: str, which: str) -> Record:
-    m = META[key]
-    prefix = f"{key}/{which}/"
-    tensors = {k[len(prefix):]: REF[k] for k in REF.files if k.startswith(prefix)}
-    return network_record(m["classes"], tensors, set(m["buffers"]), m["init_kwargs"])
+    rec = reference_network(REF, META, key, which)
+    assert rec is not None
+    return rec
 
 
 def _pickle(tmp_path: Path, key: str, **extra) -> Path:

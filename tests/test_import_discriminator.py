@@ -22,22 +22,15 @@ import torch
 from spatialgan import CheckpointError, SpatialGANError, gradcam, load_discriminator
 from spatialgan.importers import load_imported_discriminator, save_imported
 
-from netpickle_writer import network_record, write_network_pickle
+from netpickle_writer import reference_network, write_network_pickle
 
 REF = np.load(Path(__file__).with_name("data") / "discriminator_reference.npz")
 META = json.loads(bytes(REF["__meta__"]).decode())
 KEYS = sorted(META)
 
 
-def _d_record(key: str):
-    m = META[key]
-    prefix = f"{key}/D/"
-    return network_record(m["classes"], {k[len(prefix):]: REF[k] for k in REF.files if k.startswith(prefix)},
-                          set(m["buffers"]), m["init_kwargs"])
-
-
 def _pickle(tmp_path: Path, key: str, with_d: bool = True) -> Path:
-    D = _d_record(key) if with_d else None
+    D = reference_network(REF, META, key, "D") if with_d else None
     return write_network_pickle(tmp_path / f"{key}.pkl", {"G": None, "D": D, "G_ema": None, "augment_pipe": None})
 
 
@@ -124,9 +117,8 @@ def test_the_editor_shows_where_d_looks_and_says_when_it_cannot(tmp_path: Path) 
     from spatialgan import load
     from test_import_eqgan import REF as G_REF, META as G_META
 
-    tensors = {k[len("eq32/G_ema/"):]: G_REF[k] for k in G_REF.files if k.startswith("eq32/G_ema/")}
-    G_rec = network_record(G_META["eq32"]["classes"], tensors, set(G_META["eq32"]["buffers"]), G_META["eq32"]["init_kwargs"])
-    with_d = write_network_pickle(tmp_path / "snap.pkl", {"G_ema": G_rec, "D": _d_record("eq32")})
+    with_d = write_network_pickle(tmp_path / "snap.pkl", {"G_ema": reference_network(G_REF, G_META, "eq32", "G_ema"),
+                                                          "D": reference_network(REF, META, "eq32", "D")})
     for path, disc in ((with_d, str(with_d)), (with_d, "")):
         worker = Worker(load(path), torch.device("cpu"), str(path), disc)
         try:

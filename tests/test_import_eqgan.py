@@ -22,7 +22,7 @@ from draggan import DragConfig, DragSession
 from spatialgan import HeatmapSpec, render
 from spatialgan.importers import EqGANSA, import_pickle, load_imported, save_imported
 
-from netpickle_writer import network_record, reference_pickle, write_network_pickle
+from netpickle_writer import reference_network, reference_pickle, write_network_pickle
 
 REF = np.load(Path(__file__).with_name("data") / "eqgan_sa_reference.npz")
 META = json.loads(bytes(REF["__meta__"]).decode())
@@ -119,9 +119,7 @@ def test_plain_torch_layers_in_the_pickle_are_read_as_data(tmp_path: Path) -> No
     for name in (b"torch.nn.modules.instancenorm", b"InstanceNorm2d", b"torch.nn.modules.container", b"LeakyReLU"):
         assert name in raw, name
     ref = import_pickle(path)
-    tensors = {k[len("eq32/G_ema/"):]: REF[k] for k in REF.files if k.startswith("eq32/G_ema/")}
-    nets = {"G_ema": network_record(META["eq32"]["classes"], tensors, set(META["eq32"]["buffers"]),
-                                    META["eq32"]["init_kwargs"])}
+    nets = {"G_ema": reference_network(REF, META, "eq32", "G_ema")}
     z = torch.from_numpy(REF["eq32/z"])
     for protocol in (2, 3):
         other = write_network_pickle(tmp_path / f"p{protocol}.pkl", nets, protocol=protocol)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ..errors import SpatialGANError
-from ..importers import (NetworkPickleError, import_discriminator, import_pickle, import_rosinality, model_card,
+from ..importers import (NoDiscriminator, import_discriminator, import_pickle, import_rosinality, model_card,
                          save_imported, sha256_of)
 from ..importers.rosinality import SUFFIXES as TORCH_SUFFIXES
 from .common import parsed, report, run_cli
@@ -41,9 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         model = import_rosinality(args.pickle) if rosinality else import_pickle(args.pickle, report)
         try:
             D = import_discriminator(args.pickle)
-        except NetworkPickleError as exc:
-            if "holds no discriminator" not in str(exc):
-                raise
+        except NoDiscriminator:
             D = None  # a generator-only export: the model opens, GradCAM is not offered
         card = {**model_card(args.pickle, model, sha256_of(args.pickle)), "discriminator": D is not None}
         save_imported(out, model, card, D=D)

@@ -23,7 +23,7 @@ from ..paths import cache_dir
 from ..files import FileError, check_regular_file
 from .discriminator import DiscriminatorConfig, ImportedDiscriminator
 from . import rosinality
-from .netpickle import NetworkPickleError, PersistentRecord, generator_record, read_network_pickle
+from .netpickle import NetworkPickleError, NoDiscriminator, PersistentRecord, generator_record, read_network_pickle
 from .eqgan_sa import EqGANSA
 from .stylegan2_ada import StyleGAN2ADA, StyleGAN2Config
 from .stylegan3 import StyleGAN3
@@ -37,7 +37,8 @@ Progress = Callable[[str], None]  # told each stage of a long import, in words
 GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs",
                   "use_sel", "config_kwargs")
 
-__all__ = ["DISCRIMINATOR_KEY", "EqGANSA", "ImportedDiscriminator", "NetworkPickleError", "StyleGAN2ADA",
+__all__ = ["DISCRIMINATOR_KEY", "EqGANSA", "ImportedDiscriminator", "NetworkPickleError", "NoDiscriminator",
+           "StyleGAN2ADA",
            "StyleGAN2Config", "StyleGAN3", "import_discriminator", "import_pickle", "import_rosinality", "is_imported",
            "load_imported", "load_imported_discriminator",
            "save_imported", "sha256_of"]
@@ -202,13 +203,15 @@ def _discriminator_config(kwargs: dict[str, Any], path: Path) -> DiscriminatorCo
     return cfg
 
 
-def _build_discriminator(cfg: DiscriminatorConfig, tensors: dict[str, torch.Tensor], source: str
-                         ) -> ImportedDiscriminator:
+def _build_discriminator(cfg: DiscriminatorConfig, tensors: dict[str, torch.Tensor], source: str,
+                         own_filters: bool = False) -> ImportedDiscriminator:
+    """D built from `cfg` with `tensors` loaded; `own_filters` fills the resampling filters a rosinality file
+    does not store."""
     try:
         D = ImportedDiscriminator(cfg)
     except (TypeError, ValueError, KeyError, ZeroDivisionError, OverflowError, RuntimeError, SpatialGANError) as exc:
         raise NetworkPickleError(f"{source}: unsupported discriminator arguments ({exc})") from None
-    _load_weights(D, tensors, source)
+    _load_weights(D, _with_own_filters(D, tensors) if own_filters else tensors, source)
     return D.eval().requires_grad_(False)
 
 
@@ -219,12 +222,11 @@ def import_discriminator(path: str | Path) -> ImportedDiscriminator:
     path = Path(path)
     if path.suffix.lower() in rosinality.SUFFIXES:
         cfg, tensors = rosinality.discriminator(rosinality.read_checkpoint(path), path)
-        D = ImportedDiscriminator(cfg)
-        return _build_discriminator(cfg, _with_own_filters(D, tensors), str(path))
+        return _build_discriminator(cfg, tensors, str(path), own_filters=True)
     data = read_network_pickle(path)
     rec = data.get("D")
     if not isinstance(rec, PersistentRecord):
-        raise NetworkPickleError(f"{path} holds no discriminator (D): it is a generator-only export, not a training "
+        raise NoDiscriminator(f"{path} holds no discriminator (D): it is a generator-only export, not a training "
                                  "snapshot; GradCAM and the alignment measure need the snapshot")
     if rec.class_name != "Discriminator":
         raise NetworkPickleError(f"{path}: its D is a {rec.class_name!r}, not StyleGAN2's Discriminator")

@@ -39,6 +39,10 @@ class NetworkPickleError(SpatialGANError):
     """A network pickle that cannot be read: unsafe, truncated, corrupt or of an unknown kind."""
 
 
+class NoDiscriminator(NetworkPickleError):
+    """A readable file whose networks include no discriminator (a generator-only export)."""
+
+
 @dataclass
 class PersistentRecord:
     """One persistent network object of the pickle, as data: its class name, its `__dict__` (parameters, buffers,

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from .discriminator import DiscriminatorConfig
-from .netpickle import NetworkPickleError
+from .netpickle import NetworkPickleError, NoDiscriminator
 from .stylegan2_ada import StyleGAN2Config, fir_filter
 
 SUFFIXES = (".pt", ".pth")
@@ -134,7 +134,7 @@ def discriminator(data: dict[str, Any], path: Path) -> tuple[DiscriminatorConfig
     """The discriminator `d`, as our StyleGAN2 discriminator's arguments and tensors."""
     d = data.get("d")
     if not isinstance(d, dict) or "final_conv.0.weight" not in d:
-        raise NetworkPickleError(f"{path} holds no discriminator (d): it is a generator-only checkpoint")
+        raise NoDiscriminator(f"{path} holds no discriminator (d): it is a generator-only checkpoint")
     try:
         n_blocks = sum(1 for k in d if re.fullmatch(r"convs\.\d+\.conv1\.0\.weight", k))
         resolution = 2 ** (n_blocks + 2)

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 import torch
-import torch.nn.functional as F
 
 from ..discriminator import Discriminator
 from ..errors import SpatialGANError
 from ..generator import Generator
-from ..gradcam import CamScore, Observable, gradcam, normalise_per_sample
+from ..gradcam import CamScore, Observable, gradcam, normalise_per_sample, upsampled
 from ..heatmaps import combine
 from ..losses import align_distance
 from ..model import SteerableModel
@@ -101,18 +100,16 @@ def heatmap_alignment(G: SteerableModel, D: Observable, indoor: bool, num: int =
             out = render(G, G.map_z(z), hb.to(device))
             maps, img = out.heatmaps, out.image.float()
             assert maps is not None
-        cams = gradcam(D, img, sorted(set(pairs.values())), score)
-        cams = {r: _resized(cams[d].detach(), maps[r].shape[-1]) for r, d in pairs.items()}
+        by_activation = gradcam(D, img, sorted(set(pairs.values())), score)
+        cams = {}
+        for r, d in pairs.items():
+            cam, size = by_activation[d].detach(), maps[r].shape[-1]
+            # where D's activation is coarser than the heatmap: resized, and normalised again
+            cams[r] = cam if cam.shape[-1] == size else normalise_per_sample(upsampled(cam, size))
         perm = torch.roll(torch.arange(b, device=device), 1)
         for r, vals in compare(cams, {r: maps[r].float() for r in pairs}, perm, indoor).items():
             totals[r] = [t + v for t, v in zip(totals[r], vals)]
     return AlignmentResult([LevelAlignment(r, *(v / num for v in totals[r])) for r in pairs], num, indoor)
-
-
-def _resized(cam: torch.Tensor, size: int) -> torch.Tensor:
-    if cam.shape[-1] == size:
-        return cam
-    return normalise_per_sample(F.interpolate(cam, size=(size, size), mode="bilinear", align_corners=True))
 
 
 def load_run(run: Path, device: torch.device) -> tuple[Generator, Discriminator, TrainConfig]:
