@@ -20,7 +20,7 @@ import torch
 
 from spatialgan import Generator, HeatmapSpec
 from spatialgan.carry import homes_tensor
-from spatialgan.device import describe
+from spatialgan.device import describe, keep_freed_memory
 from spatialgan.errors import SpatialGANError
 from spatialgan.fused import fuse
 from spatialgan.gradcam import attention_map
@@ -45,6 +45,8 @@ def _error_text(exc: BaseException) -> str:
 class Worker:
     def __init__(self, G: Generator, device: torch.device, source: str, discriminator: str = "") -> None:
         self.G, self.device = fuse(G), device  # the editor only draws and refines: the fused inference copy
+        if device.type == "cpu":
+            keep_freed_memory()  # a large model's pictures free blocks that glibc would unmap and refault each time
         self._renderer = GraphedRenderer(self.G)  # CUDA graph replays on a GPU, the same code eagerly elsewhere
         self.info = ModelInfo(source=source, device=describe(device), capabilities=G.capabilities,
                               discriminator=discriminator)

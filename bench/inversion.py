@@ -13,13 +13,16 @@ pictures; and whether edits still work: one random move of an object per image, 
 weights) and on a sampled scene (the model's own, same move), each drawn with the object's look carried along as
 the editor does. Co-move ratio: how far the patch under the object followed the move (1 = all the way); far /
 near: the pixel change far from the move against the change near it (small = the rest of the picture stays).
-`--large` also times one inversion through an imported 256 px StyleGAN2 (random weights: the time does not depend
-on them). Writes bench/results/inversion_cpu.{md,json} (or --out).
+`--large` also times inversions through imported 256 and 1024 px StyleGAN2 generators (random weights: the time
+does not depend on them), each also as a multiple of one full render of the same model. `--before` compares with
+an earlier run of this script, image by image (run it on the previous commit for a before/after table). Writes
+bench/results/inversion_cpu.{md,json} (or --out).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -93,8 +96,10 @@ def median(values) -> float | None:
     return statistics.median(values) if values else None
 
 
-def measure(path: Path, num: int, steps: int, perceptual: float, distance: InceptionDistance) -> dict:
+def measure(path: Path, num: int, num_large: int | None, steps: int, perceptual: float,
+            distance: InceptionDistance) -> dict:
     G, _ = load_generator(str(path), None, "cpu")
+    num = num_large if num_large is not None and G.config.resolution >= 128 else num
     data = (PetsDataset if G.config.heatmap.mode == "hierarchical" else RoomsDataset)(G.config.resolution, seed=HELD_OUT)
     cfg = InversionConfig(w_steps=steps, wplus_steps=steps, pti_steps=steps, perceptual=perceptual)
     base = others(G, G.default_layout)
@@ -132,18 +137,72 @@ def measure(path: Path, num: int, steps: int, perceptual: float, distance: Incep
             "co_move_measured": sum(row["inverted_co_move"] is not None for row in rows), "rows": rows}
 
 
-def large(steps: int) -> dict:
-    """Seconds for one inversion, default settings, through an imported 256 px StyleGAN2 (paper256 config)."""
+def stage_times(G, target: torch.Tensor, cfg: InversionConfig) -> tuple[dict[str, float], float]:
+    """Median seconds per step of each stage of one inversion, and its total seconds."""
+    times: dict[str, list[float]] = {}
+    last = [time.perf_counter()]
+
+    def tick(stage: str, step: int, loss: float) -> None:
+        now = time.perf_counter()
+        times.setdefault(stage, []).append(now - last[0])
+        last[0] = now
+
+    t0 = time.perf_counter()
+    invert(G, target, cfg, callback=tick)
+    return {k: statistics.median(v[1:] or v) for k, v in times.items()}, time.perf_counter() - t0
+
+
+def large(steps: int, timed_steps: int) -> list[dict]:
+    """One inversion, default settings, through imported StyleGAN2 generators in their real configurations (random
+    weights: the time does not depend on them), each against one full render of the same model. The 256 px one
+    runs whole; the 1024 px one runs `timed_steps` steps per stage, and its total is those steps' median times
+    the default step counts (a whole run would take most of an hour before the changes this table measures)."""
     sys.path.insert(0, str(Path(__file__).parent))
     from import_latency import CONFIGS, sg2
 
-    G = sg2(*CONFIGS["paper256"]).eval()
-    target = to_tensor(PetsDataset(256, seed=HELD_OUT).sample(0).image)
-    cfg = InversionConfig(w_steps=steps, wplus_steps=steps, pti_steps=steps)
-    t0 = time.perf_counter()
-    invert(G, target, cfg)
-    return {"model": "StyleGAN2-ADA paper256 (imported, random weights)", "resolution": 256,
-            "seconds": time.perf_counter() - t0}
+    out = []
+    for name, whole in (("paper256", True), ("config-f 1024", False)):
+        G = sg2(*CONFIGS[name]).eval()
+        res = G.capabilities.resolution
+        with torch.no_grad():
+            ws = G.mean_ws()
+            render(G, ws, None)
+            t0 = time.perf_counter()
+            render(G, ws, None)
+            full = time.perf_counter() - t0
+        target = to_tensor(PetsDataset(res, seed=HELD_OUT).sample(0).image)
+        n = steps if whole else timed_steps
+        per_step, seconds = stage_times(G, target, InversionConfig(w_steps=n, wplus_steps=n, pti_steps=n))
+        if not whole:
+            seconds = steps * sum(per_step.values())
+        out.append({"model": f"StyleGAN2 {name} (imported, random weights)", "resolution": res, "measured": whole,
+                    "seconds": seconds, "full_render_seconds": full, "renders": seconds / full,
+                    "step_seconds": per_step})
+        print(out[-1], flush=True)
+    return out
+
+
+def compare(before: dict, results: list[dict], big: list[dict]) -> list[str]:
+    """Table rows of median PSNR and seconds before and after, per model, over the image indices both runs hold."""
+    lines = ["| model | images | PSNR tuned, before / after | seconds, before / after | speed-up |", "|---|---|---|---|---|"]
+    old = {r["model"]: r for r in before["results"]}
+    for r in results:
+        if r["model"] not in old:
+            continue
+        rows0 = {row["index"]: row for row in old[r["model"]]["rows"]}
+        both = [(rows0[row["index"]], row) for row in r["rows"] if row["index"] in rows0]
+        if not both:
+            continue
+        p0, p1 = (statistics.median(x[k]["psnr_final"] for x in both) for k in (0, 1))
+        s0, s1 = (statistics.median(x[k]["seconds"] for x in both) for k in (0, 1))
+        lines.append(f"| {r['model']} | {len(both)} | {p0:.2f} / {p1:.2f} dB | {s0:.1f} / {s1:.1f} s | {s0 / s1:.2f}x |")
+    old_big = {b["model"]: b for b in before.get("large") or []}
+    for b in big:
+        if b["model"] in old_big:
+            b0 = old_big[b["model"]]
+            lines.append(f"| {b['model']} | 1 | - | {b0['seconds']:.0f} / {b['seconds']:.0f} s "
+                         f"({b0['renders']:.0f} / {b['renders']:.0f} renders) | {b0['seconds'] / b['seconds']:.2f}x |")
+    return lines
 
 
 def number(v: float | None, fmt: str) -> str:
@@ -154,18 +213,23 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoints", type=Path, nargs="+")
     ap.add_argument("--num", type=int, default=50, help="held-out images per model")
+    ap.add_argument("--num-large", type=int, help="held-out images per model of 128 px or more (default: --num)")
     ap.add_argument("--steps", type=int, default=100, help="steps in each of the three stages (the default settings)")
     ap.add_argument("--perceptual", type=float, default=InversionConfig.perceptual,
                     help="weight of the perceptual term in the inversion's loss (default: the product's)")
-    ap.add_argument("--large", action="store_true", help="also time one inversion at 256 px")
+    ap.add_argument("--large", action="store_true", help="also time inversions through imported 256 and 1024 px models")
+    ap.add_argument("--timed-steps", type=int, default=4, help="steps per stage timed at 1024 px (with --large)")
+    ap.add_argument("--before", type=Path, help="an earlier results file of this script (for example from the "
+                                                "previous commit), compared on the images both runs hold")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "inversion_cpu")
     args = ap.parse_args()
     distance = InceptionDistance()
-    results = [measure(p, args.num, args.steps, args.perceptual, distance) for p in args.checkpoints]
-    big = large(args.steps) if args.large else None
+    results = [measure(p, args.num, args.num_large, args.steps, args.perceptual, distance) for p in args.checkpoints]
+    big = large(args.steps, args.timed_steps) if args.large else []
+    before = json.loads(args.before.read_text()) if args.before else None
     mach = machine()
     lines = header("Photo inversion on held-out procedural images", mach)
-    lines += [f"{args.num} images per model from dataset seed {HELD_OUT}, {args.steps} steps in each stage (the "
+    lines += [f"{args.num} images per model ({args.num_large or args.num} at 128 px) from dataset seed {HELD_OUT}, {args.steps} steps in each stage (the "
               f"defaults of the editor and spatialgan-invert), perceptual weight {args.perceptual}, "
               f"{torch.get_num_threads()} torch threads. Load average at the end: {mach['load_average']}.", "",
               "| model | PSNR W | PSNR W+ | PSNR tuned | >= 28 dB | perceptual distance | centre error | "
@@ -183,15 +247,23 @@ def main() -> int:
                      f"{number(r['sampled_co_move_median'], '.2f')} | "
                      f"{number(r['inverted_far_over_near_median'], '.2f')} | "
                      f"{number(r['sampled_far_over_near_median'], '.2f')} | {r['co_move_measured']} of {r['images']} |")
-    if big is not None:
-        lines += ["", f"One inversion through an imported 256 px StyleGAN2 ({big['model']}), default settings: "
-                      f"{big['seconds']:.0f} s."]
+    if big:
+        lines += ["", "Through imported StyleGAN2 generators, default settings, against one full render of the same "
+                  "model:", "", "| model | seconds | full renders | seconds per step: W, W+, PTI |", "|---|---|---|---|"]
+        for b in big:
+            steps = ", ".join(f"{b['step_seconds'].get(k, 0):.2f}" for k in ("w", "w+", "pti"))
+            how = "" if b["measured"] else f" (from {args.timed_steps} timed steps per stage)"
+            lines.append(f"| {b['model']} | {b['seconds']:.0f} s{how} | {b['renders']:.0f} | {steps} |")
+    if before is not None:
+        lines += ["", f"Before and after, on the images both runs hold (before: `{args.before}`):", "",
+                  *compare(before, results, big)]
     lines += ["", "Medians over the images. PSNR on pixels in [0, 255]. Perceptual distance: "
               "`spatialgan.metrics.perceptual` (normalised Inception features; 0 = same picture). Centre error in "
               "image units (rooms: each true object against the nearest recovered centre). \"Other pictures moved\": "
               f"the mean change, in levels of 0-255, of the model's pictures of seeds {OTHER_SEEDS} under the tuned "
               "weights.", ""]
-    write(args.out, "\n".join(lines), {"machine": mach, "results": results, "large": big})
+    write(args.out, "\n".join(lines), {"machine": mach, "results": results, "large": big,
+                                       "before": str(args.before) if args.before else None})
     return 0
 
 

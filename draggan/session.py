@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from spatialgan import HeatmapBatch, HeatmapSpec
 from spatialgan.carry import Homes, homes_tensor
+from spatialgan.device import keep_freed_memory
 from spatialgan.errors import SpatialGANError
 from spatialgan.heatmaps import HeatmapLevel
 from spatialgan.limits import is_number
@@ -92,6 +92,8 @@ class DragSession:
         self._validate(G, ws, spec, handles, targets, mask, cfg)
         self.G, self.cfg, self.callback, self.res = G, cfg, callback, res
         self.device = ws.device
+        if self.device.type == "cpu":
+            keep_freed_memory()  # large models' steps free and reallocate blocks that would refault page by page
         self.block = cfg.feature_block or caps.default_tap
         if self.block not in caps.tap_blocks:
             raise DragError(f"feature_block {self.block} is not a block DragGAN can tap ({caps.tap_blocks})")
@@ -120,7 +122,7 @@ class DragSession:
         with torch.no_grad():  # handle features f_i and the unmasked reference F0 come from the original image
             part0, feat0 = self._forward(self._ws(), self._layout())
         self.image0, self.feat0 = part0.finish(), feat0
-        self.handle_features = sample_features(feat0, handles_t)
+        self.handle_features = sample_features(feat0, handles_t, res)
         self.points = handles_t
         if cfg.mode == "hybrid" and spec is not None:
             spec, priors = coarse_move(spec, handles, targets, res, cfg.hybrid_radius, cfg.alpha)
@@ -194,14 +196,12 @@ class DragSession:
 
     def _forward(self, ws: torch.Tensor, layout: HeatmapBatch | None) -> tuple[PartialRender, torch.Tensor]:
         """Run the synthesis blocks up to the feature tap and return (the partial render, whose `finish` draws the
-        image, the tapped features resized to the image). The blocks after the tap feed no loss, so they run later,
-        without autograd, and only if someone looks at the image."""
+        image, the tapped features at the tap's resolution: `draggan.motion` reads them at image pixels). The
+        blocks after the tap feed no loss, so they run later, without autograd, and only if someone looks at the
+        image."""
         part = render_until(self.G, ws, layout, self.block, homes=self.home,
                             carry_at=self.cfg.carry_resolution or self.block)
-        feat = part.features
-        if feat.shape[-1] != self.res:
-            feat = F.interpolate(feat, size=(self.res, self.res), mode="bilinear", align_corners=False)
-        return part, feat
+        return part, part.features
 
     @torch.no_grad()
     def _relocate(self, handles: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
@@ -212,7 +212,7 @@ class DragSession:
         found = []
         for h, p, f in zip(handles, priors, self.handle_features):
             reach = int(math.ceil(float((p - h).abs().max()) / 2)) + self.r2
-            found.append(track_points(feat, f[None], ((h + p) / 2)[None], reach)[0])
+            found.append(track_points(feat, f[None], ((h + p) / 2)[None], reach, self.res)[0])
         return torch.stack(found)
 
     def _state(self) -> tuple:
@@ -251,8 +251,8 @@ class DragSession:
         current w and centres. An independent check of an edit: tracking only searches within r2 of the last
         point, and the hybrid mode without `relocate` starts it at the coarse move's prior, near the target."""
         feat = self._forward(self.ws(), self._fixed_layout())[1]
-        h = max(feat.shape[-2:])
-        found = track_points(feat, self.handle_features, torch.full_like(self.points, h / 2), h)
+        found = track_points(feat, self.handle_features, torch.full_like(self.points, self.res / 2), self.res,
+                             self.res)
         return [tuple(p) for p in found.tolist()]
 
     def ws(self) -> torch.Tensor:
@@ -292,11 +292,12 @@ class DragSession:
             image, feat = self._forward(self._ws().detach(), self._layout(self.centres))
         else:
             image, feat = self._forward(self._ws(), self._fixed_layout())
-        self.points = track_points(feat.detach(), self.handle_features, self.points, self.r2)
+        self.points = track_points(feat.detach(), self.handle_features, self.points, self.r2, self.res)
         dist = (self.points - self.targets).norm(dim=1)
         if bool((dist <= self.stop).all()) or self.step_count >= self.cfg.max_steps:
             return self._result(image, float("nan"), "none")
-        loss = motion_loss(feat, self.points, self.targets, self.r1, self.feat0, self.mask, self.cfg.mask_weight)
+        loss = motion_loss(feat, self.points, self.targets, self.r1, self.feat0, self.mask, self.cfg.mask_weight,
+                           self.res)
         if not torch.isfinite(loss):
             self._restore(self._good)
             self.done = True

@@ -125,8 +125,9 @@ class FusedModConv(nn.Module):
             return indoor_conv(x, codes, sub_maps, self.w, self.w2, self.padding, self.demodulate, gain, bias)
         w, s = self.w, codes[:, 0]
         d = torch.rsqrt(s.square() @ self.w2.t() + 1e-8) * gain if self.demodulate else None  # (B, out)
-        if B == 1 and w.numel() <= (w.shape[0] + w.shape[1]) * x.shape[2] * x.shape[3]:
-            # one sample: folding s and d into the (small) weight beats two passes over the activations
+        if B == 1 and not s.requires_grad and w.numel() <= (w.shape[0] + w.shape[1]) * x.shape[2] * x.shape[3]:
+            # One sample: folding s and d into the (small) weight beats two passes over the activations. Not when
+            # the style is being optimised: the folded weight's gradient would cost a second conv backward.
             wm = w * s[0, None, :, None, None]
             wm = wm * d[0, :, None, None, None] if d is not None else wm * gain
             return F.conv2d(x, wm, bias, padding=self.padding)

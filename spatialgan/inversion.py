@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import math
 import os
 import time
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 import torch.nn.functional as F
 
+from .device import keep_freed_memory
 from .fused import fuse
 from .heatmaps import HeatmapBatch, HeatmapLevel, HeatmapSpec, HierarchicalSampling, MultiObjectSampling
 from .model import SteerableModel
@@ -40,12 +42,15 @@ if TYPE_CHECKING:
     from .metrics.perceptual import InceptionDistance
 
 
+Draw = Callable[[], tuple[torch.Tensor, torch.Tensor | None]]  # a step's picture and its loss besides the photo's
+
+
 @dataclass(frozen=True)
 class InversionConfig:
     starts: int = 4  # seeds tried as starting latents (and layouts), besides the mean w
     w_steps: int = 100
     wplus_steps: int = 100
-    pti_steps: int = 150
+    pti_steps: int = 100
     lr_w: float = 0.03
     lr_layout: float = 0.005  # image units per step for centres; sigmas move in log space at the same rate
     # a larger PTI step reconstructs better but moves other pictures more (bench/inversion.py measures both)
@@ -213,6 +218,8 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
     t0 = time.perf_counter()
     caps = G.capabilities
     device = next(G.parameters()).device
+    if device.type == "cpu":
+        keep_freed_memory()  # a 1024 px step frees and reallocates blocks of 100+ MB: unmapped, each refaults
     target = target.to(device)
     frozen = fuse(copy.deepcopy(G))  # the search runs on the fast inference copy; G itself is left as it is
     with torch.no_grad():
@@ -229,9 +236,10 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
     result = InversionResult(ws, spec0, G, target, {})
     distance = inception_distance(device) if cfg.perceptual > 0 else None
 
-    def run(stage: str, steps: int, params: list[torch.Tensor], lr: float,
-            picture: Callable[[], torch.Tensor], extra: Callable[[], torch.Tensor] | None = None,
+    def run(stage: str, steps: int, params: list[torch.Tensor], lr: float, draw: Draw,
             layout: list[torch.Tensor] = (), first: int = 0) -> None:
+        """`steps` Adam steps on `params` (and `layout` at its own rate); `draw()` gives the picture and any loss
+        term besides the reconstruction."""
         if steps <= 0 or not params:
             return
         groups = [{"params": params, "lr": lr}] + ([{"params": list(layout), "lr": cfg.lr_layout}] if layout else [])
@@ -239,11 +247,11 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
         for step in range(steps):
             if cancelled():
                 return
-            image = picture()
+            image, extra = draw()
             loss = reconstruction_loss(image, target)
             if distance is not None:
                 loss = loss + cfg.perceptual * distance(image, target).mean()
-            total = loss + extra() if extra is not None else loss
+            total = loss + extra if extra is not None else loss
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
@@ -258,25 +266,27 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
     fit = LayoutFit(batch, cfg.layout_prior) if batch is not None else None
     current = fit.batch if fit is not None else (lambda: None)
     layout = fit.params if fit is not None else []
-    prior = fit.prior if fit is not None else None
+
+    def fitted(latent: torch.Tensor) -> Draw:  # the picture with the fitted layout, and the layout's prior
+        return lambda: (render(frozen, latent, current()).image, fit.prior() if fit is not None else None)
+
     held = cfg.w_steps // 3 if fit is not None else 0
     with torch.no_grad():
         start = current()  # the layout as it is held: no gradient to it
-    run("w", held, [w], cfg.lr_w, lambda: render(frozen, w.expand_as(ws), start).image)
+    run("w", held, [w], cfg.lr_w, lambda: (render(frozen, w.expand_as(ws), start).image, None))
     if fit is not None and not cancelled():
         with torch.no_grad():
             empty = fit.batch()
             empty.levels = [HeatmapLevel(lv.centres, lv.sigmas, torch.zeros_like(lv.weights)) for lv in empty.levels]
             background = render(frozen, w.expand_as(ws), empty).image
             fit.place(find_objects(target, background, fit.root.shape[1]))
-    run("w", cfg.w_steps - held, [w], cfg.lr_w, lambda: render(frozen, w.expand_as(ws), current()).image, prior,
-        layout, first=held)
+    run("w", cfg.w_steps - held, [w], cfg.lr_w, fitted(w.expand_as(ws)), layout, first=held)
     ws = w.detach().expand_as(ws).clone()
     with torch.no_grad():
         result.psnr["w"] = psnr(render(frozen, ws, current()).image, target)
     # 3. W+ with the layout
     wplus = ws.clone().requires_grad_(True)
-    run("w+", cfg.wplus_steps, [wplus], cfg.lr_w, lambda: render(frozen, wplus, current()).image, prior, layout)
+    run("w+", cfg.wplus_steps, [wplus], cfg.lr_w, fitted(wplus), layout)
     ws = wplus.detach()
     if fit is not None:
         with torch.no_grad():
@@ -293,23 +303,37 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
     # 4. PTI: tune the weights around this latent; other latents' pictures stay
     model = G
     if tune and cfg.pti_steps > 0:
-        tuned = copy.deepcopy(G).eval().requires_grad_(True)
-        k = cfg.locality_samples
-        with torch.no_grad():  # the other pictures, one batch: a batched render costs less than k single ones
-            others = torch.cat([G.seed_ws(10_000 + s, psi=0.7).to(device) for s in range(k)]) if k else None
-            layout_o = batch.repeat(k) if batch is not None and k else None
-            kept = render(frozen, others, layout_o).image if others is not None else None
-
-        def locality() -> torch.Tensor:
-            return cfg.locality * F.mse_loss(render(tuned, others, layout_o).image, kept)
-
-        params = [p for p in tuned.parameters() if p.requires_grad]
-        run("pti", cfg.pti_steps, params, cfg.lr_pti, lambda: render(tuned, ws, batch).image,
-            locality if cfg.locality > 0 and others is not None else None)
-        model = tuned.eval().requires_grad_(False)
+        model = _pivotal_tuning(G, frozen, ws, batch, cfg, run)
     with torch.no_grad():
         result.image = render(model, ws, batch).image
         result.psnr["final"] = psnr(result.image, target)
     result.model = model
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _pivotal_tuning(G: SteerableModel, frozen: SteerableModel, ws: torch.Tensor, batch: HeatmapBatch | None,
+                    cfg: InversionConfig, run: Callable[..., None]) -> SteerableModel:
+    """A copy of G whose weights are tuned until it draws `target` at `ws` (PTI). The locality term keeps other
+    latents' pictures: each step draws the photo's latent and one other latent, in turn, as one batch of two. That
+    costs about half as much as drawing every other latent at every step, and reconstructs and keeps the other
+    pictures as well (bench/inversion.py)."""
+    device = ws.device
+    tuned = copy.deepcopy(G).eval().requires_grad_(True)
+    k = cfg.locality_samples if cfg.locality > 0 else 0
+    with torch.no_grad():
+        others = torch.cat([G.seed_ws(10_000 + s, psi=0.7).to(device) for s in range(k)]) if k else None
+        kept = render(frozen, others, batch.repeat(k) if batch is not None else None).image if k else None
+    pair = batch.repeat(2) if batch is not None else None
+    turn = itertools.count()
+
+    def draw() -> tuple[torch.Tensor, torch.Tensor | None]:
+        if others is None:
+            return render(tuned, ws, batch).image, None
+        j = next(turn) % k
+        both = render(tuned, torch.cat([ws, others[j:j + 1]]), pair).image
+        return both[:1], cfg.locality * F.mse_loss(both[1:], kept[j:j + 1])
+
+    params = [p for p in tuned.parameters() if p.requires_grad]
+    run("pti", cfg.pti_steps, params, cfg.lr_pti, draw)
+    return tuned.eval().requires_grad_(False)

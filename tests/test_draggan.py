@@ -33,6 +33,20 @@ def test_tracking_stays_inside_the_image() -> None:
     assert 0 <= out[0, 0] <= 9 and 0 <= out[0, 1] <= 9
 
 
+def test_a_coarse_map_reads_as_the_map_upsampled_to_the_image() -> None:
+    """Tracking and sampling on the tap's own grid give what DragGAN's upsampled map gives at image pixels."""
+    torch.manual_seed(0)
+    coarse = torch.randn(1, 8, 16, 16)
+    fine = torch.nn.functional.interpolate(coarse, size=(64, 64), mode="bilinear", align_corners=False)
+    pixels = torch.tensor([[0.0, 0.0], [63.0, 63.0], [17.0, 40.0], [5.0, 62.0]])
+    torch.testing.assert_close(sample_features(coarse, pixels, 64), fine[0, :, pixels[:, 1].long(),
+                                                                        pixels[:, 0].long()].t())
+    wanted = sample_features(fine, torch.tensor([[30.0, 33.0], [2.0, 60.0]]))
+    start = torch.tensor([[26.0, 30.0], [5.0, 58.0]])
+    assert track_points(coarse, wanted, start, 6, 64).tolist() == track_points(fine, wanted, start, 6).tolist()
+    assert track_points(coarse, wanted, start, 6, 64).tolist() == [[30.0, 33.0], [2.0, 60.0]]
+
+
 def _blob(centre: torch.Tensor, size: int = 32) -> torch.Tensor:
     """A 'generator' whose only feature is a Gaussian blob at a learnable centre (pixels)."""
     yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
@@ -307,7 +321,7 @@ def test_multiple_handles_are_tracked_and_driven_together() -> None:
     feat = s._forward(s._ws(), s._fixed_layout())[1]
     grads = []
     for n in (3, 2):
-        loss = motion_loss(feat, s.points[:n], s.targets[:n], s.r1)
+        loss = motion_loss(feat, s.points[:n], s.targets[:n], s.r1, size=s.res)
         grads.append(torch.autograd.grad(loss, s.w_free, retain_graph=True)[0])
     assert not torch.allclose(grads[0], grads[1])
     many = DragSession(G, G.mapping(G.sample_z(1, seed=0)).detach(), spec, [(float(i), 1.0) for i in range(6)],

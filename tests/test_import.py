@@ -75,6 +75,29 @@ def test_imported_generator_matches_upstream(tmp_path: Path, key: str) -> None:
         assert np.abs(G(z, c if G.c_dim else None).numpy() - other).max() > 1e-2
 
 
+@pytest.mark.parametrize("key", CONFIGS)
+def test_an_optimised_latent_draws_and_differentiates_as_the_folded_weights_do(tmp_path: Path, key: str) -> None:
+    """While w is optimised (DragGAN, inversion) the style rides on the activations instead of the weights: the
+    picture is still upstream's, and the gradient to w is the one the folded per-sample weights give."""
+    G = import_pickle(_pickle(tmp_path, key))
+    ws0 = torch.from_numpy(REF[f"{key}/ws_psi1"])[:1]
+    res = G.capabilities.resolution
+    probe = torch.randn(1, 3, res, res, generator=torch.Generator().manual_seed(0))
+
+    def grad(weights_too: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        G.requires_grad_(weights_too)  # weights that need gradients keep the folded path
+        ws = ws0.clone().requires_grad_(True)
+        img = G.synthesis(ws, noise_mode="const")
+        (img * probe).sum().backward()
+        return img.detach(), ws.grad
+
+    (img, g), (_, g_folded) = grad(False), grad(True)
+    G.requires_grad_(False)
+    np.testing.assert_allclose(img[0].numpy(), REF[f"{key}/img_psi1_const"][0], atol=1e-3, rtol=0)
+    assert g_folded.abs().max() > 0
+    torch.testing.assert_close(g, g_folded, rtol=1e-4, atol=1e-5 * float(g_folded.abs().max()))
+
+
 def test_the_clamp_and_z_w_dims_are_exercised() -> None:
     """The reference would not test the float16 layers' clamp if no activation reached it."""
     assert META["uncond32"]["init_kwargs"]["synthesis_kwargs"]["conv_clamp"] == 256

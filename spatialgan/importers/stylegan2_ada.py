@@ -143,6 +143,12 @@ class MappingMLP(nn.Module):
         return x
 
 
+def _up_padding(k: int, up_kernel: torch.Tensor) -> tuple[int, int]:
+    """The FIR padding after a stride-2 transposed k x k conv: (1, 1) for 3x3 and 4 taps."""
+    kh = up_kernel.shape[0]
+    return k // 2 + (kh + 1) // 2 - (k - 1), k // 2 + (kh - 2) // 2 - (k - 2)
+
+
 def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
                    up_kernel: torch.Tensor | None = None, gain: float = 1.0,
                    bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -151,6 +157,8 @@ def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, 
     path). With `up_kernel` the conv upsamples 2x: a stride-2 transposed conv, then the FIR filter with padding
     (1, 1)."""
     b, c, h, wd = x.shape
+    if styles.requires_grad or weight.requires_grad:  # a backward pass follows
+        return _modulated_activations(x, weight, styles, demodulate, up_kernel, gain, bias)
     w = weight[None] * styles[:, None, :, None, None]  # (B, O, I, k, k)
     if demodulate:
         w = w * (torch.rsqrt(w.square().sum((2, 3, 4)) + 1e-8) * gain)[:, :, None, None, None]
@@ -171,9 +179,31 @@ def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, 
                         groups=b).reshape(b, o, h, wd)
     y = F.conv_transpose2d(x, w.transpose(1, 2).reshape(b * c, o, k, k).contiguous(memory_format=fmt), stride=2,
                            groups=b)
-    kh = up_kernel.shape[0]
-    pad = (k // 2 + (kh + 1) // 2 - (k - 1), k // 2 + (kh - 2) // 2 - (k - 2))  # (1, 1) for 3x3 and 4 taps
-    y = _fir(y.reshape(b, o, *y.shape[2:]), up_kernel, pad, 4.0)
+    y = _fir(y.reshape(b, o, *y.shape[2:]), up_kernel, _up_padding(k, up_kernel), 4.0)
+    return y + bias.reshape(1, -1, 1, 1) if bias is not None else y
+
+
+def _modulated_activations(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
+                           up_kernel: torch.Tensor | None, gain: float, bias: torch.Tensor | None) -> torch.Tensor:
+    """`modulated_conv` with the style on the input and the demodulation on the output, around a conv with the
+    shared raw weight (upstream's unfused path), for a forward pass that will be differentiated. Where gradients
+    flow to the styles but not the weights (a latent being optimised: DragGAN, inversion), the backward pass then
+    needs only the conv's input gradient, not the gradient of a per-sample weight, which costs as much as a second
+    conv: a DragGAN step costs about a quarter less. Where the weights are tuned too (pivotal tuning), one shared
+    weight's gradient still costs less than per-sample ones (bench/inversion.py)."""
+    k = weight.shape[-1]
+    fmt = _layout(x)
+    x = (x * styles[:, :, None, None]).contiguous(memory_format=fmt)
+    if up_kernel is None:
+        y = F.conv2d(x, weight.contiguous(memory_format=fmt), padding=k // 2)
+    else:
+        y = F.conv_transpose2d(x, weight.transpose(0, 1).contiguous(memory_format=fmt), stride=2)
+        y = _fir(y, up_kernel, _up_padding(k, up_kernel), 4.0)
+    if demodulate:  # each output channel's energy under these styles, as the folded weight's would be
+        scale = torch.rsqrt(styles.square() @ weight.square().sum((2, 3)).t() + 1e-8) * gain
+        y = y * scale[:, :, None, None]
+    elif gain != 1:
+        y = y * gain
     return y + bias.reshape(1, -1, 1, 1) if bias is not None else y
 
 
@@ -542,7 +572,9 @@ class StyleGAN2ADA(PlainLatents, nn.Module):
                   else ())
         return Capabilities(
             resolution=res, layout=None, panels=(), num_codes=1, restylable=(), background_code=None,
-            class_labels=labels, tap_blocks=tuple(self.synthesis.resolutions), default_tap=min(256, max(4, res // 2)),
+            # DragGAN's own choice: the 128 px block's features (its sixth block) whatever the picture's size. At
+            # 1024 px the 256 px block would need half a render's convolutions forward and again backward per step
+            class_labels=labels, tap_blocks=tuple(self.synthesis.resolutions), default_tap=min(128, max(4, res // 2)),
             draft_resolutions=drafts, num_ws=self.num_ws, w_dim=self.w_dim,
             draft_costs=draft_costs(((b.resolution, b) for b in self.synthesis.blocks()), drafts),
             description=(f"StyleGAN2-ADA {res} px, {kw.get('architecture', 'skip')}"
