@@ -3,8 +3,9 @@
 Points are (x, y) pixel coordinates of the image (pixel centres at integers). Feature maps are (1, C, h, w) at
 the feature tap's own resolution, which may be coarser than the image (`size`, its side in pixels): DragGAN
 compares features upsampled to the image, and bilinear sampling of the coarse map at an image pixel gives exactly
-the upsampled value there. So only the features at the points are ever interpolated, never the whole map: at
-1024 px that map would be 1024 x 1024 x C floats per step, the most expensive thing in the step.
+the upsampled value there, and between pixels DragGAN's bilinear sampling of the upsampled map is rebuilt from its
+four neighbours. So only the features at the points are ever interpolated, never the whole map: at 1024 px that
+map would be 1024 x 1024 x C floats per step.
 """
 
 from __future__ import annotations
@@ -13,18 +14,28 @@ import torch
 import torch.nn.functional as F
 
 
-def _grid(points: torch.Tensor, size: int) -> torch.Tensor:
-    """Image pixel coordinates (..., 2) as grid_sample's [-1, 1] coordinates (pixel centres, align_corners off)."""
-    return (points + 0.5) / size * 2 - 1
+def _at_pixels(feat: torch.Tensor, pixels: torch.Tensor, size: int) -> torch.Tensor:
+    """(C, ...) bilinear samples of `feat` at `pixels` (..., 2) of a `size` x `size` grid over the same picture. At
+    integer pixels that is exactly the map upsampled (bilinear, pixel centres) to that grid."""
+    grid = ((pixels + 0.5) / size * 2 - 1).reshape(1, 1, -1, 2)
+    out = F.grid_sample(feat, grid, mode="bilinear", align_corners=False, padding_mode="border")
+    return out[0, :, 0].reshape(feat.shape[1], *pixels.shape[:-1])
 
 
 def sample_features(feat: torch.Tensor, points: torch.Tensor, size: int | None = None) -> torch.Tensor:
     """Bilinear features at (N, 2) pixel coordinates of a `size`-pixel image (default: the map's own width) ->
-    (N, C): the values of the map bilinearly upsampled to the image, at those points."""
+    (N, C): what DragGAN reads, the map upsampled to the image and sampled bilinearly between its pixels (clamped
+    at the border)."""
     size = size or feat.shape[-1]
-    out = F.grid_sample(feat, _grid(points, size)[None, None], mode="bilinear", align_corners=False,
-                        padding_mode="border")
-    return out[0, :, 0].t()
+    if size == feat.shape[-1]:
+        return _at_pixels(feat, points, size).t()
+    p = points.clamp(0, size - 1)
+    p0 = p.floor().clamp(max=size - 2) if size > 1 else p.floor()
+    fx, fy = (p - p0).unbind(-1)
+    corners = torch.stack([p0, p0 + p0.new_tensor([1.0, 0.0]), p0 + p0.new_tensor([0.0, 1.0]), p0 + 1])  # (4, N, 2)
+    v = _at_pixels(feat, corners.clamp(max=size - 1), size)  # (C, 4, N)
+    weights = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy])  # (4, N)
+    return (v * weights).sum(1).t()
 
 
 def disc_offsets(radius: int, device: torch.device | None = None) -> torch.Tensor:
@@ -74,8 +85,7 @@ def track_points(feat: torch.Tensor, handle_features: torch.Tensor, points: torc
         xs = torch.arange(max(x0 - r2, 0), min(x0 + r2 + 1, size), device=feat.device, dtype=torch.float32)
         ys = torch.arange(max(y0 - r2, 0), min(y0 + r2 + 1, size), device=feat.device, dtype=torch.float32)
         yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-        window = F.grid_sample(feat, _grid(torch.stack([xx, yy], -1), size)[None], mode="bilinear",
-                               align_corners=False, padding_mode="border")[0]  # (C, len(ys), len(xs))
+        window = _at_pixels(feat, torch.stack([xx, yy], -1), size)  # (C, len(ys), len(xs))
         k = int((window - f[:, None, None].to(window.dtype)).abs().sum(0).reshape(-1).argmin())
         out.append([float(xs[k % len(xs)]), float(ys[k // len(xs)])])
     return torch.tensor(out, dtype=points.dtype, device=points.device)

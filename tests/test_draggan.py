@@ -41,6 +41,8 @@ def test_a_coarse_map_reads_as_the_map_upsampled_to_the_image() -> None:
     pixels = torch.tensor([[0.0, 0.0], [63.0, 63.0], [17.0, 40.0], [5.0, 62.0]])
     torch.testing.assert_close(sample_features(coarse, pixels, 64), fine[0, :, pixels[:, 1].long(),
                                                                         pixels[:, 0].long()].t())
+    between = torch.tensor([[0.3, 0.0], [62.5, 63.0], [17.25, 40.8], [63.0, 0.5]])  # DragGAN's q + d
+    torch.testing.assert_close(sample_features(coarse, between, 64), sample_features(fine, between))
     wanted = sample_features(fine, torch.tensor([[30.0, 33.0], [2.0, 60.0]]))
     start = torch.tensor([[26.0, 30.0], [5.0, 58.0]])
     assert track_points(coarse, wanted, start, 6, 64).tolist() == track_points(fine, wanted, start, 6).tolist()
