@@ -43,9 +43,9 @@ class RefineInput:
     homes: tuple[Point, ...] | None = None  # objects' homes: moved objects keep the look they have there
 
 
-# Drawing the rest of the picture after the feature tap costs more than this: a refine's steps show the tap
-# block's picture (a draft, free) and the full picture only when it ends. 64-128 px models draw in 25-130 ms on
-# two CPU cores; a 256 px one takes about 200 ms and a 1024 px one 1.2 s (docs/measurements.md).
+# Drawing a whole picture costs more than this: a refine's steps show the tap block's picture (a draft, free) and
+# the whole picture only when it ends. 64-128 px models draw in 25-130 ms on two CPU cores; a 256 px one takes
+# about 200 ms and a 1024 px one 0.9-1.2 s (docs/measurements.md).
 FULL_PICTURE_S = 0.15
 
 
@@ -80,7 +80,9 @@ class Refine(Job):
         self._session = session
         if self.cancelled:
             session.cancel()
-        drafts = False  # once drawing the whole picture turns out slow, steps show the draft the step drew anyway
+        # Where drawing the whole picture is slow (the worker's last picture, else the first step's), steps show
+        # the draft the step drew anyway
+        drafts = host.full_render_s is not None and host.full_render_s > FULL_PICTURE_S
         while True:
             t_step = time.perf_counter()
             with torch.enable_grad():
@@ -160,10 +162,11 @@ class InvertPhoto(Job):
 
 
 # The inversion's stages in order, and what a step of each costs relative to a W step before it has been timed:
-# a PTI step (a backward pass through the weights and the locality samples) took 7.5 W steps on pets64 and 7.3 on
-# rooms64 (30 steps each, 2 CPU cores). Once a stage runs, its own measured times replace the prior.
+# a PTI step (the photo and one locality latent, a backward pass through the weights) takes about 2.5 W steps on
+# pets64, 3.0 on an imported 256 px StyleGAN2 and 3.6 at 1024 px (bench/inversion.py's step times, 2 CPU cores).
+# Once a stage runs, its own measured times replace the prior.
 STAGES = ("w", "w+", "pti")
-PRIOR_COST = {"w": 1.0, "w+": 1.0, "pti": 7.5}
+PRIOR_COST = {"w": 1.0, "w+": 1.0, "pti": 3.0}
 
 
 class StageClock:

@@ -62,6 +62,7 @@ class Worker:
         # The level hint waits for the first idle moment, so it never delays the first picture.
         self._hint_pending = self.info.capabilities.has_levels
         self.renders = 0  # renders actually done (requests dropped as stale are not counted)
+        self.full_render_s: float | None = None  # how long the last whole picture took to draw
         self.busy = False
         self._thread = threading.Thread(target=self._loop, name="spatialgan-worker", daemon=True)
         self._thread.start()
@@ -218,6 +219,8 @@ class Worker:
                 image = to_uint8(image_t)
                 panels = self._panels(heat)
             self.renders += 1
+            if req.draft is None:
+                self.full_render_s = time.perf_counter() - t0
             result = RenderResult(req.generation, image, panels, (time.perf_counter() - t0) * 1000,
                                   draft=req.draft is not None)
             if req.attention and req.draft is None:

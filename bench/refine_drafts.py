@@ -4,8 +4,9 @@ worker's own `Refine` job, as the editor starts it, timed between the pictures i
     python bench/refine_drafts.py
 
 Each model (StyleGAN2-ADA paper256 and config-f 1024, random weights: the time does not depend on them) refines
-one drag of 1/8 of the picture for `--steps` steps in mode draggan. A step posts the full picture while drawing it
-is cheap, and the feature tap block's picture (a draft the step drew anyway) once it is not. Writes
+one drag of 1/8 of the picture for `--steps` steps in mode draggan, after the worker has drawn the picture once (as
+the editor has, before any drag). A step posts the full picture where drawing it is cheap, and the feature tap
+block's picture (a draft the step drew anyway) where it is not. Writes
 bench/results/refine_drafts_cpu.{md,json} (or --out).
 """
 
@@ -23,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from import_latency import CONFIGS, sg2  # noqa: E402 - the bench's shared model builder
 
-from app.messages import LatentSpec  # noqa: E402
+from app.messages import LatentSpec, RenderRequest  # noqa: E402
 from app.model_jobs import Refine, RefineInput  # noqa: E402
 from app.worker import Worker  # noqa: E402
 from draggan import DragConfig  # noqa: E402
@@ -36,6 +37,7 @@ def measure(name: str, steps: int) -> dict:
     worker = Worker(G, torch.device("cpu"), name)
     try:
         handle = (0.4 * (res - 1), 0.5 * (res - 1))
+        worker.render(RenderRequest(0, LatentSpec(0, 0.7), None))  # the picture the editor shows before the drag
         start = RefineInput(LatentSpec(0, 0.7), None, (handle,), ((handle[0] + res / 8, handle[1]),))
         job = Refine(0, start, replace(DragConfig(mode="draggan"), max_steps=steps, stop_distance=0.01))
         posted: list[tuple[float, int]] = []

@@ -121,7 +121,7 @@ class DragSession:
                                      always=self.uses_centres)
         with torch.no_grad():  # handle features f_i and the unmasked reference F0 come from the original image
             part0, feat0 = self._forward(self._ws(), self._layout())
-        self.image0, self.feat0 = part0.finish(), feat0
+        self._part0, self._image0, self.feat0 = part0, None, feat0
         self.handle_features = sample_features(feat0, handles_t, res)
         self.points = handles_t
         if cfg.mode == "hybrid" and spec is not None:
@@ -139,6 +139,14 @@ class DragSession:
         self.cancelled = False
         self._good = self._state()
         self.last: StepResult | None = None
+
+    @property
+    def image0(self) -> torch.Tensor:
+        """(1, 3, R, R): the picture the drag started from, drawn on first use (a refine that steps never needs
+        it, and at 1024 px it costs a second)."""
+        if self._image0 is None:
+            self._image0 = self._part0.finish()
+        return self._image0
 
     # ---- validation -----------------------------------------------------------------------------------
     @staticmethod

@@ -267,8 +267,8 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
     current = fit.batch if fit is not None else (lambda: None)
     layout = fit.params if fit is not None else []
 
-    def fitted(latent: torch.Tensor) -> Draw:  # the picture with the fitted layout, and the layout's prior
-        return lambda: (render(frozen, latent, current()).image, fit.prior() if fit is not None else None)
+    def fitted(latent: Callable[[], torch.Tensor]) -> Draw:  # the picture with the fitted layout, and its prior
+        return lambda: (render(frozen, latent(), current()).image, fit.prior() if fit is not None else None)
 
     held = cfg.w_steps // 3 if fit is not None else 0
     with torch.no_grad():
@@ -280,13 +280,13 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
             empty.levels = [HeatmapLevel(lv.centres, lv.sigmas, torch.zeros_like(lv.weights)) for lv in empty.levels]
             background = render(frozen, w.expand_as(ws), empty).image
             fit.place(find_objects(target, background, fit.root.shape[1]))
-    run("w", cfg.w_steps - held, [w], cfg.lr_w, fitted(w.expand_as(ws)), layout, first=held)
+    run("w", cfg.w_steps - held, [w], cfg.lr_w, fitted(lambda: w.expand_as(ws)), layout, first=held)
     ws = w.detach().expand_as(ws).clone()
     with torch.no_grad():
         result.psnr["w"] = psnr(render(frozen, ws, current()).image, target)
     # 3. W+ with the layout
     wplus = ws.clone().requires_grad_(True)
-    run("w+", cfg.wplus_steps, [wplus], cfg.lr_w, fitted(wplus), layout)
+    run("w+", cfg.wplus_steps, [wplus], cfg.lr_w, fitted(lambda: wplus), layout)
     ws = wplus.detach()
     if fit is not None:
         with torch.no_grad():
@@ -315,9 +315,9 @@ def invert(G: SteerableModel, target: torch.Tensor, cfg: InversionConfig = Inver
 def _pivotal_tuning(G: SteerableModel, frozen: SteerableModel, ws: torch.Tensor, batch: HeatmapBatch | None,
                     cfg: InversionConfig, run: Callable[..., None]) -> SteerableModel:
     """A copy of G whose weights are tuned until it draws `target` at `ws` (PTI). The locality term keeps other
-    latents' pictures: each step draws the photo's latent and one other latent, in turn, as one batch of two. That
-    costs about half as much as drawing every other latent at every step, and reconstructs and keeps the other
-    pictures as well (bench/inversion.py)."""
+    latents' pictures: each step draws the photo's latent and one other latent, in turn, as one batch of two. On
+    pets64 that halves the stage's time against drawing every other latent at every step, within 0.15 dB and with
+    no more drift of the other pictures (docs/measurements.md, photo inversion)."""
     device = ws.device
     tuned = copy.deepcopy(G).eval().requires_grad_(True)
     k = cfg.locality_samples if cfg.locality > 0 else 0

@@ -465,6 +465,7 @@ def test_a_slow_models_refine_shows_the_drafts_its_steps_draw(presenter, monkeyp
     sizes = [u.image.shape[0] for u in updates if u.image is not None]
     tap = p.info.capabilities.default_tap
     assert tap < 32 and tap in sizes, sizes  # drafts at the tap block's size while it runs
+    assert sizes[0] == tap, "the worker's last picture was slow: drafts from the first step"
     assert p.job_last.image.shape[0] == 32  # the final picture is whole
     frames = p.refine_video_frames(points=True)
     assert len(frames) == len(p.refine_frames) and len({f.shape for f in frames}) == 1, "one size for the video"
