@@ -71,8 +71,8 @@ def main() -> int:
     lines = header("DragGAN step at 256, 512 and 1024 px", mach)
     lines += [f"{torch.get_num_threads()} torch threads, float32, medians of {args.runs} timed runs after one "
               f"warm-up. Load average at the end: {mach['load_average']}.", "",
-              "| model | feature tap | one full render | step | step / render |" + (" before: tap, step, step / render |"
-                                                                                      if before else ""),
+              "| model | feature tap | one full render | step | step / render |"
+              + (" before: tap, step, step / render |" if before else ""),
               "|---|---|---|---|---|" + ("---|" if before else "")]
     for r in rows:
         line = (f"| {r['model']} | {r['tap']} px | {r['full_ms']:.0f} ms | {r['step_ms']:.0f} ms | "

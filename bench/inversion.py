@@ -156,7 +156,7 @@ def large(steps: int, timed_steps: int) -> list[dict]:
     """One inversion, default settings, through imported StyleGAN2 generators in their real configurations (random
     weights: the time does not depend on them), each against one full render of the same model. The 256 px one
     runs whole; the 1024 px one runs `timed_steps` steps per stage, and its total is those steps' median times
-    the default step counts (a whole run would take most of an hour before the changes this table measures)."""
+    the default step counts (before the faster steps, a whole run would have taken about 1.8 hours)."""
     sys.path.insert(0, str(Path(__file__).parent))
     from import_latency import CONFIGS, sg2
 
@@ -184,7 +184,8 @@ def large(steps: int, timed_steps: int) -> list[dict]:
 
 def compare(before: dict, results: list[dict], big: list[dict]) -> list[str]:
     """Table rows of median PSNR and seconds before and after, per model, over the image indices both runs hold."""
-    lines = ["| model | images | PSNR tuned, before / after | seconds, before / after | speed-up |", "|---|---|---|---|---|"]
+    lines = ["| model | images | PSNR tuned, before / after | seconds, before / after | speed-up |",
+             "|---|---|---|---|---|"]
     old = {r["model"]: r for r in before["results"]}
     for r in results:
         if r["model"] not in old:
@@ -195,7 +196,8 @@ def compare(before: dict, results: list[dict], big: list[dict]) -> list[str]:
             continue
         p0, p1 = (statistics.median(x[k]["psnr_final"] for x in both) for k in (0, 1))
         s0, s1 = (statistics.median(x[k]["seconds"] for x in both) for k in (0, 1))
-        lines.append(f"| {r['model']} | {len(both)} | {p0:.2f} / {p1:.2f} dB | {s0:.1f} / {s1:.1f} s | {s0 / s1:.2f}x |")
+        lines.append(f"| {r['model']} | {len(both)} | {p0:.2f} / {p1:.2f} dB | {s0:.1f} / {s1:.1f} s | "
+                     f"{s0 / s1:.2f}x |")
     old_big = {b["model"]: b for b in before.get("large") or []}
     for b in big:
         if b["model"] in old_big:
@@ -223,14 +225,15 @@ def main() -> int:
                                                 "previous commit), compared on the images both runs hold")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "inversion_cpu")
     args = ap.parse_args()
+    before = json.loads(args.before.read_text()) if args.before else None  # read first: a bad path fails at once
     distance = InceptionDistance()
     results = [measure(p, args.num, args.num_large, args.steps, args.perceptual, distance) for p in args.checkpoints]
     big = large(args.steps, args.timed_steps) if args.large else []
-    before = json.loads(args.before.read_text()) if args.before else None
     mach = machine()
     lines = header("Photo inversion on held-out procedural images", mach)
-    lines += [f"{args.num} images per model ({args.num_large or args.num} at 128 px) from dataset seed {HELD_OUT}, {args.steps} steps in each stage (the "
-              f"defaults of the editor and spatialgan-invert), perceptual weight {args.perceptual}, "
+    lines += [f"{args.num} images per model ({args.num_large or args.num} at 128 px) from dataset seed {HELD_OUT}, "
+              f"{args.steps} steps in each stage (the defaults of the editor and spatialgan-invert), perceptual weight "
+              f"{args.perceptual}, "
               f"{torch.get_num_threads()} torch threads. Load average at the end: {mach['load_average']}.", "",
               "| model | PSNR W | PSNR W+ | PSNR tuned | >= 28 dB | perceptual distance | centre error | "
               "centres within 0.1 | seconds | other pictures moved |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -249,7 +252,8 @@ def main() -> int:
                      f"{number(r['sampled_far_over_near_median'], '.2f')} | {r['co_move_measured']} of {r['images']} |")
     if big:
         lines += ["", "Through imported StyleGAN2 generators, default settings, against one full render of the same "
-                  "model:", "", "| model | seconds | full renders | seconds per step: W, W+, PTI |", "|---|---|---|---|"]
+                  "model:", "", "| model | seconds | full renders | seconds per step: W, W+, PTI |",
+                  "|---|---|---|---|"]
         for b in big:
             steps = ", ".join(f"{b['step_seconds'].get(k, 0):.2f}" for k in ("w", "w+", "pti"))
             how = "" if b["measured"] else f" (from {args.timed_steps} timed steps per stage)"
