@@ -433,21 +433,22 @@ def test_a_failed_job_says_why_and_the_editor_goes_on(presenter) -> None:
 
 
 def test_a_photos_time_left_falls_from_measured_step_times() -> None:
-    """A fake clock: W and W+ steps take 1 s, PTI steps 9 s (more than the prior foresees). The estimate comes from
+    """A fake clock: W and W+ steps take 1 s, PTI steps 20% more than the prior foresees. The estimate comes from
     measured step times per stage and never rises by more than 20% from one update to the next."""
-    from app.model_jobs import StageClock
+    from app.model_jobs import PRIOR_COST, StageClock
 
     now = [0.0]
     clock = StageClock(10, clock=lambda: now[0])
     estimates = []
-    for stage, cost in (("w", 1.0), ("w+", 1.0), ("pti", 9.0)):
+    pti = 1.2 * PRIOR_COST["pti"]
+    for stage, cost in (("w", 1.0), ("w+", 1.0), ("pti", pti)):
         for _ in range(10):
             now[0] += cost
             estimates.append(clock.tick(stage))
     assert all(b <= a * 1.2 + 1e-9 for a, b in zip(estimates, estimates[1:])), estimates
     assert estimates[-1] == 0 and estimates[0] > estimates[15] > estimates[25]
     # once PTI is timed, its steps are counted at their own cost
-    assert abs(estimates[24] - 5 * 9.0) < 1e-6
+    assert abs(estimates[24] - 5 * pti) < 1e-6
 
 
 def test_a_slow_models_refine_shows_the_drafts_its_steps_draw(presenter, monkeypatch) -> None:
