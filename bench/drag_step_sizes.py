@@ -16,31 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from import_latency import sg2  # noqa: E402 - the bench's shared model builder
+from import_latency import sg2, timed  # noqa: E402 - the bench's shared model builder and timer
 
 from draggan import DragConfig, DragSession  # noqa: E402
 from spatialgan.metrics.report import header, machine, write  # noqa: E402
 from spatialgan.render import render  # noqa: E402
 
 SIZES = {"paper256": (256, 16384), "config-f 512": (512, 32768), "config-f 1024": (1024, 32768)}
-
-
-def p50(fn, runs: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
 
 
 def measure(name: str, res: int, base: int, runs: int) -> dict:
@@ -50,8 +38,8 @@ def measure(name: str, res: int, base: int, runs: int) -> dict:
     session = DragSession(G, ws, None, [handle], [(handle[0] + res / 8, handle[1])],
                           config=DragConfig(mode="draggan", max_steps=10 * runs, stop_distance=0.01))
     with torch.inference_mode():  # after the session is set up, as the editor renders once a model is open
-        full = p50(lambda: render(G, ws, None), runs)
-    step = p50(session.step, runs)
+        full = timed(lambda: render(G, ws, None), runs)[0]
+    step = timed(session.step, runs)[0]
     row = {"model": name, "resolution": res, "tap": session.block, "full_ms": round(full, 1),
            "step_ms": round(step, 1), "step_in_renders": round(step / full, 2),
            "draft": session.last is not None and session.last.draft is not None}

@@ -86,6 +86,6 @@ def track_points(feat: torch.Tensor, handle_features: torch.Tensor, points: torc
         ys = torch.arange(max(y0 - r2, 0), min(y0 + r2 + 1, size), device=feat.device, dtype=torch.float32)
         yy, xx = torch.meshgrid(ys, xs, indexing="ij")
         window = _at_pixels(feat, torch.stack([xx, yy], -1), size)  # (C, len(ys), len(xs))
-        k = int((window - f[:, None, None].to(window.dtype)).abs().sum(0).reshape(-1).argmin())
+        k = int((window - f[:, None, None]).abs().sum(0).reshape(-1).argmin())
         out.append([float(xs[k % len(xs)]), float(ys[k // len(xs)])])
     return torch.tensor(out, dtype=points.dtype, device=points.device)

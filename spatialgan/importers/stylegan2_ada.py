@@ -152,10 +152,10 @@ def _up_padding(k: int, up_kernel: torch.Tensor) -> tuple[int, int]:
 def modulated_conv(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool,
                    up_kernel: torch.Tensor | None = None, gain: float = 1.0,
                    bias: torch.Tensor | None = None) -> torch.Tensor:
-    """gain * (the conv of x * styles with the raw weight, demodulated to unit output variance if asked) + bias,
-    with the style, demodulation and gain folded into per-sample weights (one grouped conv, as upstream's fused
-    path). With `up_kernel` the conv upsamples 2x: a stride-2 transposed conv, then the FIR filter with padding
-    (1, 1)."""
+    """gain * (the conv of x * styles with the raw weight, demodulated to unit output variance if asked) + bias.
+    To draw, the style, demodulation and gain fold into per-sample weights (one grouped conv, as upstream's fused
+    path); a pass that will be differentiated modulates the activations instead (`_modulated_activations`). With
+    `up_kernel` the conv upsamples 2x: a stride-2 transposed conv, then the FIR filter with padding (1, 1)."""
     b, c, h, wd = x.shape
     if styles.requires_grad or weight.requires_grad:  # a backward pass follows
         return _modulated_activations(x, weight, styles, demodulate, up_kernel, gain, bias)
