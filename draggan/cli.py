@@ -5,6 +5,11 @@ writes before.png, after.png, spec.json (final heatmap), homes.json (where the o
 ws.safetensors (final w+) and summary.json; with --video edit.mp4 (or .gif) also a video of the refine, one
 frame per step (--video-points draws the handle and target points). Continue from a saved edit with
 --heatmap edits/seed3/spec.json --homes edits/seed3/homes.json --ws edits/seed3/ws.safetensors.
+
+    spatialgan-edit -c pets64-plain --seed 3 --move-object 30,34:44,34 --refine --out edits/pet3
+selects the object under the first point (clusters of the model's own features, found once per model and cached)
+and moves it by the drag, on models with or without heatmaps; writes before.png, after.png, mask.png (the selected
+region), ws.safetensors and summary.json. --refine adds a DragGAN refine with handles spread over the object.
 """
 
 from __future__ import annotations
@@ -24,28 +29,31 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save as save_tensors
 
 from spatialgan import HeatmapSpec, files, pick_device
-from spatialgan.carry import check_homes
+from spatialgan.carry import check_homes, homes_tensor
 from spatialgan.cli.common import PSI, SEED, add_class_arg, add_model_args, load_model, number, parsed, run_cli, seed_ws
 from spatialgan.errors import SpatialGANError, clean_text
 from spatialgan.fused import fuse
+from spatialgan.objects import cached_clusters
 from spatialgan.progress import Status
+from spatialgan.render import render
 from spatialgan.video import check_video_path, video_scale, write_video
 from spatialgan.visual import draw_points, to_uint8, upscale
 
 from .config import LATENTS, MODES, DragConfig
+from .objects import object_edit, picture_selection, refine_session
 from .session import DragSession
 
 
-def parse_drag(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
+def parse_drag(text: str, flag: str = "--drag") -> tuple[tuple[float, float], tuple[float, float]]:
     """'x0,y0:x1,y1' (pixels) -> handle, target."""
     try:
         a, b = text.split(":")
         hx, hy = (float(v) for v in a.split(","))
         tx, ty = (float(v) for v in b.split(","))
     except ValueError:
-        raise SpatialGANError(f"--drag expects HX,HY:TX,TY in pixels, e.g. 20,30:36,30; got {clean_text(text, 60)!r}") from None
+        raise SpatialGANError(f"{flag} expects HX,HY:TX,TY in pixels, e.g. 20,30:36,30; got {clean_text(text, 60)!r}") from None
     if not all(math.isfinite(v) for v in (hx, hy, tx, ty)):
-        raise SpatialGANError(f"--drag points must be finite numbers, got {clean_text(text, 60)!r}")
+        raise SpatialGANError(f"{flag} points must be finite numbers, got {clean_text(text, 60)!r}")
     return (hx, hy), (tx, ty)
 
 
@@ -84,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                                                 "objects are in the heatmap)")
     ap.add_argument("--ws", type=Path, help="w+ to start from (ws.safetensors of an earlier edit; default: from the seed)")
     ap.add_argument("--drag", action="append", default=[], metavar="HX,HY:TX,TY", help="handle and target (repeat)")
+    ap.add_argument("--move-object", metavar="X,Y:TX,TY",
+                    help="select the object under X,Y and move it to TX,TY (pixels), instead of --drag")
+    ap.add_argument("--refine", action="store_true", help="with --move-object: refine the move with DragGAN")
     ap.add_argument("--mode", choices=MODES, default=None,
                     help="default: hybrid on a model with heatmap centres, draggan on one without")
     ap.add_argument("--latent", choices=LATENTS, default="w+",
@@ -102,8 +113,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         pairs = [parse_drag(d) for d in args.drag]
-        if not pairs:
-            raise SpatialGANError("give at least one --drag HX,HY:TX,TY")
+        if args.move_object is not None and pairs:
+            raise SpatialGANError("give --drag or --move-object, not both")
+        if args.refine and args.move_object is None:
+            raise SpatialGANError("--refine refines an object move: give --move-object X,Y:TX,TY")
+        if not pairs and args.move_object is None:
+            raise SpatialGANError("give at least one --drag HX,HY:TX,TY (or --move-object X,Y:TX,TY)")
         if args.video is not None:
             check_video_path(args.video)  # before the refine, not after it
         if args.out.exists() and not args.out.is_dir():
@@ -112,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
                          carry_resolution=None if args.no_carry else DragConfig.carry_resolution)
         device = pick_device(args.device)
         G, source = load_model(args, device)
+        clusters = None
+        if args.move_object is not None:
+            print("finding the model's objects in its features (once per model) ...", flush=True)
+            clusters = cached_clusters(G)[0]  # keyed by the weights as loaded, before fusing
         G = fuse(G)
         if args.mode is None and not G.capabilities.moves_objects:
             cfg = dataclasses.replace(cfg, mode="draggan")  # nothing to move coarsely: DragGAN alone
@@ -123,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.ws:
             ws = load_ws(args.ws, tuple(ws.shape)).to(device)
 
+        if args.move_object is not None:
+            assert clusters is not None
+            return move_object(G, clusters, ws, spec, homes, parse_drag(args.move_object, "--move-object"),
+                               dataclasses.replace(cfg, mode="draggan" if cfg.mode == "hybrid" else cfg.mode),
+                               args, source)
         status = Status(sys.stdout)
         # (image, tracked handles) for --video: the start, then the picture after each optimisation step
         frames: list[tuple[np.ndarray, list]] = []
@@ -164,6 +188,49 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return run_cli(body)
+
+
+def move_object(G, clusters, ws: torch.Tensor, spec: HeatmapSpec | None, homes, drag, cfg: DragConfig,
+                args: argparse.Namespace, source: str) -> int:  # type: ignore[no-untyped-def]
+    """--move-object: select the object under the drag's start, move it, optionally refine; write the files."""
+    res = G.capabilities.resolution
+    (hx, hy), (tx, ty) = drag
+    for name, (x, y) in (("start", (hx, hy)), ("target", (tx, ty))):
+        if not (0 <= x <= res - 1 and 0 <= y <= res - 1):
+            raise SpatialGANError(f"--move-object {name} ({x:g}, {y:g}) is outside the {res}x{res} picture")
+    device = ws.device
+    layout = spec.to_batch(device) if spec is not None else None
+    home = homes_tensor(spec, homes, device)
+    t0 = time.perf_counter()
+    selection = picture_selection(G, clusters, ws, layout, homes=home).object_at((hx + 0.5) / res, (hy + 0.5) / res)
+    edit = object_edit(selection, (hx, hy), (tx, ty), res)
+    with torch.no_grad():
+        before = to_uint8(render(G, ws, layout, homes=home).image)
+        after_t = render(G, ws, layout, homes=home, edits=[edit]).image
+    steps = 0
+    if args.refine:
+        status = Status(sys.stdout)
+        session = refine_session(G, ws, spec, edit, cfg, homes=homes,
+                                 callback=lambda r: status(f"step {r.step:4d}  distance {max(r.distances):6.2f} px"))
+        steps = session.run().step
+        status.close()
+        after_t, ws = session.render(), session.ws()
+    seconds = time.perf_counter() - t0
+    out = args.out
+    after = to_uint8(after_t)
+    region = (selection.at(res) * 255).astype(np.uint8)
+    for name, picture in (("before.png", before), ("after.png", after), ("mask.png", region)):
+        files.write_atomic(out / name, lambda t, p=picture: Image.fromarray(p).save(t, format="PNG"))
+    ws_bytes = save_tensors({"ws": ws.cpu().contiguous()})
+    files.write_atomic(out / "ws.safetensors", lambda t: t.write_bytes(ws_bytes))
+    ys, xs = np.nonzero(selection.at(res))
+    summary = {"model": source, "seed": args.seed, "object_at": [hx, hy], "moved_to": [tx, ty],
+               "region_px": int(len(xs)), "region_box": [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())],
+               "refine": bool(args.refine), "refine_steps": steps, "seconds": round(seconds, 3)}
+    files.write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    print(f"moved a {len(xs)} px object by ({tx - hx:g}, {ty - hy:g}) px"
+          f"{f', refined in {steps} steps' if args.refine else ''}, {seconds:.2f} s -> {out}")
+    return 0
 
 
 if __name__ == "__main__":

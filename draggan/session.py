@@ -3,7 +3,9 @@
 Modes (paper Sec. 3.4): "draggan" optimises the first k entries of w+ only (classic DragGAN, also for plain
 StyleGAN2 models); "joint" alternates one update of w with one of the heatmap centres; "hybrid" first moves
 every centre within `hybrid_radius` of a handle by alpha * (t - p) (Eq. 6), finds the handles again in the moved
-image, then refines jointly.
+image, then refines jointly. An object move (`spatialgan.objects`) is the same coarse-to-fine idea for models
+without centres: its feature edit moves the selected region first, the handles spread over the region are found
+again in the moved picture, and w is refined with the edit in place.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from spatialgan.errors import SpatialGANError
 from spatialgan.heatmaps import HeatmapLevel
 from spatialgan.limits import is_number
 from spatialgan.model import SteerableModel
+from spatialgan.objects import ObjectEdit
 from spatialgan.render import PartialRender, render_until
 
 from .config import DragConfig
@@ -82,14 +85,20 @@ def coarse_move(spec: HeatmapSpec, handles: Sequence[Point], targets: Sequence[P
 
 class DragSession:
     """One drag edit of the picture of `ws` and `spec`. `homes`: each object's home (`spatialgan.carry`), whose
-    look it keeps when its centre moves; None: where the objects are in `spec`."""
+    look it keeps when its centre moves; None: where the objects are in `spec`. `edits`: objects already moved or
+    removed in the picture (`spatialgan.objects`); `object_move`: this drag's coarse move of a selected object,
+    applied after the handles' features are read (the handles lie on the object, the targets where it goes)."""
 
     def __init__(self, G: SteerableModel, ws: torch.Tensor, spec: HeatmapSpec | None, handles: Sequence[Point],
                  targets: Sequence[Point], mask: torch.Tensor | None = None, config: DragConfig = DragConfig(),
-                 callback: Callable[[StepResult], None] | None = None, homes: Homes | None = None) -> None:
+                 callback: Callable[[StepResult], None] | None = None, homes: Homes | None = None,
+                 edits: Sequence[ObjectEdit] = (), object_move: ObjectEdit | None = None) -> None:
         cfg, caps = config, G.capabilities
         res = caps.resolution
         self._validate(G, ws, spec, handles, targets, mask, cfg)
+        if object_move is not None and cfg.mode == "hybrid":
+            raise DragError("an object move is the drag's coarse move itself: refine it in mode 'draggan' or 'joint'")
+        self.edits = list(edits)
         self.G, self.cfg, self.callback, self.res = G, cfg, callback, res
         self.device = ws.device
         if self.device.type == "cpu":
@@ -124,6 +133,11 @@ class DragSession:
         self._part0, self._image0, self.feat0 = part0, None, feat0
         self.handle_features = sample_features(feat0, handles_t, res)
         self.points = handles_t
+        if object_move is not None:
+            self.edits.append(object_move)
+            shift = object_move.shift or (0.0, 0.0)
+            priors = handles_t + torch.tensor(shift, device=self.device) * res
+            self.points = self._relocate(handles_t, priors) if cfg.relocate else priors
         if cfg.mode == "hybrid" and spec is not None:
             spec, priors = coarse_move(spec, handles, targets, res, cfg.hybrid_radius, cfg.alpha)
             self.template = spec.to_batch(self.device)
@@ -208,7 +222,7 @@ class DragSession:
         blocks after the tap feed no loss, so they run later, without autograd, and only if someone looks at the
         image."""
         part = render_until(self.G, ws, layout, self.block, homes=self.home,
-                            carry_at=self.cfg.carry_resolution or self.block)
+                            carry_at=self.cfg.carry_resolution or self.block, edits=self.edits)
         return part, part.features
 
     @torch.no_grad()

@@ -14,7 +14,7 @@ continuation (DragGAN optimises through the blocks up to its tap and draws the r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -23,6 +23,7 @@ from .errors import SpatialGANError
 from .heatmaps import HeatmapBatch
 from .layers import NoiseMode
 from .model import SteerableModel
+from .objects.edit import EditHook, ObjectEdit, edit_block
 
 Heatmaps = Mapping[int, torch.Tensor]
 
@@ -70,14 +71,32 @@ def heatmap_inputs(model: SteerableModel, layout: HeatmapBatch | None, dtype: to
     return maps if dtype is None else {r: m.to(dtype) for r, m in maps.items()}
 
 
+class _Hooks:
+    """Several synthesis hooks in order (the carry, then object edits)."""
+
+    def __init__(self, hooks: list[Any]) -> None:
+        self.hooks = hooks
+
+    def begin(self, ws: torch.Tensor, heatmaps: Heatmaps | None) -> tuple[torch.Tensor, Heatmaps | None]:
+        for h in self.hooks:
+            ws, heatmaps = h.begin(ws, heatmaps)
+        return ws, heatmaps
+
+    def after_block(self, index: int, x: torch.Tensor, img: torch.Tensor, ws: torch.Tensor, heatmaps: Heatmaps | None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Heatmaps | None]:
+        for h in self.hooks:
+            x, img, ws, heatmaps = h.after_block(index, x, img, ws, heatmaps)
+        return x, img, ws, heatmaps
+
+
 def _blocks(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None, homes: torch.Tensor | None,
-            carry_at: int, last: int, noise_mode: NoiseMode, maps: Heatmaps | None
+            carry_at: int, last: int, noise_mode: NoiseMode, maps: Heatmaps | None, edits: Sequence[ObjectEdit] = ()
             ) -> tuple[dict[int, torch.Tensor] | None, Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]]:
     """The sub-maps and the synthesis blocks' outputs (index, resolution, x, img) up to block resolution `last`."""
     synthesis = model.synthesis
     heat = dict(maps) if maps is not None else heatmap_inputs(model, layout, ws.dtype)
     synthesis.check_inputs(ws, heat)
-    hook = None
+    hooks: list[Any] = []
     if homes is not None:
         if layout is None or heat is None:
             raise SpatialGANError("a carry needs a model with heatmaps and a layout")
@@ -85,7 +104,13 @@ def _blocks(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None
         res = carry_resolution(blocks, min(carry_at, last))
         carry = make_carry(lambda b: heatmap_inputs(model, b, ws.dtype), layout, homes, res)  # type: ignore[arg-type]
         synthesis.check_heatmaps(carry.home_maps, ws.shape[0])
-        hook = CarryHook(carry, blocks.index(res))
+        hooks.append(CarryHook(carry, blocks.index(res)))
+    if edits:
+        at = edit_block(model)
+        if at > last:
+            raise SpatialGANError(f"objects are moved after the {at} px block; this render stops at {last} px")
+        hooks.append(EditHook(edits, synthesis.block_resolutions.index(at)))
+    hook = hooks[0] if len(hooks) == 1 else _Hooks(hooks) if hooks else None
     b = ws.shape[0]
 
     def run() -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
@@ -101,13 +126,15 @@ def _blocks(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None
 
 def render(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None = None, *,
            homes: torch.Tensor | None = None, carry_at: int = DEFAULT_RESOLUTION, noise_mode: NoiseMode = "const",
-           taps: Iterable[int] = (), draft: int | None = None, maps: Heatmaps | None = None) -> RenderOutput:
+           taps: Iterable[int] = (), draft: int | None = None, maps: Heatmaps | None = None,
+           edits: Sequence[ObjectEdit] = ()) -> RenderOutput:
     """Draw `ws` (B, K, num_ws, w_dim) with the heatmaps of `layout`.
 
     homes: (B, m, 2) each object's home; moved objects keep the look they have there (`spatialgan.carry`), blended
     after the block at `carry_at` (or the nearest block below it). taps: block resolutions whose outputs to return.
     draft: stop at this block resolution and return its RGB (B, C, draft, draft). maps: sub-maps to use instead of
     the layout's (diagnostics that feed different layouts to different blocks); the carry still uses `layout`.
+    edits: objects moved or removed by their features (`spatialgan.objects.edit`), after the carry.
     """
     blocks = model.synthesis.block_resolutions
     wanted = set(taps)
@@ -115,7 +142,7 @@ def render(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None 
     last = draft if draft is not None else blocks[-1]
     if any(t > last for t in wanted):
         raise SpatialGANError(f"taps {sorted(wanted)} lie beyond the draft resolution {last}")
-    heat, steps = _blocks(model, ws, layout, homes, carry_at, last, noise_mode, maps)
+    heat, steps = _blocks(model, ws, layout, homes, carry_at, last, noise_mode, maps, edits)
     features: dict[int, torch.Tensor] = {}
     img = None
     for _, res, x, img in steps:
@@ -128,11 +155,11 @@ def render(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None 
 
 def render_until(model: SteerableModel, ws: torch.Tensor, layout: HeatmapBatch | None, stop: int, *,
                  homes: torch.Tensor | None = None, carry_at: int = DEFAULT_RESOLUTION,
-                 noise_mode: NoiseMode = "const") -> PartialRender:
+                 noise_mode: NoiseMode = "const", edits: Sequence[ObjectEdit] = ()) -> PartialRender:
     """Run the blocks up to resolution `stop` (DragGAN's feature tap) and return their features with a
-    continuation for the image; the carry blends at or before `stop`."""
+    continuation for the image; the carry blends and `edits` apply at or before `stop`."""
     model.synthesis.check_blocks({stop})
-    heat, steps = _blocks(model, ws, layout, homes, carry_at, stop, noise_mode, None)
+    heat, steps = _blocks(model, ws, layout, homes, carry_at, stop, noise_mode, None, edits)
     n = x = img = None
     for n, _, x, img in steps:
         pass
