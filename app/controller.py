@@ -23,6 +23,7 @@ from spatialgan.video import video_scale
 from .export import check_history_path
 from .messages import ExportRequest, RenderRequest
 from .model_jobs import RefineInput
+from .objects import ObjectEdits
 from .sessions import SessionFiles
 from .state import AppState, Edit, SessionError
 
@@ -30,7 +31,7 @@ MIN_SIGMA = 0.01
 UNDO_LIMIT = 200
 
 
-class Controller(SessionFiles):
+class Controller(SessionFiles, ObjectEdits):
     def __init__(self, state: AppState, spec_for_seed: Callable[[int], HeatmapSpec | None],
                  check_layout: Callable[[HeatmapSpec], None] | None = None) -> None:
         """spec_for_seed: the heatmap a model was trained on for a seed (the worker's `default_spec`);
@@ -197,7 +198,8 @@ class Controller(SessionFiles):
             e.spec = self.spec_for_seed(e.seed)
             e.homes = e.spec.object_places() if e.spec is not None else None  # where the seed put the objects
             self.state.selected = None
-        e.handles, e.targets = [], []
+        e.handles, e.targets, e.objects = [], [], []
+        self.state.selection = None
         self._changed()
         self._new_scene()
 
@@ -270,7 +272,8 @@ class Controller(SessionFiles):
             raise SessionError("click a handle point and then its target on the image first")
         self.state.generation += 1
         return self.state.generation, RefineInput(e.latent(), e.spec.copy() if e.spec else None,
-                                                  tuple(e.handles[:n]), tuple(e.targets[:n]), e.mask, _homes(e))
+                                                  tuple(e.handles[:n]), tuple(e.targets[:n]), e.mask,
+                                                  e.carried_homes(), tuple(e.objects))
 
     def new_generation(self) -> int:
         """A generation number for a job whose pictures replace the edit's (a photo's inversion)."""
@@ -301,9 +304,9 @@ class Controller(SessionFiles):
         e.code_seeds = [None] * self.state.num_codes
         e.spec = spec.copy() if spec is not None else None
         e.homes = [tuple(h) for h in homes] if homes is not None else None  # type: ignore[misc]
-        e.handles, e.targets, e.mask = [], [], None
+        e.handles, e.targets, e.mask, e.objects = [], [], None, []
         self.state.model_path = model_path
-        self.state.selected = None
+        self.state.selected, self.state.selection = None, None
         self._changed()
         self._new_scene()
 
@@ -325,10 +328,6 @@ class Controller(SessionFiles):
         return ExportRequest(self.state.generation, frames, str(target), scale, ms_per_frame)
 
 
-def _homes(e: Edit) -> tuple[tuple[float, float], ...] | None:
-    """The homes the objects are carried from, or None when the carry is off."""
-    return tuple(map(tuple, e.homes)) if e.carry and e.homes is not None else None  # type: ignore[arg-type]
-
-
 def _render_request(generation: int, e: Edit) -> RenderRequest:
-    return RenderRequest(generation, e.latent(), e.spec.copy() if e.spec is not None else None, _homes(e))
+    return RenderRequest(generation, e.latent(), e.spec.copy() if e.spec is not None else None, e.carried_homes(),
+                         objects=tuple(e.objects))

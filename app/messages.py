@@ -26,6 +26,7 @@ class ModelInfo:
     device: str
     capabilities: Capabilities
     discriminator: str = ""  # the file the model's discriminator can be read from (GradCAM); "" when none can
+    objects: bool = False  # whether objects can be selected and moved by their features (not on StyleGAN3)
 
     @property
     def resolution(self) -> int:
@@ -53,6 +54,15 @@ class LatentSpec:
 
 
 @dataclass(frozen=True)
+class ObjectMove:
+    """An object moved (or removed: `shift` None) by its features (`spatialgan.objects.ObjectEdit`): its region on
+    the model's cluster grid and the drag in image units."""
+
+    mask: np.ndarray  # (r, r) bool
+    shift: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
 class RenderRequest:
     generation: int
     latent: LatentSpec
@@ -63,6 +73,8 @@ class RenderRequest:
     homes: tuple[Point, ...] | None = None
     draft: int | None = None  # render only up to this block resolution (a preview while a gesture goes on)
     attention: bool = False  # also compute where the discriminator looks (GradCAM) on the full picture
+    objects: tuple[ObjectMove, ...] = ()  # objects moved or removed, in order
+    object_map: bool = False  # also compute the picture's cluster map (the object tool's clicks select on it)
 
 
 @dataclass
@@ -75,6 +87,16 @@ class RenderResult:
     draft: bool = False  # a preview at a coarser resolution; the full picture follows
     attention: np.ndarray | None = None  # (R, R) float32 in [0, 1]: D's GradCAM, when the request asked for it
     attention_error: str = ""  # why no GradCAM could be computed (the picture itself is fine)
+    object_map: "ObjectMap | None" = None  # when the request asked for it
+    object_error: str = ""  # why there is no cluster map (the picture itself is fine)
+
+
+@dataclass(frozen=True)
+class ObjectMap:
+    """A picture's cluster map (r, r) and which clusters are background (K,): what a click selects on."""
+
+    labels: np.ndarray
+    background: np.ndarray
 
 
 @dataclass(frozen=True)

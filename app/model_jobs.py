@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from draggan import DragConfig, DragSession
+from draggan.objects import refine_session
 from spatialgan.heatmaps.spec import HeatmapSpec
 from spatialgan.inversion import InversionConfig, invert, save_tuned, tuned_path
 from spatialgan.photo import load_photo, to_tensor
@@ -22,7 +23,8 @@ from spatialgan.visual import to_uint8
 
 from .export import write_history
 from .jobs import Job, JobProgress
-from .messages import ExportRequest, LatentSpec, Point
+from .messages import ExportRequest, LatentSpec, ObjectMove, Point
+from .worker import edits_of
 
 if TYPE_CHECKING:
     from .presenter import Presenter
@@ -41,6 +43,8 @@ class RefineInput:
     targets: tuple[Point, ...]
     mask: np.ndarray | None = None  # (R, R) bool, True where the image may change
     homes: tuple[Point, ...] | None = None  # objects' homes: moved objects keep the look they have there
+    objects: tuple[ObjectMove, ...] = ()  # objects moved by their features, in place during the refine
+    object_move: ObjectMove | None = None  # refine this object move (handles spread over it) instead of points
 
 
 # Drawing a whole picture costs more than this: a refine's steps show the tap block's picture (a draft, free) and
@@ -74,9 +78,15 @@ class Refine(Job):
         mask = torch.from_numpy(np.asarray(start.mask, np.float32)) if start.mask is not None else None
         # the carry the editor draws with, clipped to what the worker's renderer uses
         cfg = replace(self.settings, carry_resolution=host.carry_resolution if start.homes is not None else None)
+        edits = edits_of(start.objects)
         with torch.enable_grad():
-            session = DragSession(host.G, ws, spec, list(start.handles), list(start.targets), mask, cfg,
-                                  homes=start.homes)
+            if start.object_move is not None:  # an object move's own coarse step: its handles are spread over it
+                session = refine_session(host.G, ws, spec, edits_of((start.object_move,))[0],
+                                         replace(cfg, mode="draggan" if cfg.mode == "hybrid" else cfg.mode),
+                                         edits, start.homes)
+            else:
+                session = DragSession(host.G, ws, spec, list(start.handles), list(start.targets), mask, cfg,
+                                      homes=start.homes, edits=edits)
         self._session = session
         if self.cancelled:
             session.cancel()

@@ -24,7 +24,7 @@ from spatialgan.files import check_output, write_atomic
 
 from .controller import Controller
 from .jobs import Job, JobProgress, run_apart
-from .messages import LevelHint, ModelInfo, RenderResult
+from .messages import LevelHint, ModelInfo, ObjectMap, RenderResult
 from .status import Status
 
 if TYPE_CHECKING:  # the worker owns torch; the presenter only talks to it
@@ -88,6 +88,10 @@ class Presenter:
         self.attention = False
         self.attention_map: np.ndarray | None = None
         self.attention_of = -1  # the generation the map belongs to
+        # The object tool's cluster map of the picture on screen, computed with each full picture while it is on.
+        self.objects_on = False
+        self.object_map: ObjectMap | None = None
+        self.object_map_of = -1
 
     @property
     def refining(self) -> bool:
@@ -159,6 +163,18 @@ class Presenter:
             self.submitted = -1
             self.status.say("computing where the discriminator looks (GradCAM; the first time reads D from the file)")
 
+    def show_objects(self, on: bool) -> None:
+        """Switch the object tool; switching it on draws the picture again with its cluster map."""
+        self.objects_on = on
+        if on and self.object_map_of != self.shown:
+            self.submitted = -1
+            self.status.say("finding the objects in the model's features (the first time per model takes seconds)")
+
+    @property
+    def objects_shown(self) -> ObjectMap | None:
+        """The cluster map of the picture on screen, if there is one for it."""
+        return self.object_map if self.objects_on and self.object_map_of == self.shown else None
+
     @property
     def attention_shown(self) -> np.ndarray | None:
         """The GradCAM map to draw over the picture on screen, if it belongs to that picture."""
@@ -227,8 +243,9 @@ class Presenter:
                   and time.monotonic() - self.last_change >= PAUSE_S)
         if not self.refining and (state.generation != self.submitted or paused):
             draft = self.draft_resolution if self._wants_draft() else None
-            attention = self.attention and draft is None  # GradCAM of full pictures only
-            self.worker.submit(replace(self.c.render_request(), draft=draft, attention=attention))
+            full = draft is None  # GradCAM and the cluster map of full pictures only
+            self.worker.submit(replace(self.c.render_request(), draft=draft, attention=self.attention and full,
+                                       object_map=self.objects_on and full))
             self.submitted, self.submitted_draft = state.generation, draft is not None
             self._original_pending = False  # a newer render replaces a pending one: ask again later
         self._ask_original()
@@ -275,6 +292,12 @@ class Presenter:
             self.status.error = ""  # the edit draws again: an earlier failure to draw is over
         self.image = update.image = r.image
         update.heatmaps = list(r.heatmaps)
+        if r.object_map is not None:
+            if self.object_map_of < 0:
+                self.status.say("")
+            self.object_map, self.object_map_of = r.object_map, r.generation
+        elif r.object_error and self.objects_on:
+            self.status.fail(f"objects: {r.object_error}")
         if r.attention is not None:
             self.attention_map, self.attention_of, update.attention = r.attention, r.generation, r.attention
             self.status.say("")

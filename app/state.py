@@ -21,7 +21,7 @@ from spatialgan.errors import SpatialGANError, clean_text
 from spatialgan.files import FileError, read_json
 from spatialgan.heatmaps.spec import LEGACY_HOME, HeatmapSpec
 
-from .messages import LatentSpec, Point
+from .messages import LatentSpec, ObjectMove, Point
 
 SESSION_FORMAT = "spatialgan-session"
 SESSION_VERSION = 1
@@ -47,12 +47,17 @@ class Edit:
     # each object's home (absolute x, y): where the seed put it, the look it keeps when moved; None: no heatmaps
     homes: list[Point] | None = None
     label: int | None = None  # the class of a conditional model (None: the first, or no classes)
+    objects: list[ObjectMove] = field(default_factory=list)  # objects moved or removed by their features, in order
 
     def latent(self) -> LatentSpec:
         return LatentSpec(self.seed, self.psi, tuple(self.code_seeds), self.ws_override, self.label)
 
     def copy(self) -> "Edit":
         return copy.deepcopy(self)
+
+    def carried_homes(self) -> tuple[Point, ...] | None:
+        """The homes the objects are carried from, or None when the carry is off."""
+        return tuple(map(tuple, self.homes)) if self.carry and self.homes is not None else None  # type: ignore[arg-type]
 
 
 @dataclass
@@ -72,6 +77,7 @@ class AppState:
     refine: DragConfig = field(default_factory=DragConfig)
     ws_shape: tuple[int, int] | None = None  # (num_ws, w_dim) of the model: a session's w+ must have it
     saved_to: str = ""  # where the edit was last saved or loaded from ("" : never)
+    selection: np.ndarray | None = None  # (r, r) bool on the cluster grid: the object the object tool selected
 
 
 # ---- session files ------------------------------------------------------------------------------------
@@ -86,12 +92,13 @@ def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
     return {"shape": list(mask.shape), "runs": runs}
 
 
-def mask_from_rle(data: Any, resolution: int) -> np.ndarray:
+def mask_from_rle(data: Any, resolution: int, name: str = "mask") -> np.ndarray:
+    """A mask of `resolution` x `resolution` from its run lengths (`mask_to_rle`)."""
     if not isinstance(data, dict) or not isinstance(data.get("runs"), list) or not isinstance(data.get("shape"), list):
-        raise SessionError("mask must be an object with 'shape' and 'runs' (run lengths, first run False)")
+        raise SessionError(f"{name} must be an object with 'shape' and 'runs' (run lengths, first run False)")
     shape = tuple(data["shape"])
     if shape != (resolution, resolution):
-        raise SessionError(f"mask has shape {list(shape)} but the model makes {resolution}x{resolution} images")
+        raise SessionError(f"{name} has shape {list(shape)} but must be {resolution}x{resolution}")
     runs = data["runs"]
     if not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in runs) or sum(runs) != resolution ** 2:
         raise SessionError(f"mask.runs must be non-negative integers summing to {resolution ** 2}")
@@ -124,6 +131,8 @@ def session_to_dict(state: AppState) -> dict[str, Any]:
         "ws_override": _array_to_json(e.ws_override) if e.ws_override is not None else None,
         "carry": e.carry, "homes": [list(h) for h in e.homes] if e.homes is not None else None,
         "label": e.label,
+        "objects": [{"mask": mask_to_rle(o.mask), "shift": list(o.shift) if o.shift is not None else None}
+                    for o in e.objects],
     }
 
 
@@ -144,7 +153,8 @@ def _points(data: Any, name: str, resolution: int | None) -> list[Point]:
 
 # every field a session file has (`session_to_dict`), and the time an autosave adds
 SESSION_KEYS = frozenset({"format", "version", "model_path", "resolution", "seed", "psi", "code_seeds", "spec",
-                          "handles", "targets", "mask", "ws_override", "carry", "homes", "label", "saved_at"})
+                          "handles", "targets", "mask", "ws_override", "carry", "homes", "label", "objects",
+                          "saved_at"})
 
 
 def edit_from_dict(data: Any, resolution: int, num_codes: int, ws_shape: tuple[int, int] | None = None,
@@ -205,8 +215,31 @@ def edit_from_dict(data: Any, resolution: int, num_codes: int, ws_shape: tuple[i
     if not isinstance(model_path, str):
         raise SessionError("model_path must be a string")
     edit = Edit(seed=seed, psi=float(psi), code_seeds=list(code_seeds) or [None] * num_codes, spec=spec,
-                ws_override=ws, handles=handles, targets=targets, mask=mask, carry=carry, homes=homes, label=label)
+                ws_override=ws, handles=handles, targets=targets, mask=mask, carry=carry, homes=homes, label=label,
+                objects=_objects(data.get("objects", []), resolution))
     return model_path, edit
+
+
+def _objects(data: Any, resolution: int) -> list[ObjectMove]:
+    """Moved objects: each a region (run lengths on a square grid no finer than the picture) and a shift [dx, dy]
+    in image units, or null for a removed object."""
+    if not isinstance(data, list):
+        raise SessionError("objects must be a list of {mask, shift}")
+    out = []
+    for i, o in enumerate(data):
+        if not isinstance(o, dict) or set(o) != {"mask", "shift"}:
+            raise SessionError(f"objects[{i}] must hold exactly 'mask' and 'shift'")
+        shape = o["mask"].get("shape") if isinstance(o["mask"], dict) else None
+        side = shape[0] if isinstance(shape, list) and shape and isinstance(shape[0], int) else 0
+        if not 1 <= side <= resolution:
+            raise SessionError(f"objects[{i}].mask must be a square grid of at most {resolution} px")
+        mask = mask_from_rle(o["mask"], side, f"objects[{i}].mask")
+        shift = o["shift"]
+        if shift is not None and not (isinstance(shift, list) and len(shift) == 2 and all(
+                is_number(v) and abs(v) <= 2 for v in shift)):
+            raise SessionError(f"objects[{i}].shift must be [dx, dy] in image units (|d| <= 2) or null")
+        out.append(ObjectMove(mask, (float(shift[0]), float(shift[1])) if shift is not None else None))
+    return out
 
 
 def _homes(data: dict[str, Any], spec: HeatmapSpec) -> list[Point]:

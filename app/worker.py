@@ -18,6 +18,7 @@ from typing import Union
 import numpy as np
 import torch
 
+from draggan.objects import picture_selection
 from spatialgan import Generator, HeatmapSpec
 from spatialgan.carry import homes_tensor
 from spatialgan.device import describe, keep_freed_memory
@@ -28,10 +29,12 @@ from spatialgan.graphed import GraphedRenderer
 from spatialgan.heatmaps.render import combine
 from spatialgan.loading import load_discriminator
 from spatialgan.metrics.levels import inert_levels
+from spatialgan.objects import ObjectClusters, ObjectEdit, cached_clusters, edit_block
+from spatialgan.render import render
 from spatialgan.visual import to_uint8
 
 from .jobs import Job, JobProgress
-from .messages import LatentSpec, LevelHint, ModelInfo, RenderRequest, RenderResult
+from .messages import LatentSpec, LevelHint, ModelInfo, ObjectMap, ObjectMove, RenderRequest, RenderResult
 
 Result = Union[RenderResult, JobProgress, LevelHint]
 
@@ -42,6 +45,19 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc} (at {traceback.extract_tb(exc.__traceback__)[-1].name})"
 
 
+def edits_of(objects: tuple[ObjectMove, ...] | list[ObjectMove]) -> list[ObjectEdit]:
+    """The render path's object edits for the editor's moved objects."""
+    return [ObjectEdit.from_selection(o.mask, o.shift) for o in objects]
+
+
+def _moves_objects(G: Generator) -> bool:
+    try:
+        edit_block(G)
+    except SpatialGANError:
+        return False
+    return True
+
+
 class Worker:
     def __init__(self, G: Generator, device: torch.device, source: str, discriminator: str = "") -> None:
         self.G, self.device = fuse(G), device  # the editor only draws and refines: the fused inference copy
@@ -49,8 +65,9 @@ class Worker:
             keep_freed_memory()  # a large model's pictures free blocks that glibc would unmap and refault each time
         self._renderer = GraphedRenderer(self.G)  # CUDA graph replays on a GPU, the same code eagerly elsewhere
         self.info = ModelInfo(source=source, device=describe(device), capabilities=G.capabilities,
-                              discriminator=discriminator)
+                              discriminator=discriminator, objects=_moves_objects(G))
         self._D: torch.nn.Module | None = None  # read from `discriminator` the first time GradCAM is asked for
+        self._clusters: ObjectClusters | None = None  # the object tool's, fitted (or read) when first used
         self.base = G  # the trainable weights the fused copy was made from (a photo's inversion tunes them)
         self._cond = threading.Condition()
         self._render: RenderRequest | None = None  # newest pending render; older ones are dropped
@@ -124,6 +141,7 @@ class Worker:
         self.base, self.G = model, fuse(model)
         self._renderer = GraphedRenderer(self.G)
         self._latent_key = None
+        self._clusters = None
 
     # ---- worker thread --------------------------------------------------------------------------------
     def _pending(self) -> bool:
@@ -214,8 +232,14 @@ class Worker:
             with torch.inference_mode():
                 ws = self.ws(req.latent)
                 spec = self.spec(req.spec)
-                image_t, heat = self._renderer(ws, spec.to_batch(self.device) if spec is not None else None,
-                                               homes_tensor(spec, req.homes, self.device), req.draft)
+                layout = spec.to_batch(self.device) if spec is not None else None
+                homes = homes_tensor(spec, req.homes, self.device)
+                if req.objects:  # feature edits: the eager path (a captured graph knows no edits)
+                    out = render(self.G, ws, layout, homes=homes, carry_at=self.carry_resolution, draft=req.draft,
+                                 edits=edits_of(req.objects))
+                    image_t, heat = out.image, out.heatmaps
+                else:
+                    image_t, heat = self._renderer(ws, layout, homes, req.draft)
                 image = to_uint8(image_t)
                 panels = self._panels(heat)
             self.renders += 1
@@ -223,6 +247,11 @@ class Worker:
                 self.full_render_s = time.perf_counter() - t0
             result = RenderResult(req.generation, image, panels, (time.perf_counter() - t0) * 1000,
                                   draft=req.draft is not None)
+            if req.object_map and req.draft is None:
+                try:
+                    result.object_map = self._object_map(ws, layout, homes, req.objects)
+                except Exception as exc:  # noqa: BLE001 - no selection, but the picture stands
+                    result.object_error = _error_text(exc)
             if req.attention and req.draft is None:
                 try:
                     result.attention = self._attention(image_t, req.latent.label)
@@ -231,6 +260,15 @@ class Worker:
             return result
         except Exception as exc:  # noqa: BLE001 - the GUI shows it; the worker keeps running
             return RenderResult(req.generation, None, [], (time.perf_counter() - t0) * 1000, _error_text(exc))
+
+    def _object_map(self, ws: torch.Tensor, layout, homes: torch.Tensor | None,  # type: ignore[no-untyped-def]
+                    objects: tuple[ObjectMove, ...]) -> ObjectMap:
+        """The picture's cluster map as shown (moved objects where they are now): the clusters of the model's
+        features are fitted the first time (seconds; then cached per model, `spatialgan.objects`)."""
+        if self._clusters is None:
+            self._clusters = cached_clusters(self.base)[0]
+        selection = picture_selection(self.G, self._clusters, ws, layout, edits_of(objects), homes)
+        return ObjectMap(selection.labels, selection.background)
 
     def _attention(self, image: torch.Tensor, label: int | None) -> np.ndarray:
         """Where the discriminator looks at `image` (spatialgan.gradcam.attention_map), at the activations the

@@ -33,7 +33,7 @@ from spatialgan.carry import check_homes, homes_tensor
 from spatialgan.cli.common import PSI, SEED, add_class_arg, add_model_args, load_model, number, parsed, run_cli, seed_ws
 from spatialgan.errors import SpatialGANError, clean_text
 from spatialgan.fused import fuse
-from spatialgan.objects import cached_clusters
+from spatialgan.objects import cached_clusters, edit_block
 from spatialgan.progress import Status
 from spatialgan.render import render
 from spatialgan.video import check_video_path, video_scale, write_video
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         G, source = load_model(args, device)
         clusters = None
         if args.move_object is not None:
+            edit_block(G)  # a model whose layers are not on the picture's grid says so before any work
             print("finding the model's objects in its features (once per model) ...", flush=True)
             clusters = cached_clusters(G)[0]  # keyed by the weights as loaded, before fusing
         G = fuse(G)

@@ -726,3 +726,40 @@ def test_a_session_opens_the_model_it_names(xserver, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_object_tool_outlines_a_pet_and_a_drag_moves_it(xserver, tmp_path: Path) -> None:
+    """A click with the object tool selects the pet under it (outlined in the picture), a drag from inside the
+    selection moves it: one undo step, and the picture changes where the pet was and where it went."""
+    pets = REPO / "checkpoints" / "pets64.safetensors"
+    app = App(xserver, pets, tmp_path, seed=("--seed", "1"))
+    try:
+        s0 = app.idle_state(60)
+        app.press("object_tool")
+        s1 = app.idle_state(60, s0["frame"], lambda s: s["object_map_ready"])
+        x0, y0, x1, y1 = s1["image_rect"]
+        size = x1 - x0
+        pet = next(c for c in s1["centres"] if c["level"] == 0)  # the seed's pet lies around its root centre
+        app.click(*pet["screen"])
+        s2 = app.idle_state(30, s1["frame"], lambda s: s["selection_cells"] > 0)
+        assert s2["selection_cells"] < 0.6 * 16 * 16 and s2["objects_moved"] == 0
+        assert s2["texture_mean_rgb"] != s1["texture_mean_rgb"]  # the outline is drawn over the picture
+        before = app.image()
+        px, py = pet["screen"]
+        dx = 0.25 * size if pet["x"] < 0.5 else -0.25 * size
+        _drag(app, (px, py), (px + dx, py))
+        s3 = app.idle_state(30, s2["frame"], lambda s: s["objects_moved"] == 1 and s["object_map_ready"])
+        assert s3["undo_depth"] == s2["undo_depth"] + 1 and s3["handles"] == []  # a move, not DragGAN points
+        after = app.image()
+        r = s3["resolution"]
+
+        def change(x: float) -> float:  # mean change in a box around (x, pet y), image units
+            cx, cy, h = int(x * r), int(pet["y"] * r), r // 8
+            return float(np.abs(after - before)[max(0, cy - h): cy + h, max(0, cx - h): cx + h].mean())
+
+        assert change(pet["x"]) > 10 and change(pet["x"] + dx / size) > 10, (change(pet["x"]), change(pet["x"] + dx / size))
+        key(app, "Delete")
+        s4 = app.idle_state(30, s3["frame"], lambda s: s["objects_moved"] == 2)
+        assert s4["selection_cells"] == 0
+    finally:
+        app.close()

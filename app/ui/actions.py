@@ -61,6 +61,8 @@ class Actions:
             "max_steps": lambda v: c.set_refine(max_steps=int(v)),
             "latent": lambda v: c.set_refine(latent=dict(zip(LATENT_CHOICES, ("w+", "w")))[v]),
             "refine_run": lambda v: self._start_refine(), "refine_stop": lambda v: p.stop(),
+            "object_tool": lambda v: (p.show_objects(bool(v)), None if v else c.clear_selection()),
+            "remove_object": lambda v: c.remove_object(),
             "pick_model": lambda v: (dpg.set_value("model_path", v), self._open_model()),
             "open_model": lambda v: self._open_model(),
             "clear_mask": lambda v: c.set_mask(None),
@@ -150,10 +152,11 @@ class Actions:
         self.p.start(InvertPhoto(self.c.new_generation(), str(self.settings.input_path(photo)),
                                  str(dpg.get_value("photo_fit")), self.opt.invert_steps))
 
-    def _start_refine(self) -> None:
+    def _start_refine(self, objects: bool = False) -> None:
+        """A refine of the clicked points, or (`objects`) of the last object move."""
         from ..model_jobs import Refine
 
-        generation, start = self.c.refine_input()
+        generation, start = self.c.object_refine_input() if objects else self.c.refine_input()
         if self.p.start(Refine(generation, start, self.c.state.refine)):
             self.p.refine_targets = list(start.targets)
 

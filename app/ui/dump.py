@@ -86,5 +86,7 @@ def write_dump(view: "EditorView", folder: Path) -> None:
         "viewport": [dpg.get_viewport_client_width(), dpg.get_viewport_client_height()],
         "viewport_pos": list(dpg.get_viewport_pos()), "refine_frames": len(p.refine_frames),
         "controls_rect": _rect("controls"),
+        "object_map_ready": p.objects_shown is not None, "objects_moved": len(e.objects),
+        "selection_cells": 0 if c.state.selection is None else int(c.state.selection.sum()),
     }
     _atomic_write(folder / "state.json", lambda t: t.write_text(json.dumps(state)))

@@ -189,6 +189,25 @@ def tint_attention(image: np.ndarray, attention: np.ndarray) -> np.ndarray:
     return (image.astype(np.float32) * (1 - a) + np.array([255, 70, 0], np.float32) * a).round().astype(np.uint8)
 
 
+def outline_region(image: np.ndarray, region: np.ndarray | None) -> np.ndarray:
+    """The object tool's selection `region` (r, r) bool on any grid, outlined in yellow over the picture (a line
+    about 1/128 of the picture wide, so that a large model's is seen too)."""
+    if region is None:
+        return image
+    r = image.shape[0]
+    idx = np.arange(r) * region.shape[0] // r
+    m = region[idx][:, idx]
+    inner = m.copy()
+    for _ in range(max(1, r // 128)):
+        inner[1:] &= inner[:-1].copy()
+        inner[:-1] &= inner[1:].copy()
+        inner[:, 1:] &= inner[:, :-1].copy()
+        inner[:, :-1] &= inner[:, 1:].copy()
+    out = image.copy()
+    out[m & ~inner] = (255, 220, 0)
+    return out
+
+
 def middle(text: str, limit: int) -> str:
     """`text` shortened in the middle to `limit` characters: the start and the end (a file's name) both stay."""
     if len(text) <= limit:

@@ -32,7 +32,8 @@ SHORTCUTS = (
     ("R  (Ctrl+Enter)", "run the DragGAN refine"), ("Esc", "stop the refine or photo inversion"),
     ("M", "show or hide the centres on the image"), ("hold C", "compare: the scene before all edits"),
     ("mouse wheel, + / -", "zoom the image at the mouse"), ("middle drag, arrow keys", "pan a zoomed image"),
-    ("0", "fit the whole image"), ("F1 or H", "this help"),
+    ("0", "fit the whole image"), ("O", "object tool on / off"), ("Del", "remove the selected object"),
+    ("F1 or H", "this help"),
 )
 Callback = Callable[[Any, Any, Any], None]
 
@@ -145,7 +146,7 @@ def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edi
     dpg.add_file_dialog(label="Choose the folder for exports and sessions", directory_selector=True, show=False,
                         tag="folder_dialog", width=560, height=380, callback=cb, user_data="folder_picked",
                         default_path=folder)
-    with dpg.window(label="Keyboard and mouse", tag="help_window", show=False, width=460, height=330, pos=(200, 120),
+    with dpg.window(label="Keyboard and mouse", tag="help_window", show=False, width=460, height=370, pos=(200, 120),
                     no_collapse=True):
         for keys, what in SHORTCUTS:
             with dpg.group(horizontal=True):
@@ -154,8 +155,24 @@ def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edi
                 dpg.add_text(what)
         dpg.add_separator()
         dpg.add_text(("Left drag a centre: move its object. " if caps.has_heatmaps else "")
-                     + "Left click: handle, then target.\nPaint flexible area: left paints, right erases.",
+                     + "Left click: handle, then target.\nPaint flexible area: left paints, right erases.\n"
+                     + "Object tool: click selects an object, Shift+click a part more or less, drag moves it.",
                      color=(150, 150, 150), wrap=430)
+
+
+def _object_controls(cb: Callback) -> None:
+    """The object tool: select an object by clicking it, move it by dragging, remove it."""
+    with dpg.collapsing_header(label="Objects", default_open=True):
+        with dpg.group(horizontal=True):
+            dpg.add_checkbox(label="object tool (O)", tag="object_tool", callback=cb, user_data="object_tool")
+            with dpg.tooltip("object_tool"):
+                dpg.add_text("On: a click selects the object under it (outlined), found in the model's own features;"
+                             "\nShift+click adds or takes away a part; drag the selection to move the object.")
+            dpg.add_checkbox(label="refine moves", tag="object_refine", default_value=False)
+            with dpg.tooltip("object_refine"):
+                dpg.add_text("After each move, a DragGAN refine with handles spread over the object\n(the refine "
+                             "settings below; Esc stops it).")
+            dpg.add_button(label="Remove (Del)", tag="remove_object", callback=cb, user_data="remove_object")
 
 
 def _build_controls(info: ModelInfo, edit: Edit, refine: DragConfig, folder: str, cb: Callback) -> None:
@@ -197,6 +214,8 @@ def _build_controls(info: ModelInfo, edit: Edit, refine: DragConfig, folder: str
                 dpg.add_button(label="x 1.1", callback=cb, user_data=("scale", 1.1))
                 if caps.background_code is not None:
                     dpg.add_button(label="Replace background", tag="replace_bg", callback=cb, user_data="replace_bg")
+    if info.objects:
+        _object_controls(cb)
     with dpg.collapsing_header(label="DragGAN refine", default_open=True):
         # the widgets show the editor's refine settings and change them (Controller.set_refine)
         modes = MODES if caps.moves_objects else ("draggan",)

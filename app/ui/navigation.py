@@ -33,6 +33,7 @@ class Navigation:
     client: tuple[int, int]
     pan_from: tuple[float, float] | None
     _callback: Callable[[Any, Any, Any], None]  # the view's: runs an action as a widget would
+    _object_keys: Callable[[Callable[[Any], bool]], bool]  # the object tool's keys (`ObjectTool`)
 
     def _wheel(self, notches: float) -> None:
         if not notches or not dpg.is_item_hovered("image_canvas"):
@@ -108,6 +109,8 @@ class Navigation:
                 self.c.redo()
             elif pressed(dpg.mvKey_Return):
                 self._callback(None, None, "refine_run")
+            return
+        if self._object_keys(pressed):
             return
         view = self.image_canvas.view
         assert view is not None

@@ -9,6 +9,7 @@ CLICKABLE = ("refine_run", "refine_stop", "clear_points", "undo", "redo", "paint
              "open_model", "smooth_image", "history_path", "export_history", "photo_path", "open_photo", "session_path",
              "save_session", "load_session", "seed", "folder", "export_path", "export_png", "model_pick",
              "refine_video_path", "export_refine", "help_button")
-OPTIONAL = ("carry", "show_centres", "show_attention")  # boxes only some models have
+OPTIONAL = ("carry", "show_centres", "show_attention", "object_tool", "object_refine",
+            "remove_object")  # widgets only some models have
 # Fields whose text the test hook reports.
 FILE_INPUTS = ("history_path", "export_path", "session_path", "model_path", "photo_path", "folder", "refine_video_path")

@@ -20,10 +20,11 @@ from ..presenter import Presenter, Update
 from ..settings import Settings, shown
 from .actions import Actions
 from .dump import centres_shown, write_dump
-from .geometry import (Canvas, View, centre_colour, heatmap_rgba, hit_centre, image_rgba, panel_label,
-                       shade_outside, tint_attention)
+from .geometry import (Canvas, View, centre_colour, heatmap_rgba, hit_centre, image_rgba, outline_region,
+                       panel_label, shade_outside, tint_attention)
 from .layout import build_window, make_panels, texture_size
 from .navigation import Navigation
+from .object_tool import ObjectTool
 from .widgets import WidgetSync
 
 AUTOSAVE_EVERY = 10.0  # seconds
@@ -38,7 +39,7 @@ class ViewOptions:
     invert_steps: int = 100  # per stage, when a photo is opened
 
 
-class EditorView(Actions, WidgetSync, Navigation):
+class EditorView(Actions, WidgetSync, Navigation, ObjectTool):
     def __init__(self, controller: Controller, presenter: Presenter, options: ViewOptions) -> None:
         self.c, self.p, self.opt = controller, presenter, options
         self.info = presenter.info
@@ -53,6 +54,8 @@ class EditorView(Actions, WidgetSync, Navigation):
         self.right_was_down = False
         self.stroke: tuple[bool, int] | None = None  # mask painting: (paint or erase, gesture)
         self.shown_mask: np.ndarray | None = None  # the mask the image texture was shaded with
+        self.shown_selection: np.ndarray | None = None  # the object selection outlined on it
+        self.object_drag: tuple[float, float, int, bool] | None = None  # an object tool gesture under way
         self.last_mouse: tuple[float, float] | None = None
         self.overlay_dirty = True
         self.synced = -1
@@ -102,7 +105,8 @@ class EditorView(Actions, WidgetSync, Navigation):
         right = dpg.is_mouse_button_down(dpg.mvMouseButton_Right)
         right_pressed, self.right_was_down = right and not self.right_was_down, right
         busy = self.p.refining
-        if self._paint(mx, my, busy, pressed, right_pressed, down, right):
+        if self._paint(mx, my, busy, pressed, right_pressed, down, right) or self._object_tool(mx, my, busy, pressed,
+                                                                                                  down):
             return
         if pressed and not busy:
             hit = self._canvas_under_mouse()
@@ -156,8 +160,8 @@ class EditorView(Actions, WidgetSync, Navigation):
         the flexible-area mask."""
         if image is None:
             assert self.p.image is not None
-            self.shown_mask = self.c.state.edit.mask
-            image = shade_outside(self.p.image, self.shown_mask)
+            self.shown_mask, self.shown_selection = self.c.state.edit.mask, self.c.state.selection
+            image = outline_region(shade_outside(self.p.image, self.shown_mask), self.shown_selection)
             if self.p.attention_shown is not None:
                 image = tint_attention(image, self.p.attention_shown)
         # a draft is coarse: shown smoothed, so it reads as a blurred picture rather than blocks
@@ -275,8 +279,9 @@ class EditorView(Actions, WidgetSync, Navigation):
         self.p.gesture(self.mouse_was_down)
         s = self.c.state
         shown_new = self._apply(self.p.tick())
-        if self.p.image is not None and s.edit.mask is not self.shown_mask and not self.showing_original:
-            self._upload()  # the mask was painted, cleared or undone
+        if (self.p.image is not None and (s.edit.mask is not self.shown_mask or s.selection is not self.shown_selection)
+                and not self.showing_original):
+            self._upload()  # the mask was painted, cleared or undone, or the object selection changed
         self._compare()
         if s.generation != self.synced:
             self._sync_widgets()
