@@ -53,7 +53,8 @@ def refine_session(G: SteerableModel, ws: torch.Tensor, spec: HeatmapSpec | None
     """A DragGAN refine of the object move `edit` (its coarse step, applied at once) with `count` handles spread
     over the region; handles whose target would leave the picture are dropped."""
     res = G.capabilities.resolution
-    assert edit.shift is not None, "a removal has nothing to refine"
+    if edit.shift is None:
+        raise DragError("a removed object has no move to refine")
     dx, dy = edit.shift[0] * res, edit.shift[1] * res
     pairs = [((x, y), (x + dx, y + dy)) for x, y in region_handles(edit.mask.numpy(), res, count)
              if 0 <= x + dx <= res - 1 and 0 <= y + dy <= res - 1]

@@ -1,6 +1,7 @@
 """Selecting an object by clicking it. The first click selects the object under it: the connected region of
-everything that is not background (`clusters.ObjectClusters.background`) around the clicked pixel, or, on
-background, the connected region of the clicked cluster. Later clicks grow or shrink the selection by cluster: a
+everything that is not background (`clusters.ObjectClusters.background`) around the clicked pixel. A click on
+background within `REACH` of an object selects that object (an outline pixel of a pet may be read as background);
+farther away it selects the connected region of the clicked cluster. Later clicks grow or shrink the selection by cluster: a
 click outside it adds the connected region of the clicked cluster, a click inside takes that region away."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import SpatialGANError
+
+REACH = 1 / 16  # image units: a first click this close to an object selects it
 
 
 def component(labels: np.ndarray, y: int, x: int) -> np.ndarray:
@@ -60,12 +63,21 @@ class Selection:
     def click(self, x: float, y: float) -> "Selection":
         """The selection after a click at (x, y) (image units): see the module docstring."""
         cy, cx = self._cell(x, y)
-        if self.is_empty and not self.background[self.labels[cy, cx]]:
-            region = component((~self.background[self.labels]).astype(np.int8), cy, cx)
-        else:
-            region = component(self.labels, cy, cx)
+        objects = ~self.background[self.labels]
+        near = self._nearest(objects, cy, cx) if self.is_empty else None
+        region = component(objects.astype(np.int8), *near) if near is not None else component(self.labels, cy, cx)
         mask = self.mask & ~region if self.mask[cy, cx] else self.mask | region
         return Selection(self.labels, self.background, mask)
+
+    @staticmethod
+    def _nearest(objects: np.ndarray, cy: int, cx: int) -> tuple[int, int] | None:
+        """The object pixel nearest (cy, cx) within `REACH`, or None."""
+        ys, xs = np.nonzero(objects)
+        if len(ys) == 0:
+            return None
+        d2 = (ys - cy) ** 2 + (xs - cx) ** 2
+        k = int(np.argmin(d2))
+        return (int(ys[k]), int(xs[k])) if d2[k] <= (REACH * objects.shape[0]) ** 2 else None
 
     def object_at(self, x: float, y: float) -> "Selection":
         """A new selection of the object under (x, y), as a first click makes it."""
