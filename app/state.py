@@ -101,7 +101,7 @@ def mask_from_rle(data: Any, resolution: int, name: str = "mask") -> np.ndarray:
         raise SessionError(f"{name} has shape {list(shape)} but must be {resolution}x{resolution}")
     runs = data["runs"]
     if not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in runs) or sum(runs) != resolution ** 2:
-        raise SessionError(f"mask.runs must be non-negative integers summing to {resolution ** 2}")
+        raise SessionError(f"{name}.runs must be non-negative integers summing to {resolution ** 2}")
     values = np.arange(len(runs)) % 2 == 1
     return np.repeat(values, runs).reshape(shape)
 
