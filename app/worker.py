@@ -20,6 +20,7 @@ import torch
 
 from draggan.objects import picture_selection
 from spatialgan import Generator, HeatmapSpec
+from spatialgan.heatmaps import HeatmapBatch
 from spatialgan.carry import homes_tensor
 from spatialgan.device import describe, keep_freed_memory
 from spatialgan.errors import SpatialGANError
@@ -261,7 +262,7 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - the GUI shows it; the worker keeps running
             return RenderResult(req.generation, None, [], (time.perf_counter() - t0) * 1000, _error_text(exc))
 
-    def _object_map(self, ws: torch.Tensor, layout, homes: torch.Tensor | None,  # type: ignore[no-untyped-def]
+    def _object_map(self, ws: torch.Tensor, layout: HeatmapBatch | None, homes: torch.Tensor | None,
                     objects: tuple[ObjectMove, ...]) -> ObjectMap:
         """The picture's cluster map as shown (moved objects where they are now): the clusters of the model's
         features are fitted the first time (seconds; then cached per model, `spatialgan.objects`)."""

@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 
 from spatialgan.loading import load

@@ -29,11 +29,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save as save_tensors
 
 from spatialgan import HeatmapSpec, files, pick_device
-from spatialgan.carry import check_homes, homes_tensor
+from spatialgan.carry import Homes, check_homes, homes_tensor
 from spatialgan.cli.common import PSI, SEED, add_class_arg, add_model_args, load_model, number, parsed, run_cli, seed_ws
 from spatialgan.errors import SpatialGANError, clean_text
 from spatialgan.fused import fuse
-from spatialgan.objects import cached_clusters, edit_block
+from spatialgan.model import SteerableModel
+from spatialgan.objects import ObjectClusters, cached_clusters, edit_block
 from spatialgan.progress import Status
 from spatialgan.render import render
 from spatialgan.video import check_video_path, video_scale, write_video
@@ -41,7 +42,7 @@ from spatialgan.visual import draw_points, to_uint8, upscale
 
 from .config import LATENTS, MODES, DragConfig
 from .objects import object_edit, picture_selection, refine_session
-from .session import DragSession
+from .session import DragSession, Point
 
 
 def parse_drag(text: str, flag: str = "--drag") -> tuple[tuple[float, float], tuple[float, float]]:
@@ -191,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(body)
 
 
-def move_object(G, clusters, ws: torch.Tensor, spec: HeatmapSpec | None, homes, drag, cfg: DragConfig,
-                args: argparse.Namespace, source: str) -> int:  # type: ignore[no-untyped-def]
+def move_object(G: SteerableModel, clusters: ObjectClusters, ws: torch.Tensor, spec: HeatmapSpec | None,
+                homes: Homes | None, drag: tuple[Point, Point], cfg: DragConfig, args: argparse.Namespace,
+                source: str) -> int:
     """--move-object: select the object under the drag's start, move it, optionally refine; write the files."""
     res = G.capabilities.resolution
     (hx, hy), (tx, ty) = drag

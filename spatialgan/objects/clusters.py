@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save as save_tensors
 
 from .. import files
@@ -29,7 +29,7 @@ from ..paths import cache_dir
 CLUSTER_BLOCK = 32   # the finest block clustered: fine enough for an outline, coarse enough for objects' parts
 NUM_CLUSTERS = 8
 NUM_SAMPLES = 64
-MAX_PIXELS = 50_000  # pixels the k-means fits on, drawn from all samples' maps (enough for 12 centroids)
+MAX_PIXELS = 50_000  # pixels the k-means fits on, drawn from all samples' maps (thousands per cluster)
 SEED_BASE = 900_000  # the pictures fitted on: seeds away from the ones people usually look at
 BORDER = 1 / 8       # the border band, as a share of the side
 OBJECT_BORDER = 0.3  # a cluster this much rarer along the border than overall is part of objects
@@ -57,10 +57,6 @@ class ObjectClusters:
         """(K,) bool: the clusters that are not part of objects."""
         return self.border > OBJECT_BORDER
 
-    @property
-    def k(self) -> int:
-        return int(self.centroids.shape[0])
-
     def to_bytes(self) -> bytes:
         meta = {"block": str(self.block), "samples": str(self.samples), "seed": str(self.seed)}
         return save_tensors({"centroids": self.centroids.detach().float().cpu().contiguous(),
@@ -69,8 +65,6 @@ class ObjectClusters:
     @staticmethod
     def read(path: Path) -> "ObjectClusters":
         try:
-            from safetensors import safe_open
-
             with safe_open(str(path), "pt") as f:
                 meta = f.metadata() or {}
             t = load_file(str(path))
@@ -150,7 +144,7 @@ def label_maps(clusters: ObjectClusters, features: torch.Tensor) -> torch.Tensor
 
 
 def model_fingerprint(G: torch.nn.Module) -> str:
-    """sha256 of a model's weights and buffers (names, shapes and bytes): the clusters' cache key."""
+    """sha256 of a model's weights and buffers (names, sizes, dtypes and bytes): the clusters' cache key."""
     h = hashlib.sha256()
     for name, t in sorted(G.state_dict().items()):
         t = t.detach().cpu().contiguous().reshape(-1)

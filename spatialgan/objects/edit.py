@@ -14,7 +14,7 @@ the finer blocks redraw details and blend the seams. Several edits apply in orde
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from ..carry import carry_resolution
 from ..errors import SpatialGANError
 from ..model import SteerableModel
 
+Heatmaps = Mapping[int, torch.Tensor]
 EDIT_BLOCK = 16  # as the carry: the layout is set here and the finer blocks still have room to blend
 
 
@@ -114,11 +115,12 @@ class EditHook:
     def __init__(self, edits: Sequence[ObjectEdit], block: int) -> None:
         self.edits, self.block = list(edits), block
 
-    def begin(self, ws: torch.Tensor, heatmaps):  # type: ignore[no-untyped-def]
+    def begin(self, ws: torch.Tensor, heatmaps: Heatmaps | None) -> tuple[torch.Tensor, Heatmaps | None]:
         return ws, heatmaps
 
-    def after_block(self, index: int, x: torch.Tensor, img: torch.Tensor | None, ws: torch.Tensor, heatmaps
-                    ):  # type: ignore[no-untyped-def]
+    def after_block(self, index: int, x: torch.Tensor, img: torch.Tensor | None, ws: torch.Tensor,
+                    heatmaps: Heatmaps | None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, Heatmaps | None]:
         if index != self.block:
             return x, img, ws, heatmaps
         return apply_edits(x, self.edits), apply_edits(img, self.edits) if img is not None else None, ws, heatmaps
