@@ -1,5 +1,7 @@
 """Figures and model card for a shipped checkpoint: a sample grid, a before/after strip of moving one heatmap
-centre by a quarter of the image (and removing it), and a markdown card next to the checkpoint.
+centre by a quarter of the image (and removing it), and a markdown card next to the checkpoint. A model without
+heatmaps (a plain baseline) gets the object tool's strip instead: the object under the middle of its object
+clusters selected, moved by a quarter of the image, and removed.
 
     python tools/model_figures.py checkpoints/rooms128.safetensors --run runs/rooms128
 """
@@ -53,6 +55,34 @@ def move_strip(G, seeds: list[int], psi: float, scale: int) -> tuple[np.ndarray,
 
 
 @torch.inference_mode()
+def object_strip(G, seeds: list[int], psi: float, scale: int) -> tuple[np.ndarray, list[dict]]:
+    """Per seed: original | the object one click selects, outlined | moved by a quarter of the image by its
+    features (`spatialgan.objects`) | removed. The click: the object pixel nearest the middle of the picture's
+    object clusters."""
+    from app.ui.geometry import outline_region
+    from draggan.objects import picture_selection
+    from spatialgan.objects import ObjectEdit, cached_clusters
+
+    clusters = cached_clusters(G)[0]
+    tiles, moves = [], []
+    for seed in seeds:
+        ws = G.mapping(G.sample_z(1, seed=seed), psi=psi)
+        empty = picture_selection(G, clusters, ws, None)
+        ys, xs = np.nonzero(~empty.background[empty.labels])
+        r = empty.labels.shape[0]
+        k = int(np.argmin((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2)) if len(xs) else 0
+        x, y = ((xs[k] + 0.5) / r, (ys[k] + 0.5) / r) if len(xs) else (0.5, 0.5)
+        sel = empty.object_at(x, y)
+        dx = 0.25 if x < 0.5 else -0.25
+        before = to_uint8(render_model(G, ws).image)
+        moved, gone = (to_uint8(render_model(G, ws, edits=[ObjectEdit.from_selection(sel.mask, shift)]).image)
+                       for shift in ((dx, 0.0), None))
+        tiles += [upscale(t, scale) for t in (before, outline_region(before, sel.mask), moved, gone)]
+        moves.append({"seed": seed, "from": [round(float(x), 3), round(float(y), 3)], "dx": dx})
+    return grid(tiles, columns=4), moves
+
+
+@torch.inference_mode()
 def sample_grid(G, seeds: list[int], psi: float, scale: int) -> np.ndarray:
     tiles = []
     for seed in seeds:
@@ -79,7 +109,8 @@ def main() -> int:
     grid_path = args.assets / f"{name}-samples.png"
     strip_path = args.assets / f"{name}-move.png"
     Image.fromarray(sample_grid(G, list(range(32)), args.psi, scale)).save(grid_path)
-    strip, moves = move_strip(G, [0, 1, 2, 3], args.psi, scale)
+    plain = not G.heatmap_resolutions
+    strip, moves = (object_strip if plain else move_strip)(G, [0, 1, 2, 3], args.psi, scale)
     Image.fromarray(strip).save(strip_path)
     if args.figures_only:
         print(f"wrote {grid_path}, {strip_path}")
@@ -104,8 +135,12 @@ def main() -> int:
     last = {}
     if args.run and (args.run / "log.jsonl").exists():
         last = json.loads((args.run / "log.jsonl").read_text().splitlines()[-1])
-    heat = (f"multi-object, {cfg.heatmap.num_objects} objects" if cfg.heatmap.mode == "multi"
+    heat = ("no heatmaps (the plain baseline)" if plain
+            else f"multi-object, {cfg.heatmap.num_objects} objects" if cfg.heatmap.mode == "multi"
             else f"hierarchical, centres {list(cfg.heatmap.centres_per_level)} at {list(cfg.heatmap.levels)}")
+    strip_text = ("""Moving an object with the object tool (columns: original; the object one click selects, outlined; moved by a
+quarter of the image by its features; removed):""" if plain else """Moving one centre by a quarter of the image, then removing it (columns: original; moved, redrawn by the model;
+moved with the object's look carried along, as the editor does by default; removed):""")
     card = f"""# {name}
 
 - Architecture: {cfg.resolution} px StyleGAN2, encoding `{cfg.encoding}`, {heat}; w_dim {cfg.w_dim},
@@ -119,8 +154,7 @@ def main() -> int:
 
 Samples (seeds 0-31, psi {args.psi}): ![samples](../{grid_path.as_posix()})
 
-Moving one centre by a quarter of the image, then removing it (columns: original; moved, redrawn by the model;
-moved with the object's look carried along, as the editor does by default; removed):
+{strip_text}
 ![move](../{strip_path.as_posix()})
 """
     card_path = args.checkpoint.with_suffix(".md")

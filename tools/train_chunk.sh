@@ -3,6 +3,7 @@
 # once on one GPU, then the float16 export, model cards and figures of each:
 #   bash tools/train_chunk.sh SECONDS OUTDIR [RES]      # RES: 64 (default) or 128
 #   KINDS=rooms bash tools/train_chunk.sh ...           # only one of the pair (default: KINDS="pets rooms")
+#   KINDS="pets-plain rooms-plain" bash tools/train_chunk.sh ...   # the plain StyleGAN2 baselines, pets64-plain ...
 # A run whose folder holds a snapshot continues it (carry RUNS/NAME/{snapshot.safetensors,train_config.json,
 # log.jsonl,command.txt} to the device, and only in the first call: a carried path replaces what a warm machine
 # has. The working tree (about 38 MB) and what is carried must stay under 64 MB, so carry one run's snapshot,
@@ -26,12 +27,16 @@ NARROW="--resolution $res --channel-base 4096 --channel-max 64 --w-dim 256 --map
 declare -A NEW=(
     [pets$res]="--data pets --encoding sel_norm --heatmap-mode hierarchical --batch 16"
     [rooms$res]="--data rooms --encoding sel_indoor --batch 32"
+    # the baselines without heatmaps that the object tool is measured on: the same data, batch and architecture
+    [pets$res-plain]="--data pets --encoding none --no-align --batch 16"
+    [rooms$res-plain]="--data rooms --encoding none --no-align --batch 32"
 )
 OFTEN="--workers 6 --snapshot-kimg 50 --sample-kimg 50 --no-progress"
 declare -A PID
+name() { [[ "$1" == *-plain ]] && echo "${1%-plain}$res-plain" || echo "$1$res"; }  # pets-plain -> pets64-plain
 for kind in "${kinds[@]}"; do
-    r="$kind$res"
-    [[ -n "${NEW[$r]:-}" ]] || { echo "unknown kind $kind (pets or rooms)"; exit 2; }
+    r="$(name "$kind")"
+    [[ -n "${NEW[$r]:-}" ]] || { echo "unknown kind $kind (pets, rooms, pets-plain or rooms-plain)"; exit 2; }
     if [[ -f "$runs/$r/snapshot.safetensors" ]]; then args="--resume $runs/$r $OFTEN"
     else args="${NEW[$r]} $NARROW $OFTEN --out $runs/$r"; fi
     # shellcheck disable=SC2086
@@ -44,7 +49,7 @@ machine="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head 
 machine="${machine:-$device}$( (( ${#kinds[@]} > 1 )) && echo ", shared by both runs")"
 files=()
 for kind in "${kinds[@]}"; do
-    r="$kind$res"
+    r="$(name "$kind")"
     echo "== $r"; tail -n 3 "$runs/$r.out"
     python3 -m spatialgan.training.cli --resume "$runs/$r" --export "checkpoints/$r.safetensors" --half || continue
     python3 tools/model_figures.py "checkpoints/$r.safetensors" --run "$runs/$r" \
