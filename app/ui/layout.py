@@ -102,7 +102,8 @@ def build_window(info: ModelInfo, panels: list[Canvas], image: Canvas, edit: Edi
                 dpg.add_draw_layer(tag="image_canvas_overlay")
             with dpg.child_window(tag="controls", width=CONTROLS_WIDTH, height=image.size, border=False):
                 dpg.add_text(("Drag a centre to move its object. Click elsewhere on the image: a handle, then its "
-                              "target.") if caps.has_heatmaps else "Click on the image: a handle, then its target.",
+                              "target.") if caps.has_heatmaps else "Click on the image: a handle, then its target."
+                             + (" The object tool (O) selects and moves whole objects." if info.objects else ""),
                              color=(150, 150, 150), wrap=CONTROLS_WIDTH - 20)
                 dpg.add_text("", tag="zoom_label", color=(150, 150, 150))
                 with dpg.group(horizontal=True):
