@@ -9,7 +9,9 @@ frame per step (--video-points draws the handle and target points). Continue fro
     spatialgan-edit -c pets64-plain --seed 3 --move-object 30,34:44,34 --refine --out edits/pet3
 selects the object under the first point (clusters of the model's own features, found once per model and cached)
 and moves it by the drag, on models with or without heatmaps; writes before.png, after.png, mask.png (the selected
-region), ws.safetensors and summary.json. --refine adds a DragGAN refine with handles spread over the object.
+region), ws.safetensors and summary.json. --refine adds a DragGAN refine with handles spread over the object. The
+move is an edit of the model's features, not of w+: ws.safetensors holds the refined w+ (with --refine), and the
+after picture is that w+ drawn with the move.
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [parse_drag(d) for d in args.drag]
         if args.move_object is not None and pairs:
             raise SpatialGANError("give --drag or --move-object, not both")
+        if args.video is not None and args.move_object is not None:
+            raise SpatialGANError("--video records a --drag refine, step by step; --move-object writes pictures only")
         if args.refine and args.move_object is None:
             raise SpatialGANError("--refine refines an object move: give --move-object X,Y:TX,TY")
         if not pairs and args.move_object is None:

@@ -187,7 +187,8 @@ def test_move_object_cli_writes_its_files(tmp_path, capsys, monkeypatch) -> None
     for argv, fragment in [(["--move-object", "12,12:40,14"], "outside the 32x32 picture"),
                            (["--move-object", "12,12"], "--move-object expects"),
                            (["--move-object", "12,12:20,14", "--drag", "1,1:2,2"], "not both"),
-                           (["--refine", "--drag", "1,1:2,2"], "--refine refines an object move")]:
+                           (["--refine", "--drag", "1,1:2,2"], "--refine refines an object move"),
+                           (["--move-object", "12,12:20,14", "--video", str(tmp_path / "v.mp4")], "--video records")]:
         assert edit_main(["-c", ck] + argv + ["--out", str(tmp_path / "never")]) == 2
         err = capsys.readouterr().err
         assert fragment in err and "Traceback" not in err, (argv, err)
