@@ -57,7 +57,7 @@ class MappingNetwork(nn.Module):
             batch_mean = w.detach().reshape(-1, w.shape[-1]).mean(0)
             self.w_avg.copy_(batch_mean.lerp(self.w_avg, self.w_avg_beta))
         if psi != 1.0:
-            w = self.w_avg.lerp(w, psi)
+            w = self.w_avg.to(w.dtype).lerp(w, psi)  # autocast maps in bfloat16; the mean w is float32
         return w
 
 

@@ -95,3 +95,18 @@ def test_no_module_outside_the_render_path_builds_the_chain() -> None:
                 continue
             offenders += [f"{rel}: {line.strip()}" for line in path.read_text().splitlines() if chain.search(line)]
     assert not offenders, "\n".join(offenders)
+
+
+@pytest.mark.parametrize("encoding", ["sel_norm", "none"])
+def test_our_generator_draws_under_bfloat16_autocast(encoding: str) -> None:
+    """Mapping with truncation and the render path run under CPU autocast (the mean w stays float32, the mapped w
+    is bfloat16), and the picture stays near the float32 one."""
+    G = tiny_models(encoding)[0]
+    spec = G.default_layout(0)
+    layout = spec.to_batch() if spec is not None else None
+    with torch.no_grad():
+        ref = render(G, G.seed_ws(0, 0.7), layout).image
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            image = render(G, G.seed_ws(0, 0.7), layout).image
+    assert torch.isfinite(image).all()
+    assert float((image.float() - ref).abs().mean()) < 0.05 * float(ref.abs().mean()) + 1e-3
