@@ -4,7 +4,7 @@ features, Delete removes it. The selection is view state; the moves are part of 
 
 from __future__ import annotations
 
-from typing import Hashable
+from typing import TYPE_CHECKING, Hashable
 
 import numpy as np
 
@@ -32,9 +32,10 @@ class ObjectEdits:
     _last_key: Hashable | None
     _moving: tuple[int, np.ndarray] | None = None  # the move gesture under way and its region where it began
 
-    def _begin(self, key: Hashable | None = None) -> Edit: ...  # the controller's
+    if TYPE_CHECKING:  # the controller's
+        def _begin(self, key: Hashable | None = None) -> Edit: ...
 
-    def _changed(self) -> None: ...
+        def _changed(self) -> None: ...
 
     def select_object(self, x: float, y: float, found: ObjectMap, grow: bool = False) -> bool:
         """A click of the object tool at (x, y) (image units): selects the object there, or with `grow` adds or

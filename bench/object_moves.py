@@ -42,7 +42,7 @@ from spatialgan.loading import load
 from spatialgan.metrics.comove import CoMoveConfig, co_move_ratio, components, match_displacement
 from spatialgan.metrics.report import header, machine, write
 from spatialgan.metrics.segmentation import load_segmenter
-from spatialgan.objects import cached_clusters, region_handles
+from spatialgan.objects import cached_clusters, middle_pixel, region_handles
 from spatialgan.render import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,10 +107,9 @@ def measure(path: Path, seg_path: Path, num: int, seed: int, steps: int, one_cla
             skipped += 1
             continue
         _, obj = objects[int(gen.integers(len(objects)))]
-        ys, xs = np.nonzero(obj)
-        k = int(np.argmin((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2))
         sr = obj.shape[0]
-        click = np.array([(xs[k] + 0.5) / sr, (ys[k] + 0.5) / sr])
+        click = np.array(middle_pixel(obj))
+        ys, xs = np.nonzero(obj)
         centre = np.array([(xs.mean() + 0.5) / sr, (ys.mean() + 0.5) / sr])
         p = _draw_move(gen, centre, cfg)
         if p is None:

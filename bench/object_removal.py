@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from draggan.objects import picture_selection
 from spatialgan.fused import fuse
@@ -28,25 +27,17 @@ from spatialgan.loading import load
 from spatialgan.metrics.comove import components
 from spatialgan.metrics.report import header, machine, write
 from spatialgan.metrics.segmentation import load_segmenter
-from spatialgan.objects import ObjectEdit, cached_clusters
+from spatialgan.objects import ObjectEdit, cached_clusters, middle_pixel
 from spatialgan.render import render
 
 ROOT = Path(__file__).resolve().parents[1]
-FAR = 0.3
-MIN_OBJECT = 0.01
+sys.path.insert(0, str(ROOT / "bench"))
+from object_moves import MIN_OBJECT, _far_change, _segment  # noqa: E402  (a sibling script: the same measures)
 
 
-def _objects(seg, image: torch.Tensor) -> np.ndarray:
-    small = F.interpolate(image.float().clamp(-1, 1), size=(seg.config.resolution,) * 2, mode="area")
-    return seg.predict(small)[0][0].cpu().numpy() > 0
-
-
-def _far(before: torch.Tensor, after: torch.Tensor, centre: np.ndarray) -> float:
-    r = before.shape[-1]
-    u = (np.arange(r) + 0.5) / r
-    xx, yy = np.meshgrid(u, u)
-    far = np.hypot(xx - centre[0], yy - centre[1]) > FAR
-    return float((after - before).abs().mean(1)[0].cpu().numpy()[far].mean())
+def _objects(seg, image: torch.Tensor) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Where the segmenter sees any object (bool, at its resolution)."""
+    return _segment(seg, image)[0] > 0
 
 
 @torch.no_grad()
@@ -67,13 +58,11 @@ def measure(model: Path, segmenter: Path, num: int) -> dict:
             continue
         obj = max((m for _, m in found), key=lambda m: m.sum())
         ys, xs = np.nonzero(obj)
-        k = int(np.argmin((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2))
-        r = obj.shape[0]
-        click, centre = ((xs[k] + 0.5) / r, (ys[k] + 0.5) / r), np.array([(xs.mean() + 0.5) / r, (ys.mean() + 0.5) / r])
+        click, centre = middle_pixel(obj), np.array([(xs.mean() + 0.5) / obj.shape[1], (ys.mean() + 0.5) / obj.shape[0]])
         sel = picture_selection(G, clusters, ws, layout).object_at(*click)
         after = render(G, ws, layout, edits=[ObjectEdit.from_selection(sel.mask, None)]).image
         row = {"seed": seed, "left": float(_objects(seg, after)[obj].mean()),
-               "far_change": _far(before, after.clamp(-1, 1), centre)}
+               "far_change": _far_change(before, after.clamp(-1, 1), centre, centre)}
         if spec is not None:  # the heatmap model's own removal of the object whose centre is nearest the click
             places = spec.object_places()
             i = int(np.argmin([np.hypot(x - click[0], y - click[1]) for x, y in places]))
@@ -81,7 +70,7 @@ def measure(model: Path, segmenter: Path, num: int) -> dict:
             off.set_enabled(0, i, False)
             gone = render(G, ws, off.to_batch()).image
             row["heatmap_left"] = float(_objects(seg, gone)[obj].mean())
-            row["heatmap_far_change"] = _far(before, gone.clamp(-1, 1), centre)
+            row["heatmap_far_change"] = _far_change(before, gone.clamp(-1, 1), centre, centre)
         rows.append(row)
     out = {"model": model.stem, "removals": len(rows)}
     for key in ("left", "far_change", "heatmap_left", "heatmap_far_change"):

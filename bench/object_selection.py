@@ -27,7 +27,7 @@ from spatialgan.metrics.report import header, machine, write
 from spatialgan.metrics.segmentation import load_segmenter
 from spatialgan.objects import fit_clusters, label_maps
 from spatialgan.objects.clusters import CLUSTER_BLOCK, NUM_CLUSTERS, OBJECT_BORDER
-from spatialgan.objects.selection import Selection
+from spatialgan.objects.selection import Selection, middle_pixel
 from spatialgan.render import render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,9 +44,7 @@ def pictures(G, seg, num: int, blocks: list[int]) -> list[tuple[dict, np.ndarray
         if not objects:
             continue
         obj = max((m for _, m in objects), key=lambda m: m.sum())
-        ys, xs = np.nonzero(obj)
-        k = int(np.argmin((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2))
-        out.append((r.features, obj, ((xs[k] + 0.5) / obj.shape[0], (ys[k] + 0.5) / obj.shape[0])))
+        out.append((r.features, obj, middle_pixel(obj)))
     return out
 
 

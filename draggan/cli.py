@@ -225,12 +225,13 @@ def move_object(G: SteerableModel, clusters: ObjectClusters, ws: torch.Tensor, s
     seconds = time.perf_counter() - t0
     out = args.out
     after = to_uint8(after_t)
-    region = (selection.at(res) * 255).astype(np.uint8)
+    chosen = selection.at(res)
+    region = (chosen * 255).astype(np.uint8)
     for name, picture in (("before.png", before), ("after.png", after), ("mask.png", region)):
         files.write_atomic(out / name, lambda t, p=picture: Image.fromarray(p).save(t, format="PNG"))
     ws_bytes = save_tensors({"ws": ws.cpu().contiguous()})
     files.write_atomic(out / "ws.safetensors", lambda t: t.write_bytes(ws_bytes))
-    ys, xs = np.nonzero(selection.at(res))
+    ys, xs = np.nonzero(chosen)
     summary = {"model": source, "seed": args.seed, "object_at": [hx, hy], "moved_to": [tx, ty],
                "region_px": int(len(xs)), "region_box": [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())],
                "refine": bool(args.refine), "refine_steps": steps, "seconds": round(seconds, 3)}

@@ -61,17 +61,14 @@ def object_strip(G, seeds: list[int], psi: float, scale: int) -> tuple[np.ndarra
     object clusters."""
     from app.ui.geometry import outline_region
     from draggan.objects import picture_selection
-    from spatialgan.objects import ObjectEdit, cached_clusters
+    from spatialgan.objects import ObjectEdit, cached_clusters, middle_pixel
 
     clusters = cached_clusters(G)[0]
     tiles, moves = [], []
     for seed in seeds:
         ws = G.mapping(G.sample_z(1, seed=seed), psi=psi)
         empty = picture_selection(G, clusters, ws, None)
-        ys, xs = np.nonzero(~empty.background[empty.labels])
-        r = empty.labels.shape[0]
-        k = int(np.argmin((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2)) if len(xs) else 0
-        x, y = ((xs[k] + 0.5) / r, (ys[k] + 0.5) / r) if len(xs) else (0.5, 0.5)
+        x, y = middle_pixel(~empty.background[empty.labels]) or (0.5, 0.5)
         sel = empty.object_at(x, y)
         dx = 0.25 if x < 0.5 else -0.25
         before = to_uint8(render_model(G, ws).image)

@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +34,7 @@ from draggan import DragConfig  # noqa: E402
 from editor_figures import change, parse_seeds, tile  # noqa: E402
 from spatialgan.errors import SpatialGANError  # noqa: E402
 from spatialgan.loading import load  # noqa: E402
+from spatialgan.objects import middle_pixel  # noqa: E402
 from spatialgan.device import pick_device  # noqa: E402
 
 MOVE = 0.25
@@ -52,22 +52,11 @@ def render(worker: Worker, c: Controller, object_map: bool = False) -> RenderRes
     return r
 
 
-def click_point(found) -> tuple[float, float] | None:  # type: ignore[no-untyped-def]
-    """The object pixel nearest the middle of the picture's object clusters (image units), or None."""
-    things = ~found.background[found.labels]
-    if not things.any():
-        return None
-    ys, xs = np.nonzero(things)
-    k = int(np.argmin((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2))
-    r = found.labels.shape[0]
-    return (xs[k] + 0.5) / r, (ys[k] + 0.5) / r
-
-
 def move(worker: Worker, seed: int) -> tuple[Controller, dict] | None:
     c = Controller.for_worker(worker, seed, 0.7)
     first = render(worker, c, object_map=True)
     assert first.object_map is not None, first.object_error
-    at = click_point(first.object_map)
+    at = middle_pixel(~first.object_map.background[first.object_map.labels])  # the middle of the object clusters
     if at is None:
         return None
     c.select_object(*at, first.object_map)

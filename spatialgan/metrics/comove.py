@@ -11,7 +11,6 @@ segmenter reads as all background.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -23,6 +22,7 @@ from ..errors import SpatialGANError
 from ..generator import Generator
 from ..heatmaps import HeatmapBatch
 from ..heatmaps.moves import move_object, moved_level, random_moves
+from ..objects.selection import component
 from ..render import heatmap_inputs, render
 from .segmentation import TinyUNet
 from ..progress import bar_options
@@ -63,25 +63,15 @@ class CoMoveResult:
 
 def components(labels: np.ndarray, min_area: int) -> list[tuple[int, np.ndarray]]:
     """4-connected regions of equal non-zero label -> [(label, bool mask)], small specks dropped."""
-    h, w = labels.shape
     seen = np.zeros_like(labels, bool)
     out = []
     for y0, x0 in zip(*np.nonzero(labels)):
         if seen[y0, x0]:
             continue
-        lab = labels[y0, x0]
-        mask = np.zeros_like(seen)
-        queue = deque([(y0, x0)])
-        seen[y0, x0] = True
-        while queue:
-            y, x = queue.popleft()
-            mask[y, x] = True
-            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
-                if 0 <= ny < h and 0 <= nx < w and not seen[ny, nx] and labels[ny, nx] == lab:
-                    seen[ny, nx] = True
-                    queue.append((ny, nx))
+        mask = component(labels, y0, x0)
+        seen |= mask
         if mask.sum() >= min_area:
-            out.append((int(lab), mask))
+            out.append((int(labels[y0, x0]), mask))
     return out
 
 

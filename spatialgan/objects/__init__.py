@@ -6,8 +6,8 @@ then redraw around it.
 
 from .clusters import ObjectClusters, cached_clusters, cluster_block, fit_clusters, label_maps
 from .edit import EditHook, ObjectEdit, apply_edits, edit_block, fill_from_surroundings, flexible_area, region_handles
-from .selection import Selection, component
+from .selection import Selection, component, middle_pixel
 
 __all__ = ["ObjectClusters", "cached_clusters", "cluster_block", "fit_clusters", "label_maps", "EditHook",
            "ObjectEdit", "apply_edits", "edit_block", "fill_from_surroundings", "flexible_area", "region_handles",
-           "Selection", "component"]
+           "Selection", "component", "middle_pixel"]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..carry import carry_resolution
+from ..carry import _pixel_grid, carry_resolution
 from ..errors import SpatialGANError
 from ..model import SteerableModel
 
@@ -86,9 +86,7 @@ def fill_from_surroundings(x: torch.Tensor, known: torch.Tensor) -> torch.Tensor
 
 def _shifted(t: torch.Tensor, shift: tuple[float, float], padding: str) -> torch.Tensor:
     """t(u - d): `t` (B, C, r, r) moved by `shift` image units, bilinearly."""
-    r = t.shape[-1]
-    u = (torch.arange(r, device=t.device, dtype=torch.float32) + 0.5) / r
-    yy, xx = torch.meshgrid(u, u, indexing="ij")
+    yy, xx = _pixel_grid(t.shape[-1], torch.empty(0, device=t.device))  # pixel centres, float32
     grid = torch.stack([xx - shift[0], yy - shift[1]], -1) * 2 - 1
     return F.grid_sample(t, grid[None].expand(t.shape[0], -1, -1, -1).to(t.dtype), mode="bilinear",
                          padding_mode=padding, align_corners=False)

@@ -34,6 +34,16 @@ def component(labels: np.ndarray, y: int, x: int) -> np.ndarray:
     return mask
 
 
+def middle_pixel(mask: np.ndarray) -> tuple[float, float] | None:
+    """The pixel of `mask` (r, r) bool nearest its centroid, as (x, y) image units at the pixel's centre (where a
+    click surely lands on the region, even on a ring or a crescent); None for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    k = int(np.argmin((xs - xs.mean()) ** 2 + (ys - ys.mean()) ** 2))
+    return (xs[k] + 0.5) / mask.shape[1], (ys[k] + 0.5) / mask.shape[0]
+
+
 @dataclass(frozen=True)
 class Selection:
     """A selected region on a picture's cluster map `labels` (r, r): `mask` (r, r) bool; `background` (K,) bool
