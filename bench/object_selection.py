@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 
 from spatialgan.loading import load
@@ -39,13 +40,21 @@ def pictures(G, seg, num: int, blocks: list[int]) -> list[tuple[dict, np.ndarray
     for seed in range(num):
         spec = G.default_layout(seed)
         r = render(G, G.seed_ws(seed, 0.7), spec.to_batch() if spec is not None else None, taps=blocks)
-        small = F.interpolate(r.image.float().clamp(-1, 1), size=(seg.config.resolution,) * 2, mode="area")
-        objects = components(seg.predict(small)[0][0].numpy(), 6)
-        if not objects:
-            continue
-        obj = max((m for _, m in objects), key=lambda m: m.sum())
-        out.append((r.features, obj, middle_pixel(obj)))
+        found = largest_object(seg, r.image.float().clamp(-1, 1))
+        if found is not None:
+            out.append((r.features, *found))
     return out
+
+
+def largest_object(seg, image: torch.Tensor) -> tuple[np.ndarray, tuple[float, float]] | None:  # type: ignore[no-untyped-def]
+    """The segmenter's largest object in `image` (1, 3, R, R) at its resolution, and the click at its middle; None
+    when it finds no object."""
+    small = F.interpolate(image, size=(seg.config.resolution,) * 2, mode="area")
+    objects = components(seg.predict(small)[0][0].numpy(), 6)
+    if not objects:
+        return None
+    obj = max((m for _, m in objects), key=lambda m: m.sum())
+    return obj, middle_pixel(obj)  # type: ignore[return-value]
 
 
 def sweep(model: Path, segmenter: Path, num: int, blocks: list[int], ks: list[int], ratios: list[float]) -> list[dict]:
