@@ -12,6 +12,10 @@ and moves it by the drag, on models with or without heatmaps; writes before.png,
 region), ws.safetensors and summary.json. --refine adds a DragGAN refine with handles spread over the object. The
 move is an edit of the model's features, not of w+: ws.safetensors holds the refined w+ (with --refine), and the
 after picture is that w+ drawn with the move.
+
+    spatialgan-edit -c pets64-plain --seed 3 --remove-object 30,34 --out edits/pet3-gone
+selects the object under the point the same way and removes it (its features refilled from around it, the editor's
+Del); writes the same files.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from spatialgan.cli.common import PSI, SEED, add_class_arg, add_model_args, load
 from spatialgan.errors import SpatialGANError, clean_text
 from spatialgan.fused import fuse
 from spatialgan.model import SteerableModel
-from spatialgan.objects import ObjectClusters, cached_clusters, edit_block
+from spatialgan.objects import ObjectClusters, ObjectEdit, cached_clusters, edit_block
 from spatialgan.progress import Status
 from spatialgan.render import render
 from spatialgan.video import check_video_path, video_scale, write_video
@@ -58,6 +62,17 @@ def parse_drag(text: str, flag: str = "--drag") -> tuple[tuple[float, float], tu
     if not all(math.isfinite(v) for v in (hx, hy, tx, ty)):
         raise SpatialGANError(f"{flag} points must be finite numbers, got {clean_text(text, 60)!r}")
     return (hx, hy), (tx, ty)
+
+
+def parse_point(text: str, flag: str) -> tuple[float, float]:
+    """'x,y' (pixels) -> a point."""
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise SpatialGANError(f"{flag} expects X,Y in pixels, e.g. 30,34; got {clean_text(text, 60)!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise SpatialGANError(f"{flag} must be finite numbers, got {clean_text(text, 60)!r}")
+    return x, y
 
 
 def load_homes(path: Path, spec: HeatmapSpec) -> list[tuple[float, float]]:
@@ -97,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drag", action="append", default=[], metavar="HX,HY:TX,TY", help="handle and target (repeat)")
     ap.add_argument("--move-object", metavar="X,Y:TX,TY",
                     help="select the object under X,Y and move it to TX,TY (pixels), instead of --drag")
+    ap.add_argument("--remove-object", metavar="X,Y",
+                    help="select the object under X,Y (pixels) and remove it, instead of --drag")
     ap.add_argument("--refine", action="store_true", help="with --move-object: refine the move with DragGAN")
     ap.add_argument("--mode", choices=MODES, default=None,
                     help="default: hybrid on a model with heatmap centres, draggan on one without")
@@ -116,14 +133,20 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         pairs = [parse_drag(d) for d in args.drag]
-        if args.move_object is not None and pairs:
-            raise SpatialGANError("give --drag or --move-object, not both")
-        if args.video is not None and args.move_object is not None:
-            raise SpatialGANError("--video records a --drag refine, step by step; --move-object writes pictures only")
+        given = [flag for flag, v in (("--drag", pairs), ("--move-object", args.move_object),
+                                      ("--remove-object", args.remove_object)) if v]
+        if len(given) > 1:
+            raise SpatialGANError(f"give one of {' or '.join(given)}, not both")
+        objects = args.move_object is not None or args.remove_object is not None
+        if args.video is not None and objects:
+            raise SpatialGANError(f"--video records a --drag refine, step by step; {given[0]} writes pictures only")
         if args.refine and args.move_object is None:
             raise SpatialGANError("--refine refines an object move: give --move-object X,Y:TX,TY")
-        if not pairs and args.move_object is None:
-            raise SpatialGANError("give at least one --drag HX,HY:TX,TY (or --move-object X,Y:TX,TY)")
+        if not given:
+            raise SpatialGANError("give at least one --drag HX,HY:TX,TY (or --move-object X,Y:TX,TY, or "
+                                  "--remove-object X,Y)")
+        drag = (parse_drag(args.move_object, "--move-object") if args.move_object is not None
+                else (parse_point(args.remove_object, "--remove-object"), None) if objects else None)
         if args.video is not None:
             check_video_path(args.video)  # before the refine, not after it
         if args.out.exists() and not args.out.is_dir():
@@ -133,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         device = pick_device(args.device)
         G, source = load_model(args, device)
         clusters = None
-        if args.move_object is not None:
+        if objects:
             edit_block(G)  # a model whose layers are not on the picture's grid says so before any work
             print("finding the model's objects in its features (once per model) ...", flush=True)
             clusters = cached_clusters(G)[0]  # keyed by the weights as loaded, before fusing
@@ -148,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.ws:
             ws = load_ws(args.ws, tuple(ws.shape)).to(device)
 
-        if args.move_object is not None:
+        if drag is not None:
             assert clusters is not None
-            return move_object(G, clusters, ws, spec, homes, parse_drag(args.move_object, "--move-object"),
+            return move_object(G, clusters, ws, spec, homes, drag,
                                dataclasses.replace(cfg, mode="draggan" if cfg.mode == "hybrid" else cfg.mode),
                                args, source)
         status = Status(sys.stdout)
@@ -197,20 +220,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def move_object(G: SteerableModel, clusters: ObjectClusters, ws: torch.Tensor, spec: HeatmapSpec | None,
-                homes: Homes | None, drag: tuple[Point, Point], cfg: DragConfig, args: argparse.Namespace,
+                homes: Homes | None, drag: tuple[Point, Point | None], cfg: DragConfig, args: argparse.Namespace,
                 source: str) -> int:
-    """--move-object: select the object under the drag's start, move it, optionally refine; write the files."""
+    """--move-object (a target) or --remove-object (none): select the object under the drag's start, move or remove
+    it, optionally refine a move; write the files."""
     res = G.capabilities.resolution
-    (hx, hy), (tx, ty) = drag
-    for name, (x, y) in (("start", (hx, hy)), ("target", (tx, ty))):
-        if not (0 <= x <= res - 1 and 0 <= y <= res - 1):
-            raise SpatialGANError(f"--move-object {name} ({x:g}, {y:g}) is outside the {res}x{res} picture")
+    (hx, hy), target = drag
+    flag = "--move-object" if target is not None else "--remove-object"
+    for name, point in (("start", (hx, hy)), ("target", target)):
+        if point is not None and not (0 <= point[0] <= res - 1 and 0 <= point[1] <= res - 1):
+            raise SpatialGANError(f"{flag} {name} ({point[0]:g}, {point[1]:g}) is outside the {res}x{res} picture")
     device = ws.device
     layout = spec.to_batch(device) if spec is not None else None
     home = homes_tensor(spec, homes, device)
     t0 = time.perf_counter()
     selection = picture_selection(G, clusters, ws, layout, homes=home).object_at((hx + 0.5) / res, (hy + 0.5) / res)
-    edit = object_edit(selection, (hx, hy), (tx, ty), res)
+    edit = (object_edit(selection, (hx, hy), target, res) if target is not None
+            else ObjectEdit.from_selection(selection.mask, None))
     with torch.no_grad():
         before = to_uint8(render(G, ws, layout, homes=home).image)
         after_t = render(G, ws, layout, homes=home, edits=[edit]).image
@@ -232,12 +258,14 @@ def move_object(G: SteerableModel, clusters: ObjectClusters, ws: torch.Tensor, s
     ws_bytes = save_tensors({"ws": ws.cpu().contiguous()})
     files.write_atomic(out / "ws.safetensors", lambda t: t.write_bytes(ws_bytes))
     ys, xs = np.nonzero(chosen)
-    summary = {"model": source, "seed": args.seed, "object_at": [hx, hy], "moved_to": [tx, ty],
+    summary = {"model": source, "seed": args.seed, "object_at": [hx, hy],
+               "moved_to": list(target) if target is not None else None, "removed": target is None,
                "region_px": int(len(xs)), "region_box": [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())],
                "refine": bool(args.refine), "refine_steps": steps, "seconds": round(seconds, 3)}
     files.write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    print(f"moved a {len(xs)} px object by ({tx - hx:g}, {ty - hy:g}) px"
-          f"{f', refined in {steps} steps' if args.refine else ''}, {seconds:.2f} s -> {out}")
+    done = f"moved a {len(xs)} px object by ({target[0] - hx:g}, {target[1] - hy:g}) px" if target is not None \
+        else f"removed a {len(xs)} px object"
+    print(f"{done}{f', refined in {steps} steps' if args.refine else ''}, {seconds:.2f} s -> {out}")
     return 0
 
 

@@ -579,6 +579,14 @@ for drag in ["nan,1:2,3", "1,2:inf,3", "1,2", "1,2:3", "a,b:c,d", "1,2:3,4:5,6",
              "1e400,1:2,2", ""]:
     _cli_case(f"edit --drag {drag!r}", EDIT, lambda env, d=drag: ["-c", str(env.checkpoint), "--drag", d, "--out",
                                                                    str(env.tmp / "never")])
+for point in ["nan,1", "1,inf", "1", "1,2,3", "a,b", "-5,2", "300,4", "1e400,1", ""]:
+    _cli_case(f"edit --remove-object {point!r}", EDIT, lambda env, p=point: ["-c", str(env.checkpoint),
+                                                                              "--remove-object", p, "--out",
+                                                                              str(env.tmp / "never")])
+for move in ["nan,1:2,3", "1,2", "1,2:300,4", ""]:
+    _cli_case(f"edit --move-object {move!r}", EDIT, lambda env, m=move: ["-c", str(env.checkpoint),
+                                                                          "--move-object", m, "--out",
+                                                                          str(env.tmp / "never")])
 for video in ["v.avi", "v", "", "sub/../"]:
     _cli_case(f"edit --video {video!r}", EDIT, lambda env, v=video: ["-c", str(env.checkpoint), "--drag", "10,12:18,12",
                                                                       "--video", str(env.tmp / v) if v else "",

@@ -183,12 +183,24 @@ def test_move_object_cli_writes_its_files(tmp_path, capsys, monkeypatch) -> None
     assert edit_main(["-c", ck, "--seed", "2", "--move-object", "12,12:20,14", "--refine", "--max-steps", "2",
                       "--out", str(refined)]) == 0
     assert json.loads((refined / "summary.json").read_text())["refine"]
+    gone = tmp_path / "gone"
+    assert edit_main(["-c", ck, "--seed", "2", "--remove-object", "12,12", "--out", str(gone)]) == 0
+    summary = json.loads((gone / "summary.json").read_text())
+    assert summary["removed"] and summary["moved_to"] is None and summary["region_px"] > 0
+    assert np.array_equal(np.array(Image.open(gone / "before.png")), np.array(Image.open(out / "before.png")))
+    removed = np.array(Image.open(gone / "after.png")).astype(int) - np.array(Image.open(gone / "before.png"))
+    inside = np.array(Image.open(gone / "mask.png")) > 0
+    assert np.abs(removed)[inside].mean() > np.abs(removed)[~inside].mean()  # the region changes most
     capsys.readouterr()
     for argv, fragment in [(["--move-object", "12,12:40,14"], "outside the 32x32 picture"),
                            (["--move-object", "12,12"], "--move-object expects"),
                            (["--move-object", "12,12:20,14", "--drag", "1,1:2,2"], "not both"),
                            (["--refine", "--drag", "1,1:2,2"], "--refine refines an object move"),
-                           (["--move-object", "12,12:20,14", "--video", str(tmp_path / "v.mp4")], "--video records")]:
+                           (["--move-object", "12,12:20,14", "--video", str(tmp_path / "v.mp4")], "--video records"),
+                           (["--remove-object", "12"], "--remove-object expects X,Y"),
+                           (["--remove-object", "12,40"], "outside the 32x32 picture"),
+                           (["--remove-object", "12,12", "--move-object", "12,12:20,14"], "not both"),
+                           (["--remove-object", "12,12", "--refine"], "--refine refines an object move")]:
         assert edit_main(["-c", ck] + argv + ["--out", str(tmp_path / "never")]) == 2
         err = capsys.readouterr().err
         assert fragment in err and "Traceback" not in err, (argv, err)
