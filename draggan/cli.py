@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         given = [flag for flag, v in (("--drag", pairs), ("--move-object", args.move_object),
                                       ("--remove-object", args.remove_object)) if v]
         if len(given) > 1:
-            raise SpatialGANError(f"give one of {' or '.join(given)}, not both")
+            raise SpatialGANError(f"give only one of {', '.join(given)}: each is an edit of its own")
         objects = args.move_object is not None or args.remove_object is not None
         if args.video is not None and objects:
             raise SpatialGANError(f"--video records a --drag refine, step by step; {given[0]} writes pictures only")

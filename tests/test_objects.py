@@ -194,12 +194,12 @@ def test_move_object_cli_writes_its_files(tmp_path, capsys, monkeypatch) -> None
     capsys.readouterr()
     for argv, fragment in [(["--move-object", "12,12:40,14"], "outside the 32x32 picture"),
                            (["--move-object", "12,12"], "--move-object expects"),
-                           (["--move-object", "12,12:20,14", "--drag", "1,1:2,2"], "not both"),
+                           (["--move-object", "12,12:20,14", "--drag", "1,1:2,2"], "only one of --drag, --move-object"),
                            (["--refine", "--drag", "1,1:2,2"], "--refine refines an object move"),
                            (["--move-object", "12,12:20,14", "--video", str(tmp_path / "v.mp4")], "--video records"),
                            (["--remove-object", "12"], "--remove-object expects X,Y"),
                            (["--remove-object", "12,40"], "outside the 32x32 picture"),
-                           (["--remove-object", "12,12", "--move-object", "12,12:20,14"], "not both"),
+                           (["--remove-object", "12,12", "--move-object", "12,12:20,14"], "only one of --move-object, --remove-object"),
                            (["--remove-object", "12,12", "--refine"], "--refine refines an object move")]:
         assert edit_main(["-c", ck] + argv + ["--out", str(tmp_path / "never")]) == 2
         err = capsys.readouterr().err
