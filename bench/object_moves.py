@@ -84,7 +84,7 @@ def measure(path: Path, seg_path: Path, num: int, seed: int, steps: int, one_cla
     G = fuse(G)
     seg = load_segmenter(seg_path)
     res = G.capabilities.resolution
-    cfg = CoMoveConfig()
+    cfg = CoMoveConfig(one_class=one_class)
     gen = np.random.default_rng(seed)
     drag = DragConfig(mode="draggan", max_steps=steps)
     rows: list[dict] = []
@@ -174,7 +174,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=100, help="DragGAN steps at most (default 100)")
     ap.add_argument("--one-class", action="store_true",
-                    help="an object is a connected region of any object labels (single-object data: pets)")
+                    help="an object is a connected region of any object labels, in the pictures before and after "
+                         "the move (single-object data: pets)")
     ap.add_argument("--out", type=Path, help="results stem (default bench/results/object_moves_<model>)")
     args = ap.parse_args()
     mach = machine()
@@ -184,7 +185,7 @@ def main() -> int:
     if args.reference is not None:
         G_ref = fuse(load(args.reference))
         ref = co_move_ratio(G_ref, load_segmenter(args.segmenter), args.num, seed=args.seed, progress=False,
-                            carry=16).to_dict()
+                            carry=16, cfg=CoMoveConfig(one_class=args.one_class)).to_dict()
     name = args.checkpoint.stem
     md = header(f"Moving objects by their features: {name}", mach)
     md += [f"{s['moves']} moves ({s['skipped']} pictures skipped: no object, or no room to move it); DragGAN "

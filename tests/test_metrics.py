@@ -245,6 +245,25 @@ def test_match_displacement_follows_a_translated_object() -> None:
     assert match_displacement(lab0, f0, im0, np.zeros_like(lab0), f0, im0, centre) == "lost"
 
 
+def test_one_class_matching_follows_an_object_whose_labels_flip() -> None:
+    """A pet read as two classes before a move and as the other class after it: by class, the matcher follows the
+    leftover speck of the first class; with `one_class` it follows the whole pet."""
+    lab0 = np.zeros((32, 32), np.int64)
+    lab0[8:20, 8:14], lab0[8:20, 14:20] = 1, 2  # one object, half cat, half dog
+    lab1 = np.zeros_like(lab0)
+    lab1[8:20, 16:28] = 2   # the pet moved right by 8 px, read as a dog
+    lab1[2:5, 2:5] = 1      # and a speck of "cat" elsewhere
+    img0, img1 = np.zeros((3, 32, 32), np.float32), np.zeros((3, 32, 32), np.float32)
+    img0[:, lab0 > 0] = img1[:, 8:20, 16:28] = 1.0  # the pet's colour, before and after
+    img1[:, 2:5, 2:5] = -1.0                        # the speck looks different
+    centre = np.array([10.5, 14.5]) / 32  # on the cat half
+    by_class = match_displacement(lab0, img0, img0, lab1, img1, img1, centre, CoMoveConfig(min_area=4))
+    whole = match_displacement(lab0, img0, img0, lab1, img1, img1, centre, CoMoveConfig(min_area=4, one_class=True))
+    assert not isinstance(by_class, str) and not isinstance(whole, str)
+    assert by_class[0] < 0  # the speck, up and to the left
+    np.testing.assert_allclose(whole, [8 / 32, 0], atol=1e-9)
+
+
 def test_co_move_ratio_runs_and_accounts_for_every_try() -> None:
     G, _ = tiny_models("sel_indoor", "multi")
     seg = TinyUNet(SegConfig("rooms", tuple(ROOM_CLASSES), 32, (4, 8))).eval()

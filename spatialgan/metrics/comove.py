@@ -38,6 +38,9 @@ class CoMoveConfig:
     psi: float = 1.0
     patch: float = 0.08        # patch tracking: half-width in image units (the smallest object sigma)
     min_patch_std: float = 0.03  # patch tracking: flatter patches (in [-1, 1] units) cannot be tracked
+    # single-object data: every object label is one class, so a pet the segmenter reads as part cat, part dog is
+    # one pet, before and after the move (its labels may flip between the two pictures)
+    one_class: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ def match_displacement(lab0: np.ndarray, f0: np.ndarray, img0: np.ndarray, lab1:
     labels (R, R), features (C, R, R), images (3, R, R). Returns "no_object" when the centre lies on background
     and "lost" when the second image has no object to match.
     """
+    if cfg.one_class:
+        lab0, lab1 = (lab0 > 0).astype(lab0.dtype), (lab1 > 0).astype(lab1.dtype)
     r = lab0.shape[0]
     cx, cy = (np.asarray(centre) * r).astype(int).clip(0, r - 1)
     label = lab0[cy, cx]
