@@ -137,16 +137,18 @@ def main(argv: list[str] | None = None) -> int:
                                       ("--remove-object", args.remove_object)) if v]
         if len(given) > 1:
             raise SpatialGANError(f"give only one of {', '.join(given)}: each is an edit of its own")
-        objects = args.move_object is not None or args.remove_object is not None
-        if args.video is not None and objects:
-            raise SpatialGANError(f"--video records a --drag refine, step by step; {given[0]} writes pictures only")
+        # an object's move (start, target) or removal (start, None), or None for --drag
+        drag = (parse_drag(args.move_object, "--move-object") if args.move_object is not None
+                else (parse_point(args.remove_object, "--remove-object"), None) if args.remove_object is not None
+                else None)
+        if args.video is not None and drag is not None:
+            flag = "--move-object" if drag[1] is not None else "--remove-object"
+            raise SpatialGANError(f"--video records a --drag refine, step by step; {flag} writes pictures only")
         if args.refine and args.move_object is None:
             raise SpatialGANError("--refine refines an object move: give --move-object X,Y:TX,TY")
-        if not given:
+        if not pairs and drag is None:
             raise SpatialGANError("give at least one --drag HX,HY:TX,TY (or --move-object X,Y:TX,TY, or "
                                   "--remove-object X,Y)")
-        drag = (parse_drag(args.move_object, "--move-object") if args.move_object is not None
-                else (parse_point(args.remove_object, "--remove-object"), None) if objects else None)
         if args.video is not None:
             check_video_path(args.video)  # before the refine, not after it
         if args.out.exists() and not args.out.is_dir():
@@ -156,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         device = pick_device(args.device)
         G, source = load_model(args, device)
         clusters = None
-        if objects:
+        if drag is not None:
             edit_block(G)  # a model whose layers are not on the picture's grid says so before any work
             print("finding the model's objects in its features (once per model) ...", flush=True)
             clusters = cached_clusters(G)[0]  # keyed by the weights as loaded, before fusing

@@ -200,7 +200,8 @@ def test_move_object_cli_writes_its_files(tmp_path, capsys, monkeypatch) -> None
                            (["--remove-object", "12"], "--remove-object expects X,Y"),
                            (["--remove-object", "12,40"], "outside the 32x32 picture"),
                            (["--remove-object", "12,12", "--move-object", "12,12:20,14"], "only one of --move-object, --remove-object"),
-                           (["--remove-object", "12,12", "--refine"], "--refine refines an object move")]:
+                           (["--remove-object", "12,12", "--refine"], "--refine refines an object move"),
+                           (["--move-object", "", "--video", str(tmp_path / "v.mp4")], "--move-object expects")]:
         assert edit_main(["-c", ck] + argv + ["--out", str(tmp_path / "never")]) == 2
         err = capsys.readouterr().err
         assert fragment in err and "Traceback" not in err, (argv, err)
