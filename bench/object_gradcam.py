@@ -53,7 +53,6 @@ def measure(run: Path, segmenter: Path, num: int) -> dict:
     G, D, _ = load_run(run, torch.device("cpu"))
     seg = load_segmenter(segmenter)
     clusters = fit_clusters(G)
-    levels = list(LEVELS)
     scores: dict[str, list[float]] = {}
     for seed in range(num):
         spec = G.default_layout(seed)
@@ -66,7 +65,7 @@ def measure(run: Path, segmenter: Path, num: int) -> dict:
         obj, (x, y) = found
         labels = label_maps(clusters, r.features[clusters.block])[0]
         size = labels.shape[-1]
-        cam = F.interpolate(attention_map(D, image, levels), size=(size, size), mode="area")[0, 0].numpy()
+        cam = F.interpolate(attention_map(D, image, LEVELS), size=(size, size), mode="area")[0, 0].numpy()
         lab = labels.cpu().numpy()
         border_bg = clusters.background.cpu().numpy()
         # the GradCAM rule: a cluster is part of objects where D looks at it more than at the picture on average
@@ -82,14 +81,12 @@ def measure(run: Path, segmenter: Path, num: int) -> dict:
                 "both rules": select(border_bg | cam_bg), "either rule": select(border_bg & cam_bg)}
         ways.update({f"trim {t}": base & (cam >= t) for t in TRIMS})
         for name, mask in ways.items():
-            full = F.interpolate(torch.from_numpy(mask.astype(np.float32))[None, None], size=obj.shape,
-                                 mode="nearest")[0, 0].numpy() > 0.5
-            scores.setdefault(name, []).append(iou(full, obj))
+            scores.setdefault(name, []).append(iou(Selection(lab, border_bg, mask).at(obj.shape[0]), obj))
     rows = [{"model": run.name, "way": name, "iou_median": statistics.median(v), "iou_mean": statistics.fmean(v),
              "pictures": len(v)} for name, v in scores.items()]
     for row in rows:
         print(row, flush=True)
-    return {"model": run.name, "discriminator_levels": levels, "rows": rows}
+    return {"model": run.name, "discriminator_levels": list(LEVELS), "rows": rows}
 
 
 def main() -> int:

@@ -39,7 +39,7 @@ from draggan import DragConfig, DragSession
 from draggan.objects import object_edit, picture_selection, refine_session
 from spatialgan.fused import fuse
 from spatialgan.loading import load
-from spatialgan.metrics.comove import CoMoveConfig, co_move_ratio, components, match_displacement
+from spatialgan.metrics.comove import CoMoveConfig, centroid, co_move_ratio, components, match_displacement
 from spatialgan.metrics.report import header, machine, write
 from spatialgan.metrics.segmentation import load_segmenter
 from spatialgan.objects import cached_clusters, middle_pixel, region_handles
@@ -100,7 +100,7 @@ def measure(path: Path, seg_path: Path, num: int, seed: int, steps: int, one_cla
             t_plain = time.perf_counter() - t0
         lab0, f0, img0 = _segment(seg, before)
         # the objects to click: connected regions of one label, or of any (a pet read as part cat, part dog is
-        # still one pet); the co-move still matches the labelled region under the click, as Table I's measure does
+        # still one pet, and with --one-class the co-move matches it whole after the move too)
         objects = components((lab0 > 0).astype(lab0.dtype) if one_class else lab0,
                              max(cfg.min_area, round(MIN_OBJECT * lab0.size)))
         if not objects:
@@ -108,9 +108,7 @@ def measure(path: Path, seg_path: Path, num: int, seed: int, steps: int, one_cla
             continue
         _, obj = objects[int(gen.integers(len(objects)))]
         sr = obj.shape[0]
-        click = np.array(middle_pixel(obj))
-        ys, xs = np.nonzero(obj)
-        centre = np.array([(xs.mean() + 0.5) / sr, (ys.mean() + 0.5) / sr])
+        click, centre = np.array(middle_pixel(obj)), centroid(obj)
         p = _draw_move(gen, centre, cfg)
         if p is None:
             skipped += 1

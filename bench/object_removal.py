@@ -24,7 +24,7 @@ import torch
 from draggan.objects import picture_selection
 from spatialgan.fused import fuse
 from spatialgan.loading import load
-from spatialgan.metrics.comove import components
+from spatialgan.metrics.comove import centroid, components
 from spatialgan.metrics.report import header, machine, write
 from spatialgan.metrics.segmentation import load_segmenter
 from spatialgan.objects import ObjectEdit, cached_clusters, middle_pixel
@@ -57,8 +57,7 @@ def measure(model: Path, segmenter: Path, num: int) -> dict:
         if not found:
             continue
         obj = max((m for _, m in found), key=lambda m: m.sum())
-        ys, xs = np.nonzero(obj)
-        click, centre = middle_pixel(obj), np.array([(xs.mean() + 0.5) / obj.shape[1], (ys.mean() + 0.5) / obj.shape[0]])
+        click, centre = middle_pixel(obj), centroid(obj)
         sel = picture_selection(G, clusters, ws, layout).object_at(*click)
         after = render(G, ws, layout, edits=[ObjectEdit.from_selection(sel.mask, None)]).image
         row = {"seed": seed, "left": float(_objects(seg, after)[obj].mean()),

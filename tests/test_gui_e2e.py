@@ -734,12 +734,12 @@ def _object_middle(checkpoint: Path, seed: int) -> tuple[float, float]:
     the middle of the picture's object clusters, found with the same clustering the editor fits."""
     from draggan.objects import picture_selection
     from spatialgan import load_generator
-    from spatialgan.objects import fit_clusters, middle_pixel
+    from spatialgan.objects import fit_clusters
 
     G, _ = load_generator(str(checkpoint), None, "cpu")
     with torch.inference_mode():
         sel = picture_selection(G, fit_clusters(G), G.seed_ws(seed, 0.7), None)
-    middle = middle_pixel(~sel.background[sel.labels])
+    middle = sel.middle_of_objects()
     assert middle is not None, "the model draws no object in this picture"
     return middle
 

@@ -61,14 +61,14 @@ def object_strip(G, seeds: list[int], psi: float, scale: int) -> tuple[np.ndarra
     object clusters."""
     from app.ui.geometry import outline_region
     from draggan.objects import picture_selection
-    from spatialgan.objects import ObjectEdit, cached_clusters, middle_pixel
+    from spatialgan.objects import ObjectEdit, cached_clusters
 
     clusters = cached_clusters(G)[0]
     tiles, moves = [], []
     for seed in seeds:
         ws = G.mapping(G.sample_z(1, seed=seed), psi=psi)
         empty = picture_selection(G, clusters, ws, None)
-        x, y = middle_pixel(~empty.background[empty.labels]) or (0.5, 0.5)
+        x, y = empty.middle_of_objects() or (0.5, 0.5)
         sel = empty.object_at(x, y)
         dx = 0.25 if x < 0.5 else -0.25
         before = to_uint8(render_model(G, ws).image)

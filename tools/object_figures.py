@@ -34,7 +34,7 @@ from draggan import DragConfig  # noqa: E402
 from editor_figures import change, parse_seeds, tile  # noqa: E402
 from spatialgan.errors import SpatialGANError  # noqa: E402
 from spatialgan.loading import load  # noqa: E402
-from spatialgan.objects import middle_pixel  # noqa: E402
+from spatialgan.objects import Selection  # noqa: E402
 from spatialgan.device import pick_device  # noqa: E402
 
 MOVE = 0.25
@@ -56,7 +56,7 @@ def move(worker: Worker, seed: int) -> tuple[Controller, dict] | None:
     c = Controller.for_worker(worker, seed, 0.7)
     first = render(worker, c, object_map=True)
     assert first.object_map is not None, first.object_error
-    at = middle_pixel(~first.object_map.background[first.object_map.labels])  # the middle of the object clusters
+    at = Selection.empty(first.object_map.labels, first.object_map.background).middle_of_objects()
     if at is None:
         return None
     c.select_object(*at, first.object_map)

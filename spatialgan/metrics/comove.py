@@ -78,7 +78,8 @@ def components(labels: np.ndarray, min_area: int) -> list[tuple[int, np.ndarray]
     return out
 
 
-def _centroid(mask: np.ndarray) -> np.ndarray:
+def centroid(mask: np.ndarray) -> np.ndarray:
+    """The centre of mass of `mask` (r, r) bool, as (x, y) image units."""
     ys, xs = np.nonzero(mask)
     r = mask.shape[0]
     return np.array([(xs.mean() + 0.5) / r, (ys.mean() + 0.5) / r])
@@ -109,7 +110,7 @@ def match_displacement(lab0: np.ndarray, f0: np.ndarray, img0: np.ndarray, lab1:
     if not cands:
         return "lost"
     dists = [np.linalg.norm(_descriptor(f1, img1, m) - ref) + cfg.class_weight * (lab != label) for lab, m in cands]
-    return _centroid(cands[int(np.argmin(dists))][1]) - _centroid(src)
+    return centroid(cands[int(np.argmin(dists))][1]) - centroid(src)
 
 
 def track_patch(img0: torch.Tensor, img1: torch.Tensor, centre: np.ndarray, search: float,

@@ -73,7 +73,7 @@ class Selection:
     def click(self, x: float, y: float) -> "Selection":
         """The selection after a click at (x, y) (image units): see the module docstring."""
         cy, cx = self._cell(x, y)
-        objects = ~self.background[self.labels]
+        objects = self.objects
         near = self._nearest(objects, cy, cx) if self.is_empty else None
         region = component(objects.astype(np.int8), *near) if near is not None else component(self.labels, cy, cx)
         mask = self.mask & ~region if self.mask[cy, cx] else self.mask | region
@@ -92,6 +92,16 @@ class Selection:
     def object_at(self, x: float, y: float) -> "Selection":
         """A new selection of the object under (x, y), as a first click makes it."""
         return Selection(self.labels, self.background, np.zeros_like(self.mask)).click(x, y)
+
+    @property
+    def objects(self) -> np.ndarray:
+        """(r, r) bool: the map's pixels of object clusters (all objects, selected or not)."""
+        return ~self.background[self.labels]
+
+    def middle_of_objects(self) -> tuple[float, float] | None:
+        """Where a user would click the picture's object: the object pixel nearest the middle of all of them
+        (`middle_pixel`), or None where the map has no object."""
+        return middle_pixel(self.objects)
 
     @property
     def is_empty(self) -> bool:
