@@ -105,6 +105,19 @@ def test_a_move_translates_the_region_and_fills_its_old_place() -> None:
     assert torch.allclose(apply_edits(x, [ObjectEdit(fine, (5 / 16, 8 / 16))]), out, atol=1e-5)
 
 
+def test_a_move_takes_the_cells_just_outside_the_selection_along() -> None:
+    """The finer blocks draw an object's edge from the cells around it too: a selection one cell short of the
+    object (as clusters' outlines often are) still moves all of it and leaves nothing of it behind."""
+    x = torch.zeros(1, 3, 16, 16)
+    blob = torch.randn(3, 4, 5) + 3
+    x[0, :, 2:6, 3:8] = blob
+    mask = torch.zeros(16, 16)
+    mask[2:6, 3:7] = 1  # the object's last column is not selected
+    out = apply_edits(x, [ObjectEdit(mask, (6 / 16, 8 / 16))])
+    assert torch.allclose(out[0, :, 10:14, 9:14], blob, atol=1e-5)
+    assert float(out[0, :, 2:6, 3:8].abs().max()) < 1e-5
+
+
 def test_render_edits_the_features_after_the_edit_block(plain) -> None:
     ws = plain.seed_ws(1, 0.7)
     block = edit_block(plain)
