@@ -93,8 +93,10 @@ def main() -> int:
     targets: list[tuple[str, str, Path, dict]] = []
     if args.bundled:
         for path in list_checkpoints():
-            meta = read_info(path).meta
-            targets.append((meta["data"], f"bundled {path.stem} (SpatialGAN, {meta.get('kimg', 0):.0f} kimg)", path,
+            info = read_info(path)
+            meta = info.meta
+            kind = "StyleGAN2 baseline" if info.generator.encoding == "none" else "SpatialGAN"
+            targets.append((meta["data"], f"bundled {path.stem} ({kind}, {meta.get('kimg', 0):.0f} kimg)", path,
                             {"budget": f"see checkpoints/{path.stem}.md"}))
     for data in args.train:
         for name, flags in (("StyleGAN2 baseline", BASELINE), ("SpatialGAN", SPATIAL[data])):
