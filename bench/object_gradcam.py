@@ -3,7 +3,7 @@
 segmenter's object.
 
     python bench/object_gradcam.py runs/pets64-plain:checkpoints/seg_pets64.safetensors \\
-        runs/rooms64-plain:checkpoints/seg_rooms32.safetensors --num 200
+        runs/rooms64-plain-r1:checkpoints/seg_rooms32.safetensors --num 200
 
 Each RUN is a training run folder (exported models keep no discriminator): its EMA generator draws the pictures
 (seeds 0..num-1, psi 0.7) and its discriminator gives GradCAM (`spatialgan.gradcam.attention_map` at its 4, 8 and
