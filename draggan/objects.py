@@ -60,5 +60,6 @@ def refine_session(G: SteerableModel, ws: torch.Tensor, spec: HeatmapSpec | None
              if 0 <= x + dx <= res - 1 and 0 <= y + dy <= res - 1]
     if not pairs:
         raise DragError("the move takes the whole object out of the picture: nothing is left to refine")
-    return DragSession(G, ws, spec, [p for p, _ in pairs], [t for _, t in pairs], mask=flexible_area(edit, res),
-                       config=config, callback=callback, homes=homes, edits=edits, object_move=edit)
+    return DragSession(G, ws, spec, [p for p, _ in pairs], [t for _, t in pairs],
+                       mask=flexible_area(edit, res, edit_block(G)), config=config, callback=callback, homes=homes,
+                       edits=edits, object_move=edit)

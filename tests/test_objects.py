@@ -143,6 +143,18 @@ def test_region_handles_lie_in_the_region_and_the_flexible_area_covers_the_path(
         region_handles(np.zeros((4, 4), bool), 32)
 
 
+def test_the_flexible_area_holds_the_cuts_footprint_at_the_edit_block() -> None:
+    # A selection on a 32-cell map moved in a 64 px picture: the cut takes one 16 px block cell (4 px) around it, so
+    # the refine may change pixels that far from the outline, at both places; DragGAN's mask term holds the rest.
+    mask = np.zeros((32, 32), np.float32)
+    mask[12:20, 4:12] = 1  # pixels 24..39 down, 8..23 across
+    area = flexible_area(ObjectEdit.from_selection(mask, (0.5, 0.0)), 64, block=16)
+    for x in (8 - 6, 23 + 6, 8 + 32 - 6, 23 + 32 + 6):  # 6 px outside the outline, before and after the move
+        assert area[31, x] == 1
+    assert area[24 - 6, 16] == 1 and area[39 + 6, 48] == 1
+    assert area[24 - 14, 16] == 0 and area[39 + 14, 48] == 0
+
+
 def test_the_refine_starts_from_the_moved_picture_and_keeps_the_move(plain) -> None:
     clusters = fit_clusters(plain, k=4, samples=4)
     ws = plain.seed_ws(2, 0.7)

@@ -149,10 +149,13 @@ def region_handles(mask: np.ndarray, size: int, count: int = 4) -> list[tuple[fl
     return [(float((c[1] + 0.5) / r * size - 0.5), float((c[0] + 0.5) / r * size - 0.5)) for c in cells[chosen]]
 
 
-def flexible_area(edit: ObjectEdit, size: int) -> torch.Tensor:
-    """(size, size) in {0, 1}: the region, where it moves to, and one map pixel around both, where a refine of the
-    move may change the picture (DragGAN's mask)."""
-    m = edit.mask.float()[None, None]
+def flexible_area(edit: ObjectEdit, size: int, block: int = EDIT_BLOCK) -> torch.Tensor:
+    """(size, size) in {0, 1}: where a refine of the move may change the picture (DragGAN's mask): the cut's
+    footprint at the edit block `block`, where it moves to, and one cell of that block around both. DragGAN's mask
+    term holds the rest at the picture before the move, so an area narrower than the footprint pulls the moved
+    object's edge back (bench/object_moves.py: the refine's segmented co-move on pets64-plain is 0.96 with this
+    area, 0.92 with the selection and one map pixel around it; on rooms64-plain 0.81 against 0.76)."""
+    m = footprint(_to(edit.mask, block, edit.mask))
     if edit.shift is not None:
         m = torch.maximum(m, _shifted(m, edit.shift, "zeros"))
     m = F.max_pool2d((m > 0.05).float(), 3, stride=1, padding=1)
