@@ -144,8 +144,9 @@ def test_region_handles_lie_in_the_region_and_the_flexible_area_covers_the_path(
 
 
 def test_the_flexible_area_holds_the_cuts_footprint_at_the_edit_block() -> None:
-    # A selection on a 32-cell map moved in a 64 px picture: the cut takes one 16 px block cell (4 px) around it, so
-    # the refine may change pixels that far from the outline, at both places; DragGAN's mask term holds the rest.
+    # A selection on a 32-cell map moved in a 64 px picture: the cut takes one 16 px block cell (4 px) around it and
+    # the area one cell more, so the refine may change pixels up to 8 px from the outline, at both places (the old
+    # area, one map pixel around the selection, reached 2 px); DragGAN's mask term holds the rest.
     mask = np.zeros((32, 32), np.float32)
     mask[12:20, 4:12] = 1  # pixels 24..39 down, 8..23 across
     area = flexible_area(ObjectEdit.from_selection(mask, (0.5, 0.0)), 64, block=16)
