@@ -47,6 +47,12 @@ class ObjectEdits:
         self.state.selection = mask if mask.any() else None
         return self.state.selection is not None
 
+    def selection_on_object(self, found: ObjectMap) -> bool:
+        """Whether the selection holds any of the object pixels of `found` (False: a part of the background)."""
+        sel = self.state.selection
+        return sel is not None and sel.shape == found.labels.shape and \
+            Selection(found.labels, found.background, sel).on_object
+
     def clear_selection(self) -> None:
         self.state.selection = None
 

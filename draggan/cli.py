@@ -9,9 +9,10 @@ frame per step (--video-points draws the handle and target points). Continue fro
     spatialgan-edit -c pets64-plain --seed 3 --move-object 30,34:44,34 --refine --out edits/pet3
 selects the object under the first point (clusters of the model's own features, found once per model and cached)
 and moves it by the drag, on models with or without heatmaps; writes before.png, after.png, mask.png (the selected
-region), ws.safetensors and summary.json. --refine adds a DragGAN refine with handles spread over the object. The
-move is an edit of the model's features, not of w+: ws.safetensors holds the refined w+ (with --refine), and the
-after picture is that w+ drawn with the move.
+region), ws.safetensors and summary.json ("on_object": false where no object was near the point and the background
+region under it was taken). --refine adds a DragGAN refine with handles spread over the object. The move is an edit
+of the model's features, not of w+: ws.safetensors holds the refined w+ (with --refine), and the after picture is
+that w+ drawn with the move.
 
     spatialgan-edit -c pets64-plain --seed 3 --remove-object 30,34 --out edits/pet3-gone
 selects the object under the point the same way and removes it (its features refilled from around it, the editor's
@@ -237,6 +238,8 @@ def move_object(G: SteerableModel, clusters: ObjectClusters, ws: torch.Tensor, s
     home = homes_tensor(spec, homes, device)
     t0 = time.perf_counter()
     selection = picture_selection(G, clusters, ws, layout, homes=home).object_at((hx + 0.5) / res, (hy + 0.5) / res)
+    if not selection.on_object:
+        print(f"note: no object near ({hx:g}, {hy:g}); the background region under it is taken instead", flush=True)
     edit = (object_edit(selection, (hx, hy), target, res) if target is not None
             else ObjectEdit.from_selection(selection.mask, None))
     with torch.no_grad():
@@ -262,11 +265,11 @@ def move_object(G: SteerableModel, clusters: ObjectClusters, ws: torch.Tensor, s
     ys, xs = np.nonzero(chosen)
     summary = {"model": source, "seed": args.seed, "object_at": [hx, hy],
                "moved_to": list(target) if target is not None else None, "removed": target is None,
-               "region_px": int(len(xs)), "region_box": [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())],
+               "on_object": selection.on_object, "region_px": int(len(xs)), "region_box": [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())],
                "refine": bool(args.refine), "refine_steps": steps, "seconds": round(seconds, 3)}
     files.write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    done = f"moved a {len(xs)} px object by ({target[0] - hx:g}, {target[1] - hy:g}) px" if target is not None \
-        else f"removed a {len(xs)} px object"
+    what = f"a {len(xs)} px {'object' if selection.on_object else 'background region'}"
+    done = f"moved {what} by ({target[0] - hx:g}, {target[1] - hy:g}) px" if target is not None else f"removed {what}"
     print(f"{done}{f', refined in {steps} steps' if args.refine else ''}, {seconds:.2f} s -> {out}")
     return 0
 

@@ -86,6 +86,19 @@ def test_select_move_remove_undo_and_session(editor, tmp_path) -> None:
         c.remove_object()
 
 
+def test_the_editor_knows_a_background_selection_from_an_object(editor) -> None:
+    c = editor.c
+    labels = np.zeros((16, 16), np.int64)
+    labels[6:10, 6:10] = 1  # one object in the middle, background around it
+    found = ObjectMap(labels, np.array([True, False]))
+    assert c.select_object(0.5, 0.5, found) and c.selection_on_object(found)
+    assert c.select_object(0.02, 0.02, found) and not c.selection_on_object(found)  # far from the object
+    assert c.state.selection.sum() == 16 * 16 - 16
+    assert c.select_object(0.34, 0.5, found) and c.selection_on_object(found)  # one cell away: the object
+    c.clear_selection()
+    assert not c.selection_on_object(found)
+
+
 def test_a_session_with_bad_objects_is_refused(editor, tmp_path) -> None:
     c = editor.c
     good = json.loads(c.save_session(tmp_path / "s.json").read_text())

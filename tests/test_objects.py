@@ -67,6 +67,7 @@ def test_a_click_selects_the_region_under_it_and_clicks_grow_and_shrink_it() -> 
     assert grown.mask.tolist() == ((labels == 1) | (labels == 3)).tolist()
     on_background = sel.click(0.1, 0.1)
     assert on_background.mask.tolist() == (labels == 0).tolist()
+    assert on_object.on_object and grown.on_object and not on_background.on_object
     assert on_background.outline(8).sum() > 0 and on_background.at(8).shape == (8, 8)
     with pytest.raises(SpatialGANError, match="outside the picture"):
         sel.click(1.5, 0.2)
@@ -198,7 +199,9 @@ def test_move_object_cli_writes_its_files(tmp_path, capsys, monkeypatch) -> None
     assert {p.name for p in out.iterdir()} == {"before.png", "after.png", "mask.png", "ws.safetensors",
                                                "summary.json"}
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["region_px"] > 0 and not summary["refine"]
+    assert summary["region_px"] > 0 and not summary["refine"] and isinstance(summary["on_object"], bool)
+    said = capsys.readouterr().out
+    assert ("object by" in said) == summary["on_object"] and ("no object near" in said) != summary["on_object"]
     from PIL import Image
 
     mask = np.array(Image.open(out / "mask.png"))

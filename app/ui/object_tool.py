@@ -41,10 +41,13 @@ class ObjectTool:
             found = self.p.objects_shown
             if found is None:
                 self._say("finding the objects in this picture: click again in a moment")
-            elif self.c.select_object(x, y, found, grow=shift):
+            elif not self.c.select_object(x, y, found, grow=shift):
+                self._say("nothing selected")
+            elif self.c.selection_on_object(found):
                 self._say("object selected: drag it to move it, Del removes it, Shift+click adds or takes away a part")
             else:
-                self._say("nothing selected")
+                self._say("no object near the click: a part of the background is selected (drag moves it, Del "
+                          "removes it); click an object to select it instead")
             return True
         x0, y0, gesture, moved = self.object_drag
         if down:

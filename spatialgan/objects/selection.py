@@ -1,8 +1,9 @@
 """Selecting an object by clicking it. The first click selects the object under it: the connected region of
 everything that is not background (`clusters.ObjectClusters.background`) around the clicked pixel. A click on
 background within `REACH` of an object selects that object (an outline pixel of a pet may be read as background);
-farther away it selects the connected region of the clicked cluster. Later clicks grow or shrink the selection by cluster: a
-click outside it adds the connected region of the clicked cluster, a click inside takes that region away."""
+farther away it selects the connected region of the clicked cluster (`Selection.on_object` says which happened). Later
+clicks grow or shrink the selection by cluster: a click outside it adds the connected region of the clicked cluster, a
+click inside takes that region away."""
 
 from __future__ import annotations
 
@@ -102,6 +103,12 @@ class Selection:
         """Where a user would click the picture's object: the object pixel nearest the middle of all of them
         (`middle_pixel`), or None where the map has no object."""
         return middle_pixel(self.objects)
+
+    @property
+    def on_object(self) -> bool:
+        """Whether the selection holds object pixels; False where a first click far from every object took the
+        clicked background cluster's region (the user may mean a piece of wall, but should be told)."""
+        return bool((self.mask & self.objects).any())
 
     @property
     def is_empty(self) -> bool:
