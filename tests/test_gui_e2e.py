@@ -774,6 +774,7 @@ def test_the_object_tool_outlines_a_pet_and_a_drag_moves_it(xserver, tmp_path: P
         s2 = app.idle_state(30, s1["frame"], lambda s: s["selection_cells"] > 0)
         assert s2["selection_cells"] < 0.6 * 32 * 32 and s2["objects_moved"] == 0  # of the 32 x 32 cluster map
         assert s2["texture_mean_rgb"] != s1["texture_mean_rgb"]  # the outline is drawn over the picture
+        assert s2["message"].startswith("object selected"), s2["message"]
         before = app.image()
         dx = 0.25 * size if px_ < 0.5 else -0.25 * size
         _drag(app, (px, py), (px + dx, py))
@@ -788,7 +789,10 @@ def test_the_object_tool_outlines_a_pet_and_a_drag_moves_it(xserver, tmp_path: P
 
         assert change(px_) > 10 and change(px_ + dx / size) > 10, (change(px_), change(px_ + dx / size))
         key(app, "Delete")
-        s4 = app.idle_state(30, s3["frame"], lambda s: s["objects_moved"] == 2)
+        s4 = app.idle_state(30, s3["frame"], lambda s: s["objects_moved"] == 2 and s["object_map_ready"])
         assert s4["selection_cells"] == 0
+        app.click(x0 + 0.02 * size, y0 + 0.02 * size)  # a corner, far from every object: the status says so
+        s5 = app.idle_state(30, s4["frame"], lambda s: s["selection_cells"] > 0)
+        assert s5["message"].startswith("no object near the click"), s5["message"]
     finally:
         app.close()
