@@ -50,8 +50,8 @@ class ObjectEdits:
     def selection_on_object(self, found: ObjectMap) -> bool:
         """Whether the selection holds any of the object pixels of `found` (False: a part of the background)."""
         sel = self.state.selection
-        return sel is not None and sel.shape == found.labels.shape and \
-            Selection(found.labels, found.background, sel).on_object
+        return (sel is not None and sel.shape == found.labels.shape
+                and Selection(found.labels, found.background, sel).on_object)
 
     def clear_selection(self) -> None:
         self.state.selection = None
