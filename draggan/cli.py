@@ -238,7 +238,8 @@ def move_object(G: SteerableModel, clusters: ObjectClusters, ws: torch.Tensor, s
     home = homes_tensor(spec, homes, device)
     t0 = time.perf_counter()
     selection = picture_selection(G, clusters, ws, layout, homes=home).object_at((hx + 0.5) / res, (hy + 0.5) / res)
-    if not selection.on_object:
+    on_object = selection.on_object
+    if not on_object:
         print(f"note: no object near ({hx:g}, {hy:g}); the background region under it is taken instead", flush=True)
     edit = (object_edit(selection, (hx, hy), target, res) if target is not None
             else ObjectEdit.from_selection(selection.mask, None))
@@ -265,10 +266,11 @@ def move_object(G: SteerableModel, clusters: ObjectClusters, ws: torch.Tensor, s
     ys, xs = np.nonzero(chosen)
     summary = {"model": source, "seed": args.seed, "object_at": [hx, hy],
                "moved_to": list(target) if target is not None else None, "removed": target is None,
-               "on_object": selection.on_object, "region_px": int(len(xs)), "region_box": [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())],
+               "on_object": on_object, "region_px": int(len(xs)),
+               "region_box": [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())],
                "refine": bool(args.refine), "refine_steps": steps, "seconds": round(seconds, 3)}
     files.write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    what = f"a {len(xs)} px {'object' if selection.on_object else 'background region'}"
+    what = f"a {len(xs)} px {'object' if on_object else 'background region'}"
     done = f"moved {what} by ({target[0] - hx:g}, {target[1] - hy:g}) px" if target is not None else f"removed {what}"
     print(f"{done}{f', refined in {steps} steps' if args.refine else ''}, {seconds:.2f} s -> {out}")
     return 0
